@@ -1,0 +1,198 @@
+"""One configuration, read once from the environment (and `.env`), validated, never printing a secret.
+
+Streamlit secrets are copied into the environment by `main.py` before `load_settings()` runs,
+so this module knows nothing about Streamlit. Every field's `description` is the README's
+configuration table (`python -m policy_reader config --markdown` prints it).
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+BackendName = Literal["auto", "offline", "openai", "azure"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      case_sensitive=False, populate_by_name=True)
+
+    # --- storage and jobs
+    jobs_dir: Path = Field(Path(".jobs"), alias="JOBS_DIR", description="Folder for job files (on Azure: under /home, e.g. /home/policy-reader/jobs).")
+    job_store: Literal["file", "azure"] = Field("file", alias="JOB_STORE", description="`file` (one instance, the jobs folder) or `azure` (Blob + Queue Storage, several instances).")
+    max_parallel_jobs: int = Field(2, alias="MAX_PARALLEL_JOBS", ge=1, description="Jobs that run at once in one process; more wait in a FIFO queue.")
+    docs_per_job: int = Field(4, alias="DOCS_PER_JOB", ge=1, description="Documents of one job processed in parallel.")
+    max_parallel_documents: int = Field(8, alias="MAX_PARALLEL_DOCUMENTS", ge=1, description="Global limit of documents in flight across all jobs of a process.")
+    job_ttl_hours: float = Field(24.0, alias="JOB_TTL_HOURS", gt=0, description="Finished jobs older than this are deleted by the cleanup schedule.")
+    heartbeat_stale_s: float = Field(60.0, alias="HEARTBEAT_STALE_S", gt=0, description="A running job whose heartbeat is older than this is taken as interrupted and resumed.")
+
+    # --- model backend
+    backend: BackendName = Field("auto", alias="LLM_BACKEND", description="`auto` (Azure if configured, else OpenAI if a key is set, else offline), `offline`, `openai` or `azure`.")
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY", description="OpenAI (or compatible server) API key. Secret.")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL", description="Base URL of an OpenAI-compatible server (Ollama, vLLM, ...). Empty: api.openai.com.")
+    openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL", description="Model name for the OpenAI backend.")
+    azure_openai_endpoint: str | None = Field(None, alias="AZURE_OPENAI_ENDPOINT", description="Azure OpenAI endpoint, https://NAME.openai.azure.com.")
+    azure_openai_api_key: SecretStr | None = Field(None, alias="AZURE_OPENAI_API_KEY", description="Azure OpenAI key. Secret. Empty: Entra ID (managed identity) is used.")
+    azure_openai_deployment: str | None = Field(None, alias="AZURE_OPENAI_DEPLOYMENT", description="Azure OpenAI deployment name.")
+    openai_api_version: str = Field("2024-10-21", alias="OPENAI_API_VERSION", description="Azure OpenAI API version.")
+    llm_timeout_s: float = Field(120.0, alias="LLM_TIMEOUT_S", gt=0, description="Timeout of one model call, seconds.")
+    llm_max_retries: int = Field(5, alias="LLM_MAX_RETRIES", ge=0, description="Retries of a model call on 429, 5xx and timeouts (exponential backoff with jitter, Retry-After honoured).")
+    llm_max_concurrency: int = Field(8, alias="LLM_MAX_CONCURRENCY", ge=1, description="Model calls in flight at once in one process, across all documents and jobs.")
+    llm_max_output_tokens: int = Field(4096, alias="LLM_MAX_OUTPUT_TOKENS", ge=256, description="Completion token limit per call.")
+    chunk_tokens: int = Field(24000, alias="CHUNK_TOKENS", ge=500, description="Token budget of document text per model call; longer documents are split by pages.")
+    accept_threshold: float = Field(0.8, alias="ACCEPT_THRESHOLD", ge=0, le=1, description="Answers at or above this confidence (with verified evidence) are auto-accepted.")
+    price_input_per_1m: float = Field(0.15, alias="PRICE_INPUT_PER_1M", ge=0, description="USD per 1M prompt tokens (cost estimate).")
+    price_cached_input_per_1m: float = Field(0.075, alias="PRICE_CACHED_INPUT_PER_1M", ge=0, description="USD per 1M cached prompt tokens.")
+    price_output_per_1m: float = Field(0.60, alias="PRICE_OUTPUT_PER_1M", ge=0, description="USD per 1M completion tokens.")
+
+    # --- documents
+    ocr_enabled: bool = Field(True, alias="OCR_ENABLED", description="OCR pages without a text layer (offline, rapidocr; models ship in the wheel).")
+    max_file_mb: float = Field(100.0, alias="MAX_FILE_MB", gt=0, description="Largest PDF accepted, MB (also the Streamlit upload limit).")
+    max_pages: int = Field(2000, alias="MAX_PAGES", ge=1, description="Most pages accepted in one PDF.")
+    file_timeout_s: float = Field(600.0, alias="FILE_TIMEOUT_S", gt=0, description="Time limit for reading one PDF (text + OCR).")
+
+    # --- email
+    smtp_host: str | None = Field(None, alias="SMTP_HOST", description="SMTP server. Empty: emails are written to the job's outbox as .eml files.")
+    smtp_port: int = Field(587, alias="SMTP_PORT", description="SMTP port (587 STARTTLS, 465 SSL, 25 none).")
+    smtp_username: str | None = Field(None, alias="SMTP_USERNAME", description="SMTP user name.")
+    smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD", description="SMTP password. Secret.")
+    smtp_from: str = Field("policy-reader@localhost", alias="SMTP_FROM", description="Sender address.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field("starttls", alias="SMTP_SECURITY", description="`starttls`, `ssl` or `none`.")
+    smtp_timeout_s: float = Field(30.0, alias="SMTP_TIMEOUT_S", gt=0, description="SMTP connection timeout, seconds.")
+    email_zip_over_mb: float = Field(5.0, alias="EMAIL_ZIP_OVER_MB", gt=0, description="Attachments larger than this in total are sent as one zip.")
+    email_link_over_mb: float = Field(20.0, alias="EMAIL_LINK_OVER_MB", gt=0, description="Past this the email carries a link to the job instead of attachments.")
+    public_url: str | None = Field(None, alias="APP_PUBLIC_URL", description="The app's public URL, for links in emails (e.g. https://NAME.azurewebsites.net).")
+
+    # --- webhook
+    webhook_url: str | None = Field(None, alias="WEBHOOK_URL", description="Optional URL that receives a JSON summary (POST) when a job ends.")
+    webhook_secret: SecretStr | None = Field(None, alias="WEBHOOK_SECRET", description="HMAC-SHA256 key for the `X-PolicyReader-Signature` header. Secret.")
+
+    # --- Azure Storage (JOB_STORE=azure)
+    azure_storage_connection_string: SecretStr | None = Field(None, alias="AZURE_STORAGE_CONNECTION_STRING", description="Storage connection string. Secret. Or use AZURE_STORAGE_ACCOUNT_URL with managed identity.")
+    azure_storage_account_url: str | None = Field(None, alias="AZURE_STORAGE_ACCOUNT_URL", description="https://ACCOUNT.blob.core.windows.net (DefaultAzureCredential).")
+    azure_storage_container: str = Field("policy-reader", alias="AZURE_STORAGE_CONTAINER", description="Blob container for jobs.")
+    azure_storage_queue: str = Field("policy-reader-work", alias="AZURE_STORAGE_QUEUE", description="Work queue name (the poison queue is NAME-poison).")
+    queue_max_attempts: int = Field(3, alias="QUEUE_MAX_ATTEMPTS", ge=1, description="Deliveries of one document before it goes to the poison queue.")
+
+    # --- per-user limits (0 = unlimited)
+    user_max_concurrent_jobs: int = Field(0, alias="USER_MAX_CONCURRENT_JOBS", ge=0, description="Jobs one user may have pending or running at once (0: no limit).")
+    user_max_documents_per_day: int = Field(0, alias="USER_MAX_DOCUMENTS_PER_DAY", ge=0, description="Documents one user may submit per UTC day (0: no limit).")
+    user_max_pages_per_day: int = Field(0, alias="USER_MAX_PAGES_PER_DAY", ge=0, description="Pages one user may have read per UTC day (0: no limit).")
+    job_token_budget: int = Field(0, alias="JOB_TOKEN_BUDGET", ge=0, description="Most tokens one job may spend; past it the job stops and keeps what it finished (0: no limit).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.backend == "openai" and not self.openai_api_key and not self.openai_base_url:
+            raise ValueError("LLM_BACKEND=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)")
+        if self.backend == "azure" and not (self.azure_openai_endpoint and self.azure_openai_deployment):
+            raise ValueError("LLM_BACKEND=azure needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT")
+        if self.job_store == "azure" and not (self.azure_storage_connection_string or self.azure_storage_account_url):
+            raise ValueError("JOB_STORE=azure needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL")
+        if self.email_link_over_mb < self.email_zip_over_mb:
+            raise ValueError("EMAIL_LINK_OVER_MB must be at least EMAIL_ZIP_OVER_MB")
+        return self
+
+    @property
+    def resolved_backend(self) -> Literal["offline", "openai", "azure"]:
+        """The backend `auto` stands for: Azure if configured, else OpenAI with a key, else offline."""
+        if self.backend != "auto":
+            return self.backend
+        if self.azure_openai_endpoint and self.azure_openai_deployment:
+            return "azure"
+        if self.openai_api_key:
+            return "openai"
+        return "offline"
+
+    @property
+    def model_name(self) -> str:
+        backend = self.resolved_backend
+        if backend == "azure":
+            return self.azure_openai_deployment or ""
+        if backend == "openai":
+            return self.openai_model
+        return "offline"
+
+    @property
+    def email_mode(self) -> Literal["smtp", "outbox"]:
+        return "smtp" if self.smtp_host else "outbox"
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so callers can scrub them from any text (logs, errors, files)."""
+        out = []
+        for value in (self.openai_api_key, self.azure_openai_api_key, self.smtp_password,
+                      self.webhook_secret, self.azure_storage_connection_string):
+            if value is not None and value.get_secret_value():
+                out.append(value.get_secret_value())
+        return out
+
+    def summary(self) -> dict[str, str]:
+        """A start-up summary safe to print: no secret, only whether one is set."""
+        return {
+            "backend": self.resolved_backend,
+            "model": self.model_name,
+            "llm endpoint": (self.azure_openai_endpoint if self.resolved_backend == "azure"
+                             else (self.openai_base_url or "api.openai.com") if self.resolved_backend == "openai"
+                             else "none (offline extractor)"),
+            "api key": "set" if (self.openai_api_key or self.azure_openai_api_key) else "not set",
+            "job store": self.job_store,
+            "jobs folder": str(self.jobs_dir.resolve()),
+            "email": f"smtp {self.smtp_host}:{self.smtp_port} ({self.smtp_security})" if self.smtp_host else "outbox (.eml files in each job)",
+            "ocr": "on" if self.ocr_enabled else "off",
+        }
+
+
+def scrub(text: str, settings: "Settings | None" = None) -> str:
+    """Replace every configured secret in `text` by '***'."""
+    settings = settings or load_settings()
+    for secret in settings.secrets():
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the configuration. Raises ConfigError with a readable, secret-free message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            loc = [str(p) for p in err.get("loc", ())]
+            field = Settings.model_fields.get(loc[0]) if loc else None
+            where = (field.alias if field and field.alias else ".".join(loc))
+            problems.append(f"{where}: {msg}" if where else msg)
+        raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached). Tests build their own with load_settings(...)."""
+    return load_settings()
+
+
+def settings_markdown_table() -> str:
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if default is None:
+            shown = ""
+        elif isinstance(default, Path):
+            shown = f"`{default}`"
+        else:
+            shown = f"`{default}`"
+        rows.append(f"| `{field.alias or name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}

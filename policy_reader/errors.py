@@ -1,0 +1,69 @@
+"""Error types. Each is caught at the boundary that can report it to the user.
+
+Every message is written for the analyst or operator who will read it: it says what
+went wrong and, where possible, what to do. No message ever contains a secret.
+"""
+from __future__ import annotations
+
+
+class PolicyReaderError(Exception):
+    """Base class: anything the product reports to a user as a clear, specific message."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(PolicyReaderError):
+    """The configuration (environment, .env, secrets) is wrong. Fatal at start-up."""
+
+    code = "config"
+
+
+class PdfError(PolicyReaderError):
+    """One document could not be read. `code` is one of: empty, not_pdf, corrupt, encrypted,
+    wrong_password, too_large, too_many_pages, no_text, timeout, unreadable."""
+
+    code = "unreadable"
+
+
+class VariablesError(PolicyReaderError):
+    """The variables file or table is invalid. The message names the row."""
+
+    code = "variables"
+
+
+class LlmError(PolicyReaderError):
+    """A model call failed after its retries (or cannot be retried). Codes: auth, rate_limit,
+    server, timeout, bad_response, truncated, config, connection."""
+
+    code = "llm"
+
+
+class EmailError(PolicyReaderError):
+    """Email could not be built or delivered. Codes: address, header, transient, permanent, config."""
+
+    code = "email"
+
+
+class JobError(PolicyReaderError):
+    """A job operation is invalid (unknown id, not the owner, wrong state)."""
+
+    code = "job"
+
+
+class JobNotFound(JobError):
+    code = "not_found"
+
+
+class LimitExceeded(JobError):
+    """A per-user limit was hit; the message says which and when it resets."""
+
+    code = "limit"

@@ -1,0 +1,110 @@
+"""Data that crosses module lines: variables, pages, answers, document results, usage.
+
+Pydantic models so that every job file round-trips through JSON with validation
+(`model_dump(mode="json")` / `model_validate`).
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class VariableType(str, Enum):
+    TEXT = "text"
+    NUMBER = "number"
+    YEAR = "year"
+    DATE = "date"  # ISO 8601 yyyy-mm-dd (or yyyy-mm / yyyy when that is all the document says)
+    BOOLEAN = "boolean"
+    CATEGORY = "category"  # exactly one of `options`
+    LIST = "list"  # several of `options`, or free strings when there are no options
+
+
+class Variable(BaseModel):
+    """One thing the analyst wants from every document."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str  # identifier-like, unique within a job: "year_adopted"
+    question: str  # "In which year was the policy adopted?"
+    type: VariableType = VariableType.TEXT
+    options: tuple[str, ...] = ()
+    instructions: str = ""
+    always_review: bool = False
+
+
+class AnswerStatus(str, Enum):
+    ACCEPTED = "accepted"
+    NEEDS_REVIEW = "needs_review"
+    NOT_FOUND = "not_found"
+    ERROR = "error"
+
+
+class Answer(BaseModel):
+    """The answer to one variable for one document."""
+
+    name: str
+    value: Any = None  # typed: str | float | int | bool | list[str] | None
+    evidence: str = ""  # verbatim quote from the document
+    page: int | None = None  # 1-based page of the evidence
+    pages: list[int] = Field(default_factory=list)  # every page that supported the answer
+    confidence: float = 0.0  # 0..1
+    status: AnswerStatus = AnswerStatus.NOT_FOUND
+    note: str = ""  # why it needs review, or the error message
+    from_ocr: bool = False  # evidence page was read by OCR
+    reviewed: bool = False  # an analyst checked (and maybe corrected) it
+    original_value: Any = None  # the model's value when an analyst corrected it
+
+
+class PageText(BaseModel):
+    number: int  # 1-based
+    text: str
+    ocr: bool = False
+
+
+class DocumentText(BaseModel):
+    pages: list[PageText]
+    page_count: int
+    sha256: str  # of the file bytes; the cache key
+    title: str = ""
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def ocr_pages(self) -> list[int]:
+        return [p.number for p in self.pages if p.ocr]
+
+
+class Usage(BaseModel):
+    calls: int = 0
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, other: "Usage") -> "Usage":
+        """Return the sum (does not mutate)."""
+        return Usage(
+            calls=self.calls + other.calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 6),
+        )
+
+
+class DocumentResult(BaseModel):
+    """The checkpoint for one finished document: written once, never recomputed."""
+
+    doc_id: str  # stable id inside the job ("d0001")
+    file: str  # original upload name, for display only
+    status: str = "ok"  # "ok" | "failed"
+    error: str | None = None  # user-facing message when failed
+    error_code: str | None = None  # PdfError/LlmError code
+    pages: int = 0
+    ocr_pages: list[int] = Field(default_factory=list)
+    sha256: str = ""
+    variables: list[Answer] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    cached: bool = False  # answers came from the answer cache (no model calls)
+    elapsed_s: float = 0.0
