@@ -1,0 +1,87 @@
+"""One document, start to finish: read -> cache -> chunks -> extractor -> merge -> DocumentResult.
+
+The job manager calls process_document() for each document, in worker threads. It never raises for
+one bad document — an unreadable PDF or a failed model call becomes a failed DocumentResult with a
+clear message — so one file can never sink a job. The only exception it lets through is Cancelled.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+from .cache import AnswerCache
+from .config import Settings, scrub
+from .errors import PolicyReaderError
+from .extraction import Cancelled, ProgressFn, extract_document
+from .extractor import Extractor
+from .models import DocumentResult, Usage, Variable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Cancelled", "ProgressFn", "process_document"]
+
+
+def process_document(path: Path, *, doc_id: str, display_name: str, variables: list[Variable],
+                     extractor: Extractor, settings: Settings, cache: AnswerCache | None = None,
+                     password: str | None = None, progress: ProgressFn | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> DocumentResult:
+    """Answer every variable for one PDF. Progress: ("reading"|"ocr", pages_done, pages_total), then
+    ("asking"|"merging", variables_done, variables_total). Raises only Cancelled."""
+    started = time.monotonic()
+    state = [DocumentResult(doc_id=doc_id, file=display_name)]  # [0] gains pages/sha256 once read
+    try:
+        return _process(path, state, variables, extractor, settings, cache, password, progress, should_stop,
+                        started)
+    except Cancelled:
+        raise
+    except PolicyReaderError as exc:
+        return _failed(state[0], scrub(str(exc), settings), exc.code, started)
+    except Exception as exc:  # noqa: BLE001 - one document must never sink the job
+        log.exception("unexpected error on document %s", doc_id)
+        message = scrub(f"Unexpected error while processing this document ({type(exc).__name__}: {exc}).",
+                        settings)
+        return _failed(state[0], message, "internal", started)
+
+
+def _process(path: Path, state: list[DocumentResult], variables: list[Variable], extractor: Extractor,
+             settings: Settings, cache: AnswerCache | None, password: str | None,
+             progress: ProgressFn | None, should_stop: Callable[[], bool] | None, started: float) -> DocumentResult:
+    from .pdf_text import read_pdf_for  # imported here: pdf_text pulls in the PDF/OCR libraries
+
+    _stop_check(should_stop)
+    doc = read_pdf_for(path, settings, password=password,
+                       on_progress=progress)
+    result = state[0] = state[0].model_copy(update={"pages": doc.page_count, "ocr_pages": doc.ocr_pages,
+                                                     "sha256": doc.sha256})
+    _stop_check(should_stop)
+
+    key = AnswerCache.key(doc.sha256, variables, extractor.cache_id, settings.accept_threshold) if cache else ""
+    cached = cache.get(key, variables) if cache else None
+    if cached is not None:
+        if progress:
+            progress("merging", len(variables), len(variables))
+        return result.model_copy(update={"variables": cached.answers, "usage": Usage(), "cached": True,
+                                         "elapsed_s": _elapsed(started)})
+
+    outcome = extract_document(doc, variables, extractor, threshold=settings.accept_threshold,
+                               progress=progress, should_stop=should_stop)
+    if cache is not None and outcome.complete:
+        cache.put(key, outcome.answers, outcome.usage)
+    return result.model_copy(update={"variables": outcome.answers, "usage": outcome.usage,
+                                     "elapsed_s": _elapsed(started)})
+
+
+def _stop_check(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled()
+
+
+def _failed(base: DocumentResult, message: str, code: str, started: float) -> DocumentResult:
+    return base.model_copy(update={"status": "failed", "error": message, "error_code": code,
+                                   "elapsed_s": _elapsed(started)})
+
+
+def _elapsed(started: float) -> float:
+    return round(time.monotonic() - started, 3)

@@ -1,0 +1,216 @@
+"""Chat backends through the real openai client against a real local HTTP server (tests/fake_openai.py)."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from policy_reader.config import load_settings
+from policy_reader.errors import ConfigError, LlmError
+from policy_reader.llm import (AzureChatBackend, OpenAIChatBackend, backoff_delay, make_chat_backend,
+                               retry_after_seconds)
+from policy_reader.models import PageText, Variable, VariableType
+from policy_reader.prompts import SCHEMA_NAME, build_messages, build_schema
+from tests.fixtures.openai_server import AZURE_TEST_KEY, TEST_KEY
+
+VARS = [Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR),
+        Variable(name="target_pct", question="Emission reduction target, percent?", type=VariableType.NUMBER)]
+PAGES = [PageText(number=1, text="National Climate Policy"),
+         PageText(number=2, text="This policy was adopted by Cabinet in 2019. It targets a 45% cut by 2030.")]
+
+
+def _chat(backend, pages=PAGES, max_tokens=1000):
+    return backend.chat(build_messages(VARS, pages), schema=build_schema(VARS), schema_name=SCHEMA_NAME,
+                        max_tokens=max_tokens)
+
+
+def test_structured_output_request_and_typed_reply(fake_openai):
+    fake_openai.facts = {"year_adopted": ("2019", "adopted by Cabinet in 2019"),
+                         "target_pct": ("45", "targets a 45% cut by 2030")}
+    backend = make_chat_backend(fake_openai.settings())
+    result = _chat(backend, max_tokens=777)
+
+    assert isinstance(backend, OpenAIChatBackend)
+    assert result.finish_reason == "stop"
+    answers = json.loads(result.content)["answers"]
+    assert answers["year_adopted"] == {"value": 2019, "evidence": "adopted by Cabinet in 2019", "page": 2,
+                                       "confidence": 0.95}
+    assert answers["target_pct"]["value"] == 45.0
+    (req,) = fake_openai.requests
+    assert req.path == "/v1/chat/completions" and req.auth == "bearer"
+    assert req.body["model"] == "gpt-fake"
+    fmt = req.body["response_format"]
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["strict"] is True and fmt["json_schema"]["name"] == SCHEMA_NAME
+    assert req.max_tokens == 777
+    assert result.usage.calls == 1 and result.usage.prompt_tokens == len(req.text) // 4
+    assert result.usage.completion_tokens > 0
+
+
+def test_cached_prompt_tokens_are_counted(fake_openai):
+    backend = make_chat_backend(fake_openai.settings())
+    first = _chat(backend)
+    second = _chat(backend, pages=PAGES + [PageText(number=3, text="Annex")])
+    assert first.usage.cached_prompt_tokens == 0
+    # instructions + variables + the first pages are a shared prefix
+    assert 0 < second.usage.cached_prompt_tokens < second.usage.prompt_tokens
+
+
+def test_429_with_retry_after_is_honoured_then_succeeds(fake_openai):
+    fake_openai.add_fault("429", retry_after=1)
+    backend = make_chat_backend(fake_openai.settings(LLM_BACKOFF_BASE_S=0.01))
+    started = time.monotonic()
+    result = _chat(backend)
+    elapsed = time.monotonic() - started
+    assert result.finish_reason == "stop"
+    assert [r.status for r in fake_openai.requests] == [429, 200]
+    gap = fake_openai.requests[1].started - fake_openai.requests[0].ended
+    assert gap >= 0.95 and elapsed >= 0.95  # the server's 1 s, not our 10 ms base backoff
+
+
+def test_retry_after_ms_header_wins(fake_openai):
+    fake_openai.add_fault("429", retry_after=30, retry_after_ms=200)
+    backend = make_chat_backend(fake_openai.settings())
+    started = time.monotonic()
+    _chat(backend)
+    assert 0.18 <= time.monotonic() - started < 5
+
+
+def test_500_is_retried(fake_openai):
+    fake_openai.add_fault("500")
+    fake_openai.add_fault("500")
+    result = _chat(make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=2)))
+    assert result.content
+    assert [r.status for r in fake_openai.requests] == [500, 500, 200]
+
+
+def test_timeout_is_retried(fake_openai):
+    fake_openai.add_fault("timeout", sleep=1.0)
+    backend = make_chat_backend(fake_openai.settings(LLM_TIMEOUT_S=0.3))
+    result = _chat(backend)
+    assert result.content
+    assert len(fake_openai.requests) == 2
+
+
+def test_retries_exhausted_gives_clear_error(fake_openai):
+    for _ in range(3):
+        fake_openai.add_fault("429")
+    backend = make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=2))
+    with pytest.raises(LlmError) as info:
+        _chat(backend)
+    assert info.value.code == "rate_limit"
+    assert "3 attempts" in str(info.value) and "LLM_MAX_CONCURRENCY" in str(info.value)
+    assert len(fake_openai.requests) == 3
+
+
+def test_timeouts_exhausted(fake_openai):
+    fake_openai.add_fault("timeout", sleep=0.8)
+    fake_openai.add_fault("timeout", sleep=0.8)
+    backend = make_chat_backend(fake_openai.settings(LLM_TIMEOUT_S=0.25, LLM_MAX_RETRIES=1))
+    with pytest.raises(LlmError) as info:
+        _chat(backend)
+    assert info.value.code == "timeout" and "LLM_TIMEOUT_S" in str(info.value)
+
+
+def test_401_is_not_retried_and_never_shows_the_key(fake_openai):
+    fake_openai.expected_key = "sk-the-right-one-000000"
+    backend = make_chat_backend(fake_openai.settings())
+    with pytest.raises(LlmError) as info:
+        _chat(backend)
+    message = str(info.value)
+    assert info.value.code == "auth"
+    assert "401" in message and "OPENAI_API_KEY" in message
+    assert TEST_KEY not in message and TEST_KEY not in repr(info.value)
+    assert len(fake_openai.requests) == 1  # not retried
+    assert TEST_KEY not in json.dumps([r.headers for r in fake_openai.requests])
+
+
+def test_404_names_the_model_setting(fake_openai):
+    fake_openai.responder = lambda req: {"status": 404, "body": {"error": {"message": "model not found"}}}
+    with pytest.raises(LlmError) as info:
+        _chat(make_chat_backend(fake_openai.settings()))
+    assert info.value.code == "config" and "OPENAI_MODEL" in str(info.value) and "gpt-fake" in str(info.value)
+    assert len(fake_openai.requests) == 1
+
+
+def test_model_that_refuses_temperature_is_asked_again_without_it(fake_openai):
+    def responder(req):
+        if "temperature" in req.body:
+            return {"status": 400, "body": {"error": {"message": "Unsupported parameter: 'temperature'"}}}
+        return fake_openai.careful_answer(req)
+
+    fake_openai.responder = responder
+    backend = make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=0))
+    assert _chat(backend).content
+    assert _chat(backend).content
+    assert ["temperature" in r.body for r in fake_openai.requests] == [True, False, False]
+
+
+def test_azure_deployment_path_api_version_and_key_header(fake_openai):
+    fake_openai.facts = {"year_adopted": (2019, "adopted by Cabinet in 2019")}
+    fake_openai.expected_key = AZURE_TEST_KEY
+    backend = make_chat_backend(fake_openai.azure_settings())
+    assert isinstance(backend, AzureChatBackend)
+    result = _chat(backend)
+    assert json.loads(result.content)["answers"]["year_adopted"]["value"] == 2019
+    (req,) = fake_openai.requests
+    assert req.path == "/openai/deployments/policy-gpt/chat/completions"
+    assert req.deployment == "policy-gpt"
+    assert req.query["api-version"] == ["2024-10-21"]
+    assert req.auth == "api-key" and "authorization" not in req.headers
+    assert req.body["response_format"]["json_schema"]["strict"] is True
+
+
+def test_azure_401_names_the_azure_setting_without_the_key(fake_openai):
+    fake_openai.expected_key = "something-else"
+    with pytest.raises(LlmError) as info:
+        _chat(make_chat_backend(fake_openai.azure_settings()))
+    assert "AZURE_OPENAI_API_KEY" in str(info.value) and AZURE_TEST_KEY not in str(info.value)
+
+
+def test_connection_refused_is_a_connection_error(fake_openai):
+    url = fake_openai.base_url
+    fake_openai.stop()
+    settings = load_settings(LLM_BACKEND="openai", OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=url + "/v1",
+                             LLM_MAX_RETRIES=1, LLM_BACKOFF_BASE_S=0.01)
+    with pytest.raises(LlmError) as info:
+        _chat(make_chat_backend(settings))
+    assert info.value.code == "connection" and TEST_KEY not in str(info.value)
+
+
+def test_process_wide_concurrency_bound(fake_openai):
+    fake_openai.latency = 0.15
+    settings = fake_openai.settings(LLM_MAX_CONCURRENCY=2)
+    backends = [make_chat_backend(settings) for _ in range(3)]  # e.g. three documents / jobs
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            _chat(backends[i % 3])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not errors
+    assert fake_openai.calls == 6
+    assert fake_openai.max_in_flight == 2
+
+
+def test_backoff_delay_rules():
+    assert backoff_delay(3, 1.0, retry_after_s=2.5) == 2.5
+    assert backoff_delay(0, 1.0, retry_after_s=10_000) == 60.0  # capped
+    delays = [backoff_delay(4, 0.5) for _ in range(200)]
+    assert all(0 <= d <= 8.0 for d in delays) and len(set(delays)) > 100  # full jitter
+    assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
+
+
+def test_offline_backend_has_no_chat_backend(settings):
+    with pytest.raises(ConfigError):
+        make_chat_backend(settings)
