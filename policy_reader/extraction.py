@@ -19,6 +19,9 @@ Pure domain logic over an Extractor: no file or network I/O of its own.
 """
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import math
 import re
 import unicodedata
@@ -257,30 +260,66 @@ class ExtractionOutcome:
 
 def extract_document(doc: DocumentText, variables: list[Variable], extractor: Extractor, *,
                      threshold: float, progress: ProgressFn | None = None,
-                     should_stop: Callable[[], bool] | None = None) -> ExtractionOutcome:
-    """Ask every chunk, check evidence, merge. Raises Cancelled, or LlmError when nothing could be asked."""
+                     should_stop: Callable[[], bool] | None = None,
+                     parallel_chunks: int = 4) -> ExtractionOutcome:
+    """Ask every chunk, check evidence, merge. Raises Cancelled, or LlmError when nothing could be asked.
+
+    Chunks of one document are asked in parallel (up to `parallel_chunks`; the process-wide call
+    limit in llm.py still bounds the total), so a 300-page document costs about one call's latency,
+    not ten. Results are merged in page order, so the outcome does not depend on timing.
+    """
     chunks = chunk_pages(doc.pages, extractor.chunk_tokens)
     index = EvidenceIndex(doc.pages)
     ocr_pages = set(doc.ocr_pages)
     total = len(variables)
+    _report(progress, "asking", 0, total)
+    done_lock = threading.Lock()
+    finished = [0]
+
+    def ask(chunk: list[PageText]) -> tuple[list[Answer], Usage]:
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+        outcome = extractor.answer(chunk, variables)
+        with done_lock:
+            finished[0] += 1
+            done = finished[0]
+        _report(progress, "asking", round(total * done / len(chunks)), total)
+        return outcome
+
+    outcomes: list[tuple[list[Answer], Usage] | LlmError] = []
+    if len(chunks) <= 1 or parallel_chunks <= 1:
+        for chunk in chunks:
+            try:
+                outcomes.append(ask(chunk))
+            except LlmError as exc:
+                outcomes.append(exc)
+    else:
+        with ThreadPoolExecutor(max_workers=min(parallel_chunks, len(chunks)),
+                                thread_name_prefix="chunk") as pool:
+            futures = [pool.submit(ask, chunk) for chunk in chunks]
+            for future in futures:
+                try:
+                    outcomes.append(future.result())
+                except LlmError as exc:
+                    outcomes.append(exc)
+                except Cancelled:
+                    for other in futures:
+                        other.cancel()
+                    raise
+
     per_var: dict[str, list[_Candidate]] = {v.name: [] for v in variables}
     usage = Usage()
     failures: list[tuple[list[PageText], LlmError]] = []
-    _report(progress, "asking", 0, total)
-    for i, chunk in enumerate(chunks):
-        if should_stop is not None and should_stop():
-            raise Cancelled()
-        try:
-            answers, chunk_usage = extractor.answer(chunk, variables)
-        except LlmError as exc:
-            if exc.code not in _CHUNK_LOCAL_CODES or len(chunks) == 1:
-                raise
-            failures.append((chunk, exc))
-        else:
-            usage = usage.add(chunk_usage)
-            for var, ans in zip(variables, answers):
-                per_var[var.name].append(check_evidence(ans, index))
-        _report(progress, "asking", round(total * (i + 1) / len(chunks)), total)
+    for chunk, outcome in zip(chunks, outcomes):
+        if isinstance(outcome, LlmError):
+            if outcome.code not in _CHUNK_LOCAL_CODES or len(chunks) == 1:
+                raise outcome
+            failures.append((chunk, outcome))
+            continue
+        answers, chunk_usage = outcome
+        usage = usage.add(chunk_usage)
+        for var, ans in zip(variables, answers):
+            per_var[var.name].append(check_evidence(ans, index))
     if chunks and len(failures) == len(chunks):
         raise failures[-1][1]
     _report(progress, "merging", total, total)

@@ -66,7 +66,8 @@ def _process(path: Path, state: list[DocumentResult], variables: list[Variable],
                                          "elapsed_s": _elapsed(started)})
 
     outcome = extract_document(doc, variables, extractor, threshold=settings.accept_threshold,
-                               progress=progress, should_stop=should_stop)
+                               progress=progress, should_stop=should_stop,
+                               parallel_chunks=settings.llm_max_concurrency)
     if cache is not None and outcome.complete:
         cache.put(key, outcome.answers, outcome.usage)
     return result.model_copy(update={"variables": outcome.answers, "usage": outcome.usage,

@@ -239,7 +239,9 @@ def test_one_failed_chunk_marks_unanswered_variables_as_errors(fake_openai):
     fake_openai.facts = FACTS
     fake_openai.add_fault("length")
     fake_openai.add_fault("length")  # chunk 1 fails twice; the others answer
-    out = extract_document(doc, [YEAR, AGENCY], _extractor(fake_openai, CHUNK_TOKENS=1000), threshold=0.8)
+    # faults hit the calls in arrival order: ask the chunks one by one so chunk 1 is the one that fails
+    out = extract_document(doc, [YEAR, AGENCY], _extractor(fake_openai, CHUNK_TOKENS=1000), threshold=0.8,
+                           parallel_chunks=1)
     got = _by_name(out.answers)
     assert out.complete is False and out.chunks == 3
     assert got["agency"].status is AnswerStatus.ERROR and "pages 1 could not be read" in got["agency"].note
@@ -252,8 +254,22 @@ def test_cancelled_between_chunks(fake_openai):
     with pytest.raises(Cancelled):
         extract_document(doc, [YEAR], _extractor(fake_openai, CHUNK_TOKENS=1000), threshold=0.8,
                          should_stop=lambda: len(fake_openai.requests) >= 1,
-                         progress=lambda stage, done, total: asked.append(done))
+                         progress=lambda stage, done, total: asked.append(done), parallel_chunks=1)
     assert len(fake_openai.requests) == 1
+
+
+def test_chunks_of_one_document_are_asked_in_parallel(fake_openai):
+    """A long document costs about one call's latency, not one per chunk; the answer does not change."""
+    filler = "Context paragraph about the policy. " * 100
+    doc = _doc([filler, filler, filler + " adopted by Cabinet in 2019", filler])
+    fake_openai.facts = FACTS
+    fake_openai.latency = 0.3
+    out = extract_document(doc, [YEAR], _extractor(fake_openai, CHUNK_TOKENS=1000), threshold=0.8,
+                           parallel_chunks=4)
+    assert out.chunks == 4 and len(fake_openai.requests) == 4
+    assert fake_openai.max_in_flight >= 2
+    year = _by_name(out.answers)["year_adopted"]
+    assert year.value == 2019 and year.page == 3
 
 
 def test_cost_prices_cached_tokens_apart(fake_openai):
