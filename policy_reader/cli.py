@@ -1,0 +1,344 @@
+"""Command line: `python -m policy_reader extract a.pdf b.pdf --variables vars.csv --out results.xlsx`.
+
+A CLI run is a job like any other: it goes through the same JobManager (same folder, same
+checkpoints, same exports), so `jobs`, `status`, `cancel` and `resume` work on it, from this
+process or another one, and the Streamlit app shows it too.
+
+Exit codes: 0 the job ran (per-document errors are in the output); 1 the job failed (every
+document failed) or was cancelled; 2 a fatal configuration or usage error (one line on stderr);
+130 interrupted with Ctrl-C (the job is cancelled cleanly, finished documents are kept).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from .config import Settings, load_settings, settings_markdown_table
+from .errors import PolicyReaderError
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+FORMATS = ("json", "csv", "xlsx")
+
+
+class CliError(Exception):
+    """A fatal usage/configuration problem: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m policy_reader",
+                                     description="Policy Reader: extract variables from policy PDFs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ex = sub.add_parser("extract", help="Extract variables from PDFs into a CSV, Excel or JSON file.")
+    ex.add_argument("pdfs", nargs="*", metavar="PDF", help="PDF files to read.")
+    ex.add_argument("--variables", required=True, metavar="FILE", help="Variables file (.csv, .xlsx or .json).")
+    ex.add_argument("--out", required=True, metavar="PATH", help="Output file (.json, .csv or .xlsx).")
+    ex.add_argument("--format", choices=FORMATS, help="Output format (default: from the --out extension).")
+    ex.add_argument("--backend", choices=("offline", "openai", "azure"), help="Answer engine (default: LLM_BACKEND).")
+    ex.add_argument("--model", help="Model (OpenAI) or deployment (Azure) name.")
+    ex.add_argument("--workers", type=int, metavar="N", help="Documents processed in parallel.")
+    ex.add_argument("--email", action="append", default=[], metavar="ADDRESS", help="Email the results (repeatable).")
+    ex.add_argument("--password", help="Password for encrypted PDFs (kept in memory only).")
+    ex.add_argument("--no-ocr", action="store_true", help="Do not OCR pages without a text layer.")
+    ex.add_argument("--name", help="Job name (default: the output file name).")
+
+    js = sub.add_parser("jobs", help="List jobs, newest first.")
+    js.add_argument("--json", action="store_true", help="Print JSON.")
+    st = sub.add_parser("status", help="Show one job.")
+    st.add_argument("job")
+    st.add_argument("--json", action="store_true", help="Print JSON.")
+    rs = sub.add_parser("resume", help="Run what is left of an interrupted, cancelled or failed job (waits).")
+    rs.add_argument("job")
+    cn = sub.add_parser("cancel", help="Cancel a job (also one running in another process).")
+    cn.add_argument("job")
+    cf = sub.add_parser("config", help="Print the configuration (no secrets).")
+    cf.add_argument("--markdown", action="store_true", help="Print the configuration reference table.")
+    sub.add_parser("worker", help="Process queued documents (needs JOB_STORE=azure).")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "config":
+            return _config(args)
+        if args.command == "worker":
+            return _worker()
+        if args.command == "extract":
+            return _extract(args)
+        return _job_command(args)
+    except (CliError, PolicyReaderError) as exc:
+        _fail(str(exc))
+        return EXIT_CONFIG
+
+
+# --------------------------------------------------------------------------- commands
+
+def _config(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(settings_markdown_table())
+        return EXIT_OK
+    for key, value in load_settings().summary().items():
+        print(f"{key:12} {value}")
+    return EXIT_OK
+
+
+def _worker() -> int:
+    settings = load_settings()
+    if settings.job_store != "azure":
+        raise CliError("The worker needs JOB_STORE=azure (Azure Blob + Queue Storage); with JOB_STORE=file "
+                       "the app and `extract` run jobs themselves.")
+    try:
+        from .worker import main as worker_main  # type: ignore[import-not-found]
+    except ImportError:
+        raise CliError("The Azure worker is not available in this build.") from None
+    return int(worker_main(settings) or 0)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from job_manager import JobManager, JobOptions
+
+    from .variables import load_variables
+
+    fmt = _output_format(args.out, args.format)
+    out = _check_out(Path(args.out))
+    pdfs = _check_inputs(args.pdfs)
+    var_path = Path(args.variables)
+    if not var_path.is_file():
+        raise CliError(f"Variables file not found: {args.variables}")
+    variables = load_variables(var_path, var_path.name)
+    settings = _settings_for(args)
+    options = JobOptions(backend=args.backend, model=args.model, ocr=False if args.no_ocr else None,
+                         password=args.password)
+    manager = JobManager(settings, start=False)
+    try:
+        job_id = manager.create_job(name=args.name or out.stem, files=[(p.name, p) for p in pdfs],
+                                    variables=variables, recipients=args.email, owner="local", options=options)
+        print(f"Job {job_id}: {len(pdfs)} document(s), {len(variables)} variable(s), "
+              f"backend {settings.resolved_backend if not args.backend else args.backend}", file=sys.stderr)
+        manager.run_job_async(job_id)
+        view, interrupted = _watch(manager, job_id)
+        _write_output(manager, job_id, fmt, out)
+        return _report(view, out, interrupted)
+    finally:
+        manager.shutdown(wait=False)
+
+
+def _job_command(args: argparse.Namespace) -> int:
+    from job_manager import JobManager
+
+    manager = JobManager(load_settings(), start=False)
+    try:
+        if args.command == "jobs":
+            return _list(manager, args.json)
+        if args.command == "status":
+            view = manager.get_job_status(args.job)
+            print(view.model_dump_json(indent=1) if args.json else _describe(view))
+            return EXIT_OK
+        if args.command == "cancel":
+            manager.cancel_job(args.job)
+            view = manager.get_job_status(args.job)
+            print(f"Job {args.job}: " + ("cancelled." if view.status.value == "cancelled"
+                                          else f"{view.status.value}; cancel requested, it stops within seconds."
+                                          if view.cancel_requested else f"already {view.status.value}."))
+            return EXIT_OK
+        if args.command == "resume":
+            manager.resume_job(args.job)
+            view, interrupted = _watch(manager, args.job)
+            return _report(view, None, interrupted)
+    finally:
+        manager.shutdown(wait=False)
+    raise CliError(f"Unknown command {args.command}")
+
+
+def _list(manager: Any, as_json: bool) -> int:
+    views = manager.list_jobs(owner=None)
+    if as_json:
+        print(json.dumps([v.model_dump(mode="json") for v in views], indent=1))
+        return EXIT_OK
+    if not views:
+        print("No jobs.")
+        return EXIT_OK
+    print(f"{'JOB':20}  {'STATUS':11}  {'DONE':>9}  {'FAILED':>6}  {'CREATED':19}  NAME")
+    for v in views:
+        print(f"{v.id:20}  {v.status.value:11}  {f'{v.documents_done}/{v.documents_total}':>9}  "
+              f"{v.documents_failed:>6}  {v.created_at[:19]:19}  {v.name}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- checks
+
+def _output_format(out: str, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    suffix = Path(out).suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    raise CliError(f"Cannot tell the output format from {out!r}: use a .json, .csv or .xlsx name, or --format.")
+
+
+def _check_out(out: Path) -> Path:
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise CliError(f"Output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"Output folder is not writable: {folder}")
+    if out.is_dir():
+        raise CliError(f"--out is a folder, not a file: {out}")
+    return out
+
+
+def _check_inputs(names: Sequence[str]) -> list[Path]:
+    if not names:
+        raise CliError("No input files: give one or more PDF paths.")
+    paths = [Path(n) for n in names]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise CliError(f"Input file not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return paths
+
+
+def _settings_for(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if args.backend:
+        overrides["LLM_BACKEND"] = args.backend
+    if args.workers:
+        if args.workers < 1:
+            raise CliError("--workers must be at least 1.")
+        overrides["DOCS_PER_JOB"] = args.workers
+        overrides["MAX_PARALLEL_DOCUMENTS"] = max(args.workers, load_settings().max_parallel_documents)
+    return load_settings(**overrides)
+
+
+# --------------------------------------------------------------------------- progress and output
+
+def _watch(manager: Any, job_id: str) -> tuple[Any, bool]:
+    """Draw progress until the job ends. Ctrl-C cancels the job cleanly (a second Ctrl-C quits)."""
+    progress = Progress(sys.stderr)
+    interrupted = False
+    while True:
+        try:
+            view = manager.wait(job_id, timeout=0.25)
+            progress.draw(view)
+            if view.finished or (view.status.value == "interrupted"):
+                progress.close()
+                return view, interrupted
+        except KeyboardInterrupt:
+            if interrupted:
+                raise
+            interrupted = True
+            progress.close()
+            print("Cancelling… (finished documents are kept; Ctrl-C again to quit at once)", file=sys.stderr)
+            manager.cancel_job(job_id)
+
+
+def _write_output(manager: Any, job_id: str, fmt: str, out: Path) -> None:
+    from .fsio import atomic_write_bytes
+
+    atomic_write_bytes(out, manager.get_export(job_id, fmt))
+
+
+def _report(view: Any, out: Path | None, interrupted: bool) -> int:
+    where = f" -> {out}" if out else ""
+    line = (f"Job {view.id} {view.status.value}: {view.documents_done - view.documents_failed} of "
+            f"{view.documents_total} document(s) read, {view.documents_failed} failed{where}")
+    print(line, file=sys.stderr)
+    if view.email.get("status") == "failed":
+        print(f"Email not sent: {view.email.get('error')}", file=sys.stderr)
+    if view.limit_message:
+        print(view.limit_message, file=sys.stderr)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if view.status.value == "completed":
+        return EXIT_OK
+    if view.error:
+        _fail(view.error)
+    return EXIT_JOB_FAILED
+
+
+def _describe(view: Any) -> str:
+    lines = [f"Job        {view.id}", f"Name       {view.name}", f"Status     {view.status.value}",
+             f"Owner      {view.owner}", f"Documents  {view.documents_done}/{view.documents_total} done, "
+             f"{view.documents_failed} failed", f"Created    {view.created_at}",
+             f"Backend    {view.backend} ({view.model})",
+             f"Usage      {view.usage.prompt_tokens + view.usage.completion_tokens:,} tokens, ${view.usage.cost_usd:.4f}"]
+    if view.finished_at:
+        lines.append(f"Finished   {view.finished_at}")
+    if view.error:
+        lines.append(f"Error      {view.error}")
+    if view.limit_message:
+        lines.append(f"Note       {view.limit_message}")
+    for doc in view.in_flight:
+        lines.append(f"In flight  {doc.get('file')} — {doc.get('stage')} "
+                     f"{doc.get('variables_done')}/{doc.get('variables_total')}")
+    if view.email.get("status") not in (None, "none"):
+        lines.append(f"Email      {view.email.get('status')} {view.email.get('error') or view.email.get('path') or ''}".rstrip())
+    return "\n".join(lines)
+
+
+def progress_line(view: Any, width: int = 24) -> str:
+    """One line of progress: bar, counts, what is being read, ETA, tokens and cost."""
+    total = max(view.documents_total, 1)
+    filled = int(width * view.documents_done / total)
+    bar = "#" * filled + "-" * (width - filled)
+    parts = [f"[{bar}] {view.documents_done}/{view.documents_total} documents"]
+    if view.documents_failed:
+        parts.append(f"{view.documents_failed} failed")
+    if view.status.value == "pending":
+        parts.append("queued" + (f" (#{view.queue_position})" if view.queue_position else ""))
+    elif view.stage and view.stage not in ("running",):
+        parts.append(view.stage)
+    if view.in_flight:
+        doc = view.in_flight[0]
+        more = f" +{len(view.in_flight) - 1}" if len(view.in_flight) > 1 else ""
+        parts.append(f"{doc.get('stage')} {doc.get('file')}{more}")
+    if view.eta_s is not None:
+        parts.append(f"ETA {int(view.eta_s)}s")
+    tokens = view.usage.prompt_tokens + view.usage.completion_tokens
+    if tokens:
+        parts.append(f"{tokens:,} tokens ${view.usage.cost_usd:.4f}")
+    return " · ".join(parts)
+
+
+class Progress:
+    """Redraws one line with \\r on a terminal; prints a new line on each change otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.last = ""
+        self.last_key: tuple[Any, ...] = ()
+        self.width = 0
+        self.last_draw = 0.0
+
+    def draw(self, view: Any) -> None:
+        line = progress_line(view)
+        if self.tty:
+            if line != self.last or time.monotonic() - self.last_draw > 1:
+                pad = max(0, self.width - len(line))
+                self.stream.write("\r" + line + " " * pad)
+                self.stream.flush()
+                self.width = len(line)
+                self.last, self.last_draw = line, time.monotonic()
+            return
+        key = (view.status.value, view.documents_done, view.documents_failed, view.stage)
+        if key != self.last_key:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self.last_key = key
+
+    def close(self) -> None:
+        if self.tty and self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.width = 0
+
+
+def _fail(message: str) -> None:
+    text = " ".join(str(message).split())
+    print(f"error: {text}", file=sys.stderr)

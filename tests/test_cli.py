@@ -1,0 +1,183 @@
+"""`python -m policy_reader` as a real subprocess: extract, jobs, status, cancel, config, worker."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from job_manager import JobManager
+from policy_reader.config import load_settings
+from policy_reader.fsio import read_json
+from policy_reader.models import Variable
+from tests.fixtures.openai_server import TEST_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_", "LLM_"))}
+    env.update(PYTHONPATH=str(ROOT), JOBS_DIR=str(tmp_path / "jobs"), **extra)
+    return env
+
+
+def _cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "policy_reader", *args], cwd=str(tmp_path), env=env or _env(tmp_path),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def inputs(tmp_path, make_pdf):
+    variables = tmp_path / "vars.csv"
+    variables.write_text("name,question,type\nyear_adopted,In which year was the policy adopted?,year\n")
+    pdfs = [make_pdf(f"p{i}.pdf", [f"The policy was adopted in {2010 + i}."]) for i in range(3)]
+    return variables, pdfs
+
+
+@pytest.mark.parametrize("suffix", ["json", "csv", "xlsx"])
+def test_extract_writes_each_format(tmp_path, inputs, suffix):
+    variables, pdfs = inputs
+    out = tmp_path / f"results.{suffix}"
+    proc = _cli(tmp_path, "extract", *map(str, pdfs), "--variables", str(variables), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "3/3 documents" in proc.stderr and "completed" in proc.stderr
+    if suffix == "json":
+        data = json.loads(out.read_bytes())
+        assert [d["variables"][0]["value"] for d in data["documents"]] == [2010, 2011, 2012]
+    elif suffix == "csv":
+        rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+        assert len(rows) == 3 and {r["file"] for r in rows} == {"p0.pdf", "p1.pdf", "p2.pdf"}
+    else:
+        assert "Results" in load_workbook(out).sheetnames
+    jobs = _cli(tmp_path, "jobs")
+    assert jobs.returncode == 0 and "completed" in jobs.stdout and "3/3" in jobs.stdout
+
+
+def test_format_flag_overrides_extension(tmp_path, inputs):
+    variables, pdfs = inputs
+    out = tmp_path / "out.data"
+    proc = _cli(tmp_path, "extract", str(pdfs[0]), "--variables", str(variables), "--out", str(out), "--format", "json",
+                "--workers", "2", "--no-ocr", "--name", "Named")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_bytes())["status"] == "completed"
+    status = json.loads(_cli(tmp_path, "jobs", "--json").stdout)
+    assert status[0]["name"] == "Named"
+
+
+@pytest.mark.parametrize("case", ["bad_variables", "missing_variables", "no_inputs", "missing_key", "bad_out"])
+def test_fatal_errors_exit_non_zero_with_one_line(tmp_path, inputs, case):
+    variables, pdfs = inputs
+    args = ["extract", str(pdfs[0]), "--variables", str(variables), "--out", str(tmp_path / "o.json")]
+    if case == "bad_variables":
+        bad = tmp_path / "bad.csv"
+        bad.write_text("name,question,type\nyear,,year\n")
+        args[3] = str(bad)
+    elif case == "missing_variables":
+        args[3] = str(tmp_path / "nope.csv")
+    elif case == "no_inputs":
+        args.pop(1)
+    elif case == "missing_key":
+        args += ["--backend", "openai"]
+    else:
+        args[-1] = str(tmp_path / "no" / "such" / "folder" / "o.json")
+    proc = _cli(tmp_path, *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_status_and_cancel_of_a_pending_job(tmp_path, make_pdf):
+    settings = load_settings(JOBS_DIR=str(tmp_path / "jobs"))
+    manager = JobManager(settings, start=False)
+    job_id = manager.create_job(name="waiting", files=[("a.pdf", make_pdf("a.pdf", ["x"]))],
+                                variables=[Variable(name="v", question="q?")])
+    manager.shutdown()
+    status = _cli(tmp_path, "status", job_id)
+    assert status.returncode == 0 and "pending" in status.stdout and job_id in status.stdout
+    cancel = _cli(tmp_path, "cancel", job_id)
+    assert cancel.returncode == 0 and "cancelled" in cancel.stdout
+    assert json.loads(_cli(tmp_path, "status", job_id, "--json").stdout)["status"] == "cancelled"
+    unknown = _cli(tmp_path, "status", "../../etc/passwd")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: No job")
+
+
+def test_cancel_from_another_process_stops_a_running_extract(tmp_path, make_pdf, fake_openai):
+    fake_openai.latency = 0.3
+    fake_openai.facts = {"year_adopted": (2019, "adopted in 2019")}
+    variables = tmp_path / "vars.csv"
+    variables.write_text("name,question,type\nyear_adopted,Year adopted?,year\n")
+    pdfs = [make_pdf(f"p{i}.pdf", [f"Doc {i}. The policy was adopted in 2019."]) for i in range(30)]
+    env = _env(tmp_path, OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=fake_openai.base_url + "/v1",
+               LLM_BACKOFF_BASE_S="0.01")
+    out = tmp_path / "partial.json"
+    runner = subprocess.Popen([sys.executable, "-m", "policy_reader", "extract", *map(str, pdfs), "--variables",
+                               str(variables), "--out", str(out), "--backend", "openai", "--workers", "1"],
+                              cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        job_id = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = [read_json(p) for p in (tmp_path / "jobs").glob("*/job.json")]
+            if states and states[0]["status"] == "running" and states[0]["documents_done"] >= 1:
+                job_id = states[0]["id"]
+                break
+            time.sleep(0.1)
+        assert job_id, "the extract never started"
+        cancel = _cli(tmp_path, "cancel", job_id, env=env)
+        assert cancel.returncode == 0 and "cancel requested" in cancel.stdout
+        _, stderr = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 1, stderr
+    assert "cancelled" in stderr
+    data = json.loads(out.read_bytes())
+    assert 1 <= len(data["documents"]) < 30
+    assert read_json(tmp_path / "jobs" / job_id / "job.json")["status"] == "cancelled"
+
+
+def test_config_and_worker(tmp_path):
+    proc = _cli(tmp_path, "config")
+    assert proc.returncode == 0 and "backend" in proc.stdout and "offline" in proc.stdout
+    md = _cli(tmp_path, "config", "--markdown")
+    assert md.returncode == 0 and "| `JOBS_DIR` |" in md.stdout
+    worker = _cli(tmp_path, "worker")
+    assert worker.returncode == 2 and "JOB_STORE=azure" in worker.stderr
+
+
+def test_ctrl_c_cancels_cleanly(tmp_path, make_pdf, fake_openai):
+    import signal
+
+    fake_openai.latency = 0.3
+    variables = tmp_path / "vars.csv"
+    variables.write_text("name,question,type\nyear_adopted,Year adopted?,year\n")
+    pdfs = [make_pdf(f"p{i}.pdf", [f"Doc {i}. Adopted in 2019."]) for i in range(20)]
+    env = _env(tmp_path, OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=fake_openai.base_url + "/v1")
+    out = tmp_path / "partial.csv"
+    runner = subprocess.Popen([sys.executable, "-m", "policy_reader", "extract", *map(str, pdfs), "--variables",
+                               str(variables), "--out", str(out), "--backend", "openai", "--workers", "1"],
+                              cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = [read_json(p) for p in (tmp_path / "jobs").glob("*/job.json")]
+            if states and states[0]["documents_done"] >= 1:
+                break
+            time.sleep(0.1)
+        runner.send_signal(signal.SIGINT)
+        _, stderr = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 130, stderr
+    assert "Cancelling" in stderr and out.exists()
+    job_file = next((tmp_path / "jobs").glob("*/job.json"))
+    assert read_json(job_file)["status"] == "cancelled"

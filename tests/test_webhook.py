@@ -1,0 +1,100 @@
+"""Webhook: a real HTTP server on 127.0.0.1 checks the HMAC signature; 500 then 200 is retried."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from job_manager import JobManager, JobStatus
+from policy_reader.config import load_settings
+from policy_reader.models import Variable, VariableType
+from policy_reader.webhook import SIGNATURE_HEADER, post_webhook, sign, verify
+
+SECRET = "whsec-test-0123456789"
+
+
+class Receiver:
+    """Answers with the queued status codes (then 200) and records body + signature validity."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = list(statuses)
+        self.received: list[tuple[int, dict, bool]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = verify(body, self.headers.get(SIGNATURE_HEADER, ""), SECRET)
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                receiver.received.append((status, json.loads(body), ok))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made: list[Receiver] = []
+
+    def _make(statuses: list[int]) -> Receiver:
+        made.append(Receiver(statuses))
+        return made[-1]
+    yield _make
+    for r in made:
+        r.close()
+
+
+def test_signed_and_retried_after_500(receiver):
+    hook = receiver([500])
+    result = post_webhook(hook.url, {"job_id": "abc", "status": "completed"}, secret=SECRET, backoff_s=0.01)
+    assert (result.status, result.attempts, result.http_status) == ("sent", 2, 200)
+    assert [(status, ok) for status, _, ok in hook.received] == [(500, True), (200, True)]
+    assert hook.received[1][1] == {"job_id": "abc", "status": "completed"}
+
+
+def test_signature_is_hmac_sha256_of_raw_body():
+    body = b'{"a":1}'
+    assert sign(body, "k") == "sha256=" + __import__("hmac").new(b"k", body, "sha256").hexdigest()
+    assert not verify(body + b" ", sign(body, "k"), "k")
+
+
+def test_permanent_failure_is_reported_not_raised(receiver):
+    hook = receiver([404])
+    result = post_webhook(hook.url, {"x": 1}, secret=SECRET, backoff_s=0.01)
+    assert result.status == "failed" and result.attempts == 1 and "404" in result.error
+
+
+def test_unreachable_webhook_gives_up_after_retries():
+    result = post_webhook("http://127.0.0.1:9/none", {"x": 1}, secret=None, attempts=3, backoff_s=0.01, timeout_s=1)
+    assert result.status == "failed" and result.attempts == 3 and "after 3 attempts" in result.error
+
+
+def test_job_completion_posts_signed_summary(receiver, tmp_path, make_pdf):
+    hook = receiver([500])
+    settings = load_settings(JOBS_DIR=str(tmp_path / "jobs"), WEBHOOK_URL=hook.url, WEBHOOK_SECRET=SECRET)
+    manager = JobManager(settings)
+    try:
+        pdf = make_pdf("p.pdf", ["The policy was adopted in 2018."])
+        job_id = manager.submit(name="hooked", files=[("p.pdf", pdf)],
+                                variables=[Variable(name="year_adopted", question="Year adopted?", type=VariableType.YEAR)])
+        view = manager.wait(job_id, timeout=60)
+    finally:
+        manager.shutdown()
+    assert view.status == JobStatus.COMPLETED
+    assert view.webhook["status"] == "sent" and view.webhook["attempts"] == 2
+    status, payload, ok = hook.received[-1]
+    assert ok and payload["job_id"] == job_id and payload["status"] == "completed"
+    assert payload["documents_ok"] == 1 and SECRET not in json.dumps(payload)
