@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("job")
     cf = sub.add_parser("config", help="Print the configuration (no secrets).")
     cf.add_argument("--markdown", action="store_true", help="Print the configuration reference table.")
+    cf.add_argument("--check", action="store_true",
+                    help="Validate the configuration and the jobs folder; print a one-line summary (start-up).")
+    rc = sub.add_parser("recover", help="Resume every job a crash or restart interrupted, and wait for them.")
+    rc.add_argument("--quiet", action="store_true", help="Print nothing when there is nothing to resume.")
     sub.add_parser("worker", help="Process queued documents (needs JOB_STORE=azure).")
     return parser
 
@@ -67,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "config":
             return _config(args)
+        if args.command == "recover":
+            return _recover(args)
         if args.command == "worker":
             return _worker()
         if args.command == "extract":
@@ -83,8 +89,45 @@ def _config(args: argparse.Namespace) -> int:
     if args.markdown:
         print(settings_markdown_table())
         return EXIT_OK
-    for key, value in load_settings().summary().items():
+    settings = load_settings()
+    if args.check:
+        _check_jobs_dir(settings)
+        print("config: " + " | ".join(f"{key}: {value}" for key, value in settings.summary().items()))
+        return EXIT_OK
+    for key, value in settings.summary().items():
         print(f"{key:12} {value}")
+    return EXIT_OK
+
+
+def _check_jobs_dir(settings: Settings) -> None:
+    if settings.job_store != "file":
+        return
+    folder = settings.jobs_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"The jobs folder {folder} is not writable ({exc.strerror}). Set JOBS_DIR to a "
+                       "writable folder (on Azure App Service: under /home).") from None
+
+
+def _recover(args: argparse.Namespace) -> int:
+    """Resume interrupted jobs in this process (startup.sh runs it beside the app after a restart)."""
+    from job_manager import JobManager
+
+    manager = JobManager(load_settings(), start=False)
+    try:
+        resumed = manager.recover_interrupted()
+        if resumed or not args.quiet:
+            print(f"recover: resuming {len(resumed)} interrupted job(s)", file=sys.stderr)
+        for job_id in resumed:
+            view = manager.wait(job_id)
+            print(f"recover: job {job_id} {view.status.value if hasattr(view.status, 'value') else view.status}",
+                  file=sys.stderr)
+    finally:
+        manager.shutdown(wait=False)
     return EXIT_OK
 
 
