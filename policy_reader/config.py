@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(100.0, alias="MAX_FILE_MB", gt=0, description="Largest PDF accepted, MB (also the Streamlit upload limit).")
     max_pages: int = Field(2000, alias="MAX_PAGES", ge=1, description="Most pages accepted in one PDF.")
     file_timeout_s: float = Field(600.0, alias="FILE_TIMEOUT_S", gt=0, description="Time limit for reading one PDF (text + OCR).")
+    ocr_threads: int = Field(1, alias="OCR_THREADS", ge=1, le=16, description="CPU threads of the OCR engine (one page is OCR'd at a time per process). 1 keeps the web app responsive on small plans; 2+ is faster on idle multi-core machines.")
 
     # --- email
     smtp_host: str | None = Field(None, alias="SMTP_HOST", description="SMTP server. Empty: emails are written to the job's outbox as .eml files.")

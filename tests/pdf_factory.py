@@ -5,6 +5,8 @@ from pathlib import Path
 
 from fpdf import FPDF
 
+from policy_reader.fsio import atomic_write_bytes
+
 
 def make_text_pdf(path: str | Path, pages: list[str], *, title: str = "") -> Path:
     """A born-digital PDF: one string per page (newlines kept, long lines wrapped)."""
@@ -17,6 +19,108 @@ def make_text_pdf(path: str | Path, pages: list[str], *, title: str = "") -> Pat
         pdf.set_font("Helvetica", size=11)
         pdf.set_xy(15, 15)
         pdf.multi_cell(180, 5.5, text)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path
+
+
+# --- scanned, encrypted, damaged and layout PDFs (used by the document-reading tests and others)
+
+_SCAN_DPI = 150  # a typical office scanner setting; the text stays large enough for OCR
+_A4_MM = (210.0, 297.0)
+
+
+def _scan_image(lines: list[str], *, font_px: int = 32):
+    """An A4 'scan' (grayscale image) with `lines` typed on it in a large, OCR-friendly font.
+
+    Pillow's built-in font (load_default(size=...)) is a real TrueType font bundled with Pillow,
+    so this works on any machine without system fonts.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    width = round(_A4_MM[0] / 25.4 * _SCAN_DPI)
+    height = round(_A4_MM[1] / 25.4 * _SCAN_DPI)
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=font_px)
+    y = 120
+    for line in lines:
+        draw.text((110, y), line, fill=0, font=font)
+        y += int(font_px * 1.6)
+    return image
+
+
+def make_mixed_pdf(path: str | Path, pages: list[str | list[str]]) -> Path:
+    """A PDF mixing born-digital and scanned pages: a str is a text page (with a text layer),
+    a list of str is an image-only page showing those lines (no text layer at all)."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=False)
+    for page in pages:
+        pdf.add_page()
+        if isinstance(page, str):
+            pdf.set_font("Helvetica", size=11)
+            pdf.set_xy(15, 15)
+            pdf.multi_cell(180, 5.5, page)
+        else:
+            pdf.image(_scan_image(list(page)), x=0, y=0, w=_A4_MM[0], h=_A4_MM[1])
+    return _save(pdf, path)
+
+
+def make_image_only_pdf(path: str | Path, lines: list[str]) -> Path:
+    """A one-page scanned PDF: `lines` exist only as pixels, so only OCR can read them."""
+    return make_mixed_pdf(path, [list(lines)])
+
+
+def make_scanned_pdf(path: str | Path, pages: list[list[str]]) -> Path:
+    """A multi-page scanned PDF: one list of lines per page, no text layer anywhere."""
+    return make_mixed_pdf(path, [list(p) for p in pages])
+
+
+def make_encrypted_pdf(path: str | Path, pages: list[str], password: str) -> Path:
+    """A text PDF that needs `password` (the user password) to be opened."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=False)
+    pdf.set_encryption(owner_password=password + "-owner", user_password=password)
+    for text in pages:
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=11)
+        pdf.set_xy(15, 15)
+        pdf.multi_cell(180, 5.5, text)
+    return _save(pdf, path)
+
+
+def make_two_column_pdf(path: str | Path, left: str, right: str) -> Path:
+    """One page with two text columns side by side (as in many policy briefs)."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=False)
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.set_xy(15, 20)
+    pdf.multi_cell(85, 5.5, left)
+    pdf.set_xy(110, 20)
+    pdf.multi_cell(85, 5.5, right)
+    return _save(pdf, path)
+
+
+def make_truncated_pdf(path: str | Path, pages: int = 3) -> Path:
+    """A real text PDF cut in half, as left by an interrupted download or upload."""
+    path = Path(path)
+    make_text_pdf(path, [f"Page {n} of a document that was cut off. " * 20 for n in range(1, pages + 1)])
+    data = path.read_bytes()
+    atomic_write_bytes(path, data[: len(data) // 2])
+    return path
+
+
+def make_blank_pdf(path: str | Path, n_pages: int = 1) -> Path:
+    """A valid PDF whose pages carry nothing at all (no text, no image)."""
+    pdf = FPDF(format="A4")
+    for _ in range(n_pages):
+        pdf.add_page()
+    return _save(pdf, path)
+
+
+def _save(pdf: FPDF, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(path))

@@ -1,0 +1,328 @@
+"""Document reading: real PDFs (fpdf2) through read_pdf, real OCR on generated scans, typed errors."""
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from policy_reader.config import load_settings
+from policy_reader.errors import PdfError
+from policy_reader.fsio import atomic_write_bytes
+from policy_reader.pdf_text import read_pdf, read_pdf_for, sanitize_filename
+from tests.pdf_factory import (
+    make_blank_pdf,
+    make_encrypted_pdf,
+    make_mixed_pdf,
+    make_scanned_pdf,
+    make_text_pdf,
+    make_truncated_pdf,
+    make_two_column_pdf,
+)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _error(path: Path, **kw) -> PdfError:
+    with pytest.raises(PdfError) as info:
+        read_pdf(path, **kw)
+    return info.value
+
+
+# --------------------------------------------------------------------------- born-digital text
+
+
+def test_pages_are_numbered_from_one_with_their_own_text(tmp_path: Path) -> None:
+    texts = [f"Section {n}. The national target for sector {n} is {10 * n} percent." for n in range(1, 5)]
+    path = make_text_pdf(tmp_path / "multi.pdf", texts, title="National Climate Plan")
+
+    doc = read_pdf(path)
+
+    assert [p.number for p in doc.pages] == [1, 2, 3, 4]
+    assert doc.page_count == 4
+    for page, text in zip(doc.pages, texts):
+        assert _squash(page.text) == text
+        assert page.ocr is False
+    assert doc.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert doc.title == "National Climate Plan"
+    assert doc.warnings == []
+
+
+def test_text_is_normalised_lightly(tmp_path: Path) -> None:
+    body = "First line of the adaptation chapter\nSecond line with a hyphen-\nated word"
+    doc = read_pdf(make_text_pdf(tmp_path / "lines.pdf", [body]))
+
+    text = doc.pages[0].text
+    assert "\r" not in text and "\x00" not in text
+    assert "First line of the adaptation chapter\nSecond line" in text
+    assert "hyphen-\nated" in text  # hyphenation kept as is
+
+
+def test_two_columns_are_read_column_by_column(tmp_path: Path) -> None:
+    left = "Forests cover a third of the land and the plan protects them. " * 4
+    right = "Transport emissions fall by half through rail investment. " * 4
+    doc = read_pdf(make_two_column_pdf(tmp_path / "cols.pdf", left, right))
+
+    text = _squash(doc.pages[0].text)
+    assert _squash(left) in text
+    assert _squash(right) in text
+    assert text.index(_squash(left)) < text.index(_squash(right))
+
+
+def test_read_pdf_for_uses_the_configured_limits(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "three.pdf", ["The first page of the plan."] * 3)
+    strict = load_settings(JOBS_DIR=str(tmp_path / "jobs"), MAX_PAGES="2")
+    with pytest.raises(PdfError) as info:
+        read_pdf_for(path, strict)
+    assert info.value.code == "too_many_pages"
+
+    relaxed = load_settings(JOBS_DIR=str(tmp_path / "jobs"))
+    assert read_pdf_for(path, relaxed).page_count == 3
+
+
+def test_read_pdf_for_ocr_option_overrides_the_setting(tmp_path: Path) -> None:
+    scan = make_scanned_pdf(tmp_path / "scan.pdf", [["Only pixels on this page"]])
+    settings = load_settings(JOBS_DIR=str(tmp_path / "jobs"), OCR_ENABLED="true")
+    with pytest.raises(PdfError) as info:
+        read_pdf_for(scan, settings, ocr=False)
+    assert info.value.code == "no_text"
+
+
+def test_parallel_reads_in_threads_are_correct(tmp_path: Path) -> None:
+    """The job runner reads documents in threads; PDFium is not thread-safe, so reads are serialised inside."""
+    paths = [make_text_pdf(tmp_path / f"doc{i}.pdf",
+                           [f"Document {i} page {n} about the energy plan." for n in range(1, 9)])
+             for i in range(6)]
+    expected = {p: [pg.text for pg in read_pdf(p).pages] for p in paths}
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda p: (p, read_pdf(p)), paths * 3))
+
+    for path, doc in results:
+        assert [pg.text for pg in doc.pages] == expected[path]
+
+
+def test_progress_is_reported_after_every_page(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "five.pdf", [f"Page {n} of the energy strategy text." for n in range(1, 6)])
+    calls: list[tuple[str, int, int]] = []
+
+    read_pdf(path, on_progress=lambda *args: calls.append(args))
+
+    assert calls == [("reading", n, 5) for n in range(1, 6)]
+
+
+# --------------------------------------------------------------------------- scanned pages (real OCR)
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory):
+    """One mixed document read once with OCR: page 1 has a text layer, pages 2-3 are scans."""
+    path = make_mixed_pdf(tmp_path_factory.mktemp("scan") / "mixed.pdf", [
+        "Page one is born digital and mentions the Water Act of 2019.",
+        ["Climate Adaptation Act 2021", "Emission target 45 percent by 2030"],
+        ["Forest cover must reach 30 percent", "Coal phase out by 2035"],
+    ])
+    calls: list[tuple[str, int, int]] = []
+    doc = read_pdf(path, on_progress=lambda *args: calls.append(args))
+    return path, doc, calls
+
+
+def test_scanned_pages_are_read_by_ocr(scanned) -> None:
+    _path, doc, _calls = scanned
+
+    assert [p.number for p in doc.pages] == [1, 2, 3]
+    assert [p.ocr for p in doc.pages] == [False, True, True]
+    assert doc.ocr_pages == [2, 3]
+    page2, page3 = _squash(doc.pages[1].text).lower(), _squash(doc.pages[2].text).lower()
+    for word in ("climate", "adaptation", "2021", "emission", "45", "2030"):
+        assert word in page2
+    for word in ("forest", "30", "coal", "2035"):
+        assert word in page3
+    assert any("2-3" in w and "OCR" in w for w in doc.warnings), doc.warnings
+
+
+def test_ocr_goes_page_by_page(scanned) -> None:
+    """Each scanned page is announced, read and finished before the next one starts (bounded memory)."""
+    _path, _doc, calls = scanned
+
+    assert calls == [("reading", 1, 3), ("ocr", 1, 3), ("ocr", 2, 3), ("ocr", 2, 3), ("ocr", 3, 3)]
+
+
+def test_ocr_off_reads_text_layers_and_warns_about_scans(scanned) -> None:
+    path, _doc, _calls = scanned
+
+    doc = read_pdf(path, ocr=False)
+
+    assert [p.ocr for p in doc.pages] == [False, False, False]
+    assert "Water Act" in doc.pages[0].text
+    assert any("2-3" in w and "OCR is off" in w for w in doc.warnings), doc.warnings
+
+
+def test_scan_with_ocr_off_is_no_text_and_suggests_ocr(tmp_path: Path) -> None:
+    path = make_scanned_pdf(tmp_path / "scan.pdf", [["Only pixels here"]])
+
+    err = _error(path, ocr=False)
+
+    assert err.code == "no_text"
+    assert "OCR" in err.message and "turn" in err.message.lower()
+
+
+def test_blank_pdf_has_no_text(tmp_path: Path) -> None:
+    err = _error(make_blank_pdf(tmp_path / "blank.pdf", 2))
+    assert err.code == "no_text"
+    assert "blank" in err.message
+
+
+# --------------------------------------------------------------------------- encryption
+
+
+def test_encrypted_pdf_needs_the_right_password(tmp_path: Path) -> None:
+    path = make_encrypted_pdf(tmp_path / "locked.pdf", ["Confidential target of 55 percent."], "s3cret")
+
+    missing = _error(path)
+    assert missing.code == "encrypted" and "password" in missing.message
+
+    wrong = _error(path, password="guess")
+    assert wrong.code == "wrong_password" and "wrong" in wrong.message
+    assert "guess" not in wrong.message
+
+    doc = read_pdf(path, password="s3cret")
+    assert _squash(doc.pages[0].text) == "Confidential target of 55 percent."
+
+
+# --------------------------------------------------------------------------- broken and wrong files
+
+
+def test_truncated_pdf_is_reported_as_damaged(tmp_path: Path) -> None:
+    err = _error(make_truncated_pdf(tmp_path / "cut.pdf"))
+    assert err.code == "corrupt"
+    assert "truncated" in err.message
+
+
+def test_zero_bytes_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "empty.pdf"
+    atomic_write_bytes(path, b"")
+    err = _error(path)
+    assert err.code == "empty" and "0 bytes" in err.message
+
+
+def test_zip_named_pdf_is_not_a_pdf(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("word/document.xml", "<w:document/>")
+    path = tmp_path / "report.pdf"
+    atomic_write_bytes(path, buffer.getvalue())
+
+    err = _error(path)
+
+    assert err.code == "not_pdf"
+    assert "'PK'" in err.message and "ZIP/Office" in err.message
+
+
+def test_text_file_named_pdf_is_not_a_pdf(tmp_path: Path) -> None:
+    path = tmp_path / "notes.pdf"
+    atomic_write_bytes(path, b"Meeting notes about the climate plan\n" * 5)
+    err = _error(path)
+    assert err.code == "not_pdf" and "plain text" in err.message
+
+
+def test_garbage_after_a_pdf_header_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.pdf"
+    atomic_write_bytes(path, b"%PDF-1.7\n" + bytes(range(256)) * 20)
+    assert _error(path).code == "corrupt"
+
+
+def test_missing_file_is_unreadable(tmp_path: Path) -> None:
+    assert _error(tmp_path / "nowhere.pdf").code == "unreadable"
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def test_file_over_the_size_limit_is_too_large(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "big.pdf", ["Some text that makes the file a kilobyte or so."])
+    err = _error(path, max_file_mb=0.0001)
+    assert err.code == "too_large" and "MB" in err.message
+
+
+def test_too_many_pages(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "long.pdf", ["Page text of the long strategy."] * 4)
+    err = _error(path, max_pages=3)
+    assert err.code == "too_many_pages" and "4 pages" in err.message and "3" in err.message
+
+
+def test_tiny_time_limit_times_out(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "slow.pdf", ["Page text of the strategy document."] * 6)
+    assert _error(path, timeout_s=1e-9).code == "timeout"
+
+
+def test_deadline_is_checked_between_pages(tmp_path: Path) -> None:
+    """Slow pages (here: a slow progress consumer) stop the read at the first page past the deadline."""
+    path = make_text_pdf(tmp_path / "slow.pdf", ["Page text of the strategy document."] * 6)
+
+    err = _error(path, timeout_s=0.25, on_progress=lambda *_: time.sleep(0.1))
+
+    assert err.code == "timeout"
+    stopped_at = int(re.search(r"stopped at page (\d+) of 6", err.message).group(1))
+    assert 2 <= stopped_at <= 5
+
+
+# --------------------------------------------------------------------------- sanitize_filename
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.pdf$")
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("Climate Plan 2021.pdf", "Climate_Plan_2021.pdf"),
+    ("../../etc/passwd", "passwd.pdf"),
+    ("C:\\Users\\ana\\Report.PDF", "Report.pdf"),
+    ("/abs/path/plan.pdf", "plan.pdf"),
+    ("Política climática.pdf", "Politica_climatica.pdf"),
+    ("政策文件.pdf", "document.pdf"),
+    ("", "document.pdf"),
+    ("   ", "document.pdf"),
+    ("..", "document.pdf"),
+    (".hidden.pdf", "hidden.pdf"),
+    ("bad\x00name\n\tx.pdf", "badname_x.pdf"),
+    ("report", "report.pdf"),
+    ("CON.pdf", "CON_.pdf"),
+    ("a..b.pdf", "a.b.pdf"),
+])
+def test_sanitize_filename(name: str, expected: str) -> None:
+    safe = sanitize_filename(name)
+    assert safe == expected
+    assert _SAFE.match(safe) and ".." not in safe
+
+
+def test_sanitize_filename_bounds_long_names() -> None:
+    safe = sanitize_filename("x" * 5000 + ".pdf")
+    assert _SAFE.match(safe) and len(safe) <= 110
+
+
+# --------------------------------------------------------------------------- OCR engine
+
+
+def test_ocr_engine_is_loaded_once_for_all_threads() -> None:
+    from policy_reader.ocr import get_engine
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        engines = list(pool.map(lambda _: get_engine(), range(8)))
+    assert all(engine is engines[0] for engine in engines)
+
+
+def test_ocr_boxes_on_one_visual_line_are_joined_left_to_right() -> None:
+    from policy_reader.ocr import _join_lines
+
+    def box(x0: int, y0: int, x1: int, y1: int) -> list[list[int]]:
+        return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+    result = [[box(300, 102, 500, 130), "45 percent", 0.9], [box(10, 100, 280, 128), "Emission target", 0.9],
+              [box(10, 160, 400, 190), "by 2030", 0.9]]
+    assert _join_lines(result) == "Emission target 45 percent\nby 2030"
