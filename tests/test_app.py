@@ -1,0 +1,354 @@
+"""main.py driven by streamlit.testing.v1.AppTest: the real script, real JobManager, real PDFs.
+
+The autouse fixture in tests/fixtures/common.py isolates env and JOBS_DIR and chdirs into
+tmp_path, so main.py is referred to by absolute path (and finds samples/ next to itself).
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from policy_reader.config import get_settings
+from tests.pdf_factory import make_text_pdf
+
+MAIN = Path(__file__).resolve().parents[1] / "main.py"
+FAKE_KEY = "sk-known-fake-key-for-ui-test-1234567890"
+RUN_TIMEOUT = 60.0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> Iterator[None]:
+    """Each test gets its own settings and JobManager (both are process-wide caches in the app)."""
+    get_settings.cache_clear()
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()  # on_release shuts the test's JobManager down
+    get_settings.cache_clear()
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(MAIN, default_timeout=RUN_TIMEOUT)
+
+
+def _walk(node: object) -> Iterator[object]:
+    yield node
+    children = getattr(node, "children", None)
+    if isinstance(children, dict):
+        for child in children.values():
+            yield from _walk(child)
+
+
+def all_text(at: AppTest) -> str:
+    """Every element's full protobuf text (labels, bodies, help texts, table data) of the page."""
+    parts = []
+    for node in _walk(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+    return "\n".join(parts)
+
+
+def _texts(elements) -> list[str]:
+    return [str(getattr(e, "value", "")) for e in elements]
+
+
+def _assert_no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def wait_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = RUN_TIMEOUT) -> AppTest:
+    """Rerun the page (like the browser's refresh) until `done` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        _assert_no_exception(at)
+        if done(at):
+            return at
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out; page shows: " + " | ".join(
+                _texts(at.error) + _texts(at.warning) + _texts(at.info) + _texts(at.markdown)))
+        time.sleep(0.3)
+
+
+def has_results(at: AppTest) -> bool:
+    return "Results" in _texts(at.subheader)
+
+
+def start_samples(at: AppTest) -> str:
+    at.run()
+    _assert_no_exception(at)
+    at.button(key="run_samples").click().run()
+    _assert_no_exception(at)
+    job_id = at.query_params.get("job")
+    assert job_id, "the job id goes into the URL"
+    return str(job_id)
+
+
+def test_start_page_renders_offline_backend_without_errors() -> None:
+    at = _app().run()
+    _assert_no_exception(at)
+    assert not at.error
+    sidebar = " ".join(_texts(at.sidebar.markdown))
+    assert "Offline extractor" in sidebar
+    assert "📑 Policy Reader" in _texts(at.main.title)
+    assert at.button(key="run_samples").label.startswith("▶️ Try it with the samples")
+    editor = at.data_editor[0]
+    assert list(editor.value.columns)[:5] == ["name", "question", "type", "options", "always_review"]
+    assert "year_adopted" in set(editor.value["name"])  # the sample template is the starting table
+
+
+def test_api_key_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    at = _app().run()
+    _assert_no_exception(at)
+    assert "OpenAI" in " ".join(_texts(at.sidebar.markdown))
+    text = all_text(at)
+    assert "api key" in text  # the configuration summary is there ...
+    assert FAKE_KEY not in text  # ... and the key is not
+    assert FAKE_KEY[:12] not in text
+
+
+def test_streamlit_secrets_are_copied_into_the_environment() -> None:
+    at = _app()
+    at.secrets["OPENAI_API_KEY"] = FAKE_KEY
+    at.secrets["OPENAI_MODEL"] = "gpt-from-secrets"
+    try:
+        at.run()
+        _assert_no_exception(at)
+        assert os.environ.get("OPENAI_MODEL") == "gpt-from-secrets"
+        assert "OpenAI · gpt-from-secrets" in " ".join(_texts(at.sidebar.markdown))
+        assert FAKE_KEY not in all_text(at)
+    finally:
+        os.environ.pop("OPENAI_API_KEY", None)
+        os.environ.pop("OPENAI_MODEL", None)
+
+
+def test_environment_wins_over_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-from-env")
+    at = _app()
+    at.secrets["OPENAI_MODEL"] = "gpt-from-secrets"
+    at.secrets["OPENAI_API_KEY"] = FAKE_KEY
+    try:
+        at.run()
+        assert "gpt-from-env" in " ".join(_texts(at.sidebar.markdown))
+    finally:
+        os.environ.pop("OPENAI_API_KEY", None)
+
+
+def test_samples_run_to_results_and_the_url_reopens_the_job() -> None:
+    at = _app()
+    job_id = start_samples(at)
+    wait_until(at, has_results)
+    assert any("Finished" in s for s in _texts(at.success) + _texts(at.warning))
+    table = at.dataframe[0].value
+    samples = sorted(p.name for p in (MAIN.parent / "samples").glob("*.pdf"))
+    assert sorted(table["document"]) == samples
+    assert "year_adopted" in table.columns
+    assert table["year_adopted"].astype(str).str.fullmatch(r"\d{4}").any()  # the offline reader found years
+    labels = {b.label for b in at.get("download_button")}
+    assert {"⬇️ CSV", "⬇️ Excel", "⬇️ JSON"} <= labels
+
+    # a second tab / a bookmark: a fresh session with ?job=<id> opens the same job
+    second = _app()
+    second.query_params["job"] = job_id
+    second.run()
+    _assert_no_exception(second)
+    assert has_results(second)
+    assert sorted(second.dataframe[0].value["document"]) == samples
+
+    # history lists it, and the admin page draws its charts
+    second.sidebar.radio(key="nav").set_value("📂 My jobs").run()
+    _assert_no_exception(second)
+    history = second.dataframe[0].value
+    assert job_id in set(history["id"])
+    second.sidebar.radio(key="nav").set_value("📊 Admin").run()
+    _assert_no_exception(second)
+    assert not second.error
+
+
+@pytest.mark.parametrize("job_id", ["no-such-job", "0" * 20])
+def test_unknown_job_in_url_shows_a_clear_error(job_id: str) -> None:
+    at = _app()
+    at.query_params["job"] = job_id
+    at.run()
+    _assert_no_exception(at)
+    assert at.error and job_id in at.error[0].value
+    at.button(key="new_job_missing").click().run()
+    _assert_no_exception(at)
+    assert "job" not in at.query_params
+    assert at.button(key="run_samples")
+
+
+def test_bad_variables_template_shows_the_row() -> None:
+    at = _app().run()
+    bad = b"name,question,type\nyear_adopted,Which year?,year\ntarget,What target?,colour\n"
+    at.file_uploader(key="template_upload").set_value(("vars.csv", bad, "text/csv")).run()
+    _assert_no_exception(at)
+    errors = " ".join(_texts(at.error))
+    assert "Row 3" in errors and "colour" in errors
+
+
+def test_good_template_replaces_the_table() -> None:
+    at = _app().run()
+    good = b"name,question,type,options\nlevel,Which level?,category,national; regional\n"
+    at.file_uploader(key="template_upload").set_value(("mine.csv", good, "text/csv")).run()
+    _assert_no_exception(at)
+    assert not at.error
+    assert list(at.data_editor[0].value["name"]) == ["level"]
+    assert at.data_editor[0].value.loc[0, "options"] == "national; regional"
+
+
+def test_bad_upload_keeps_the_other_files(tmp_path: Path) -> None:
+    a = make_text_pdf(tmp_path / "a.pdf", ["The policy was adopted in 2018."]).read_bytes()
+    b = make_text_pdf(tmp_path / "b.pdf", ["The policy was adopted in 2021."]).read_bytes()
+    at = _app().run()
+    at.file_uploader(key="pdf_upload").set_value([
+        ("a.pdf", a, "application/pdf"), ("broken.pdf", b"this is not a pdf", "application/pdf"),
+        ("b.pdf", b, "application/pdf")]).run()
+    at.button(key="run_job").click().run()
+    _assert_no_exception(at)
+    assert at.query_params.get("job"), [e.value for e in at.error]
+    assert any("broken.pdf" in w for w in _texts(at.warning))
+    wait_until(at, has_results)
+    assert sorted(at.dataframe[0].value["document"]) == ["a.pdf", "b.pdf"]
+    assert at.get("image"), "the evidence page is shown as an image"
+
+    # a stored PDF that disappeared: a clear message, the rest of the page still works
+    for stored in (Path(os.environ["JOBS_DIR"]) / str(at.query_params["job"]) / "inputs").glob("*.pdf"):
+        stored.unlink()
+    at.run()
+    _assert_no_exception(at)
+    assert has_results(at)
+    assert at.warning or at.error
+
+
+def test_review_correction_flows_into_the_table_and_csv(tmp_path: Path) -> None:
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["National Climate Policy.\nThe policy was adopted in 2018."]).read_bytes()
+    template = b"name,question,type\nyear_adopted,In which year was the policy adopted?,year\n"
+    at = _app().run()
+    at.file_uploader(key="template_upload").set_value(("v.csv", template, "text/csv")).run()
+    at.file_uploader(key="pdf_upload").set_value([("p.pdf", pdf, "application/pdf")]).run()
+    at.button(key="run_job").click().run()
+    job_id = str(at.query_params["job"])
+    wait_until(at, has_results)
+    key = f"{job_id}_d0001_year_adopted"
+    at.text_input(key=f"value_{key}").input("1999")
+    next(b for b in at.button if b.label == "💾 Save correction").click().run()
+    _assert_no_exception(at)
+    assert any("Saved" in s for s in _texts(at.success))
+    assert list(at.dataframe[0].value["year_adopted"]) == ["1999"]
+    assert _export_has(job_id, "1999")
+
+
+def _export_has(job_id: str, needle: str) -> bool:
+    """Read the CSV export straight from the job folder's manager, through the public API."""
+    from job_manager import JobManager
+
+    manager = JobManager(get_settings(), start=False)
+    try:
+        return needle in manager.get_export(job_id, "csv").decode("utf-8")
+    finally:
+        manager.shutdown()
+
+
+def test_invalid_recipient_is_reported_and_no_job_starts(tmp_path: Path) -> None:
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["Adopted in 2018."]).read_bytes()
+    at = _app().run()
+    at.file_uploader(key="pdf_upload").set_value([("p.pdf", pdf, "application/pdf")]).run()
+    at.text_area(key="recipients").input("not-an-address").run()
+    at.button(key="run_job").click().run()
+    _assert_no_exception(at)
+    assert at.error, "an invalid address is an error"
+    assert "job" not in at.query_params
+
+
+def _slow_openai_env(monkeypatch: pytest.MonkeyPatch, fake_openai) -> None:
+    from tests.fixtures.openai_server import TEST_KEY
+
+    fake_openai.latency = 0.5
+    for key, value in {"LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY,
+                       "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "OPENAI_MODEL": "gpt-fake",
+                       "LLM_MAX_RETRIES": "0", "CHUNK_TOKENS": "500", "DOCS_PER_JOB": "1",
+                       "MAX_PARALLEL_JOBS": "1", "OCR_ENABLED": "false"}.items():
+        monkeypatch.setenv(key, value)
+
+
+def _start_upload_job(at: AppTest, pdf: bytes, name: str) -> str:
+    at.run()
+    at.file_uploader(key="pdf_upload").set_value([(name, pdf, "application/pdf")]).run()
+    at.button(key="run_job").click().run()
+    _assert_no_exception(at)
+    job_id = at.query_params.get("job")
+    assert job_id, [e.value for e in at.error]
+    return str(job_id)
+
+
+def test_second_job_is_queued_shows_live_progress_and_can_be_cancelled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_openai) -> None:
+    _slow_openai_env(monkeypatch, fake_openai)
+    filler = "The ministry reports every year on progress and consults the regions on each measure. " * 30
+    pdf = make_text_pdf(tmp_path / "long.pdf", [f"Page {n}. {filler}" for n in range(1, 9)]).read_bytes()
+
+    first = _app()
+    first_id = _start_upload_job(first, pdf, "long.pdf")
+    wait_until(first, lambda a: any("documents" in p.text for p in a.get("progress")), timeout=20)
+    assert any(m.label == "Elapsed" for m in first.metric)
+    assert first.button(key=f"cancel_{first_id}")
+
+    second = _app()  # another tab: a second job while the first one runs
+    second_id = _start_upload_job(second, pdf, "again.pdf")
+    assert second_id != first_id
+    assert any("Queued" in i.value for i in second.info), _texts(second.info)
+
+    second.button(key=f"cancel_{second_id}").click().run()
+    _assert_no_exception(second)
+    wait_until(second, lambda a: any("Cancelled" in w for w in _texts(a.warning)), timeout=20)
+    first.button(key=f"cancel_{first_id}").click().run()
+    wait_until(first, lambda a: any("Cancelled" in w for w in _texts(a.warning)), timeout=30)
+
+    # the cancelled job resumes and finishes
+    second.button(key=f"resume_{second_id}").click().run()
+    _assert_no_exception(second)
+    wait_until(second, has_results, timeout=40)
+    assert any("Finished" in s for s in _texts(second.success))
+
+
+def test_email_outbox_offers_the_eml_and_resend_works(tmp_path: Path) -> None:
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["National Climate Policy.\nThe policy was adopted in 2018."]).read_bytes()
+    at = _app().run()
+    at.text_area(key="recipients").input("analyst@example.org")
+    job_id = _start_upload_job(at, pdf, "p.pdf")
+    wait_until(at, lambda a: has_results(a) and "Email" in _texts(a.subheader))
+    eml = [b for b in at.get("download_button") if b.label.endswith("(.eml)")]
+    assert eml, "outbox mode offers the .eml for download"
+    assert any("outbox" in c for c in _texts(at.caption))
+    at.button(key=f"resend_{job_id}").click().run()
+    _assert_no_exception(at)
+    assert any("outbox" in s for s in _texts(at.success)), _texts(at.error)
+
+
+def test_history_opens_and_deletes_a_job(tmp_path: Path) -> None:
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
+    at = _app()
+    job_id = _start_upload_job(at, pdf, "p.pdf")
+    wait_until(at, has_results)
+    at.button(key="new_job").click().run()
+    assert "job" not in at.query_params
+    at.sidebar.radio(key="nav").set_value("📂 My jobs").run()
+    assert list(at.dataframe[0].value["id"]) == [job_id]
+    at.button(key="hist_open").click().run()
+    _assert_no_exception(at)
+    assert at.query_params.get("job") == job_id and has_results(at)
+    at.sidebar.radio(key="nav").set_value("📂 My jobs").run()
+    at.button(key="hist_delete").click().run()
+    _assert_no_exception(at)
+    assert any("Deleted" in s for s in _texts(at.success))
+    assert any("No jobs yet" in i for i in _texts(at.info))
+    assert "job" not in at.query_params

@@ -1,0 +1,120 @@
+"""End to end in a real headless Chromium against a real `streamlit run main.py` server that talks
+to the fake OpenAI server over HTTP: upload, load variables, run, watch progress, results,
+evidence page image, Excel download. Screenshots go to tests/artifacts/ (git-ignored).
+"""
+from __future__ import annotations
+
+import io
+import re
+import time
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from tests.fixtures.openai_server import TEST_KEY
+from tests.pdf_factory import make_text_pdf
+
+FILLER = ("The ministry will publish annual reports on implementation, consult stakeholders in every region, "
+          "and review the measures of this chapter with the statistics office. ") * 14
+
+
+def _policy_pdf(path: Path, title: str, facts: list[str]) -> Path:
+    """Five pages of ~500 tokens each: with CHUNK_TOKENS=500 every page is its own model call,
+    so a document takes several (slow) calls and the progress bars visibly move."""
+    pages = [f"{title}\n\n{facts[0] if facts else ''}\n\n{FILLER}"]
+    pages += [f"Chapter {n}\n\n{facts[n] if n < len(facts) else ''}\n\n{FILLER}" for n in range(1, 5)]
+    return make_text_pdf(path, pages)
+
+
+def _server_log(tmp_path: Path) -> str:
+    return "".join(p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("streamlit-*.log"))
+
+
+def _progress_texts(page) -> list[str]:
+    return [t.strip() for t in page.locator('[data-testid="stProgress"]').all_inner_texts()]
+
+
+def test_upload_run_progress_results_and_excel(tmp_path: Path, fake_openai, streamlit_server, browser_page,
+                                               artifacts_dir: Path) -> None:
+    page = browser_page
+    fake_openai.facts = {
+        "year_adopted": (2019, "adopted by Cabinet in 2019"),
+        "emission_target_pct": (55, "cut greenhouse gas emissions by 55 percent"),
+    }
+    fake_openai.latency = 1.0
+    url = streamlit_server({
+        "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_openai.base_url + "/v1",
+        "OPENAI_MODEL": "gpt-fake", "LLM_MAX_RETRIES": "1", "CHUNK_TOKENS": "500", "DOCS_PER_JOB": "1",
+        "OCR_ENABLED": "false",
+    })
+    alpha = _policy_pdf(tmp_path / "alpha_policy.pdf", "Alpha Climate Act",
+                        ["The Act was adopted by Cabinet in 2019.", "",
+                         "The country will cut greenhouse gas emissions by 55 percent by 2030."])
+    beta = _policy_pdf(tmp_path / "beta_strategy.pdf", "Beta Strategy",
+                       ["", "The strategy was adopted by Cabinet in 2019 after consultation."])
+    template = tmp_path / "variables.csv"
+    template.write_text("name,question,type\n"
+                        "year_adopted,In which year was the policy adopted?,year\n"
+                        "emission_target_pct,What emission reduction (%) does it target?,number\n")
+
+    page.goto(url)
+    page.get_by_text("Try it with the samples").wait_for()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert "OpenAI · gpt-fake" in sidebar.inner_text()
+    assert TEST_KEY not in page.content()
+
+    # variables from a template file, then the PDFs (drag-and-drop input)
+    page.locator('[data-testid="stFileUploader"]').filter(has_text="Load a template") \
+        .locator('input[type="file"]').set_input_files(str(template))
+    page.get_by_text("Loaded 2 variables").wait_for()
+    pdf_uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Policy PDFs")
+    pdf_uploader.locator('input[type="file"]').set_input_files([str(alpha), str(beta)])
+    pdf_uploader.get_by_text("beta_strategy.pdf").wait_for()
+    page.screenshot(path=str(artifacts_dir / "01-start.png"), full_page=True)
+
+    run = page.locator('[data-testid="stButton"] button').filter(has_text="Run").filter(has_not_text="samples")
+    run.click()
+    page.wait_for_url(re.compile(r"[?&]job=[0-9a-f]+"))
+
+    # live progress: the bars change while the job runs (fragment refresh every 2 s)
+    page.locator('[data-testid="stProgress"]').first.wait_for()
+    page.screenshot(path=str(artifacts_dir / "02-running.png"), full_page=True)
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
+    results = page.get_by_role("heading", name="Results")
+    while time.monotonic() < deadline and not results.is_visible():
+        texts = " | ".join(_progress_texts(page))
+        if texts and (not seen or seen[-1] != texts):
+            seen.append(texts)
+        if len(seen) == 2:
+            page.screenshot(path=str(artifacts_dir / "03-progress-advanced.png"), full_page=True)
+        time.sleep(0.25)
+    assert any("/ 2 documents" in s for s in seen), seen
+    assert fake_openai.calls >= 6, fake_openai.calls  # really went through the model server
+    assert len(seen) >= 2, f"the progress display never changed: {seen}; server log: {_server_log(tmp_path)}"
+
+    # results table and the evidence page image
+    results.wait_for()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    assert page.get_by_text("Finished: all 2 documents read.").is_visible()
+    page.screenshot(path=str(artifacts_dir / "04-results.png"), full_page=True)
+    image = page.locator('[data-testid="stImage"] img').first
+    image.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 200", arg=image.element_handle())
+    page.screenshot(path=str(artifacts_dir / "05-evidence.png"))
+
+    # the Excel download holds the answers
+    with page.expect_download() as download_info:
+        page.locator('[data-testid="stDownloadButton"] button').filter(has_text="Excel").click()
+    data = Path(download_info.value.path()).read_bytes()
+    sheet = load_workbook(io.BytesIO(data))["Results"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = list(rows[0])
+    assert header[:2] == ["file", "status"]
+    by_file = {row[0]: dict(zip(header, row)) for row in rows[1:]}
+    assert set(by_file) == {"alpha_policy.pdf", "beta_strategy.pdf"}
+    assert by_file["alpha_policy.pdf"]["year_adopted"] == 2019
+    assert by_file["alpha_policy.pdf"]["emission_target_pct"] == 55
+    assert by_file["beta_strategy.pdf"]["year_adopted"] == 2019
+    assert by_file["beta_strategy.pdf"]["emission_target_pct"] in (None, "")
+    assert TEST_KEY not in page.content()

@@ -1,0 +1,238 @@
+"""Unit tests of policy_reader/ui.py: the dashboard's view-model, without Streamlit."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+from policy_reader import ui
+from policy_reader.config import load_settings
+from policy_reader.errors import VariablesError
+from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
+from policy_reader.variables import parse_variables
+from tests.pdf_factory import make_text_pdf
+
+VARS = [
+    Variable(name="year_adopted", question="Year?", type=VariableType.YEAR),
+    Variable(name="sectors", question="Sectors?", type=VariableType.LIST, options=("energy", "transport")),
+    Variable(name="adaptation", question="Adaptation?", type=VariableType.BOOLEAN, always_review=True),
+]
+
+
+def _doc(doc_id: str, file: str, answers: list[Answer], status: str = "ok", error: str | None = None) -> DocumentResult:
+    return DocumentResult(doc_id=doc_id, file=file, status=status, error=error, variables=answers)
+
+
+def test_status_badges_cover_every_job_status_and_unknown() -> None:
+    for status in ("pending", "running", "completed", "failed", "cancelled", "interrupted"):
+        badge = ui.status_badge(status)
+        assert badge.startswith(":") and "[" in badge
+        assert ui.status_label(status).split(" ", 1)[1] in badge
+    assert "Completed" in ui.status_badge("completed") and ":green[" in ui.status_badge("completed")
+    assert "Weird" in ui.status_label("weird")
+    assert ui.is_active("running") and ui.is_active("pending") and not ui.is_active("completed")
+    assert ui.is_terminal("cancelled") and not ui.is_terminal("interrupted")
+
+
+def test_status_value_accepts_enums() -> None:
+    assert ui.status_value(AnswerStatus.NEEDS_REVIEW) == "needs_review"
+    assert ui.status_value(None) == ""
+
+
+def test_backend_label_never_needs_the_key() -> None:
+    settings = load_settings(OPENAI_API_KEY="sk-very-secret-123", OPENAI_MODEL="gpt-x")
+    label = ui.backend_label(settings.summary())
+    assert label == "OpenAI · gpt-x"
+    assert "sk-very-secret-123" not in label
+    offline = ui.backend_label(load_settings().summary())
+    assert offline.startswith("Offline extractor")
+    azure = ui.backend_label(load_settings(AZURE_OPENAI_ENDPOINT="https://x.openai.azure.com",
+                                           AZURE_OPENAI_DEPLOYMENT="dep1").summary())
+    assert azure == "Azure OpenAI · dep1"
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0 s"), (44.6, "45 s"), (65, "1 min 05 s"),
+                                           (3600 + 180, "1 h 03 min"), (None, ""), (-3, ""),
+                                           (float("nan"), "")])
+def test_format_duration(seconds, text) -> None:
+    assert ui.format_duration(seconds) == text
+
+
+def test_eta_text_depends_on_status() -> None:
+    assert ui.eta_text(None, "running") == "estimating…"
+    assert ui.eta_text(2, "running") == "almost done"
+    assert ui.eta_text(125, "running") == "about 2 min 05 s left"
+    assert ui.eta_text(125, "pending") == "starts when a slot is free"
+    assert ui.eta_text(125, "completed") == ""
+
+
+def test_elapsed_and_time_formatting() -> None:
+    start = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    now = start + timedelta(seconds=90)
+    assert ui.elapsed_seconds(start.isoformat(), now=now) == 90
+    assert ui.elapsed_seconds(start.isoformat(), (start + timedelta(seconds=7)).isoformat().replace("+00:00", "Z")) == 7
+    assert ui.elapsed_seconds(None) is None
+    assert ui.format_time("2026-01-02T03:04:05+00:00") == "2026-01-02 03:04 UTC"
+    assert ui.format_time("not a time") == ""
+
+
+def test_usage_and_cost_text() -> None:
+    usage = Usage(calls=3, prompt_tokens=12000, completion_tokens=345, cached_prompt_tokens=1000, cost_usd=0.01234)
+    assert ui.total_tokens(usage) == 12345
+    assert ui.format_usage(usage) == "12,345 tokens · $0.0123 (1,000 cached)"
+    assert ui.format_cost(12.5) == "$12.50"
+    assert ui.total_tokens({"prompt_tokens": 2, "completion_tokens": 3}) == 5
+    assert ui.format_usage(None) == "0 tokens · $0.0000"
+
+
+def test_progress_fraction_is_clamped() -> None:
+    assert ui.progress_fraction(1, 4) == 0.25
+    assert ui.progress_fraction(3, 0) == 0.0
+    assert ui.progress_fraction(9, 4) == 1.0
+    assert ui.progress_fraction(None, None) == 0.0
+
+
+def test_progress_labels_and_queue_message() -> None:
+    item = {"doc_id": "d0001", "file": "a.pdf", "stage": "asking", "variables_done": 3, "variables_total": 7}
+    assert ui.in_flight_label(item) == "a.pdf — Asking the model (3/7 variables)"
+    assert ui.in_flight_label({"file": "b.pdf", "stage": "ocr", "variables_done": 1,
+                               "variables_total": 9}) == "b.pdf — OCR of scanned pages (1/9 pages)"
+    view = {"status": "running", "documents_done": 3, "documents_total": 10, "documents_failed": 1,
+            "stage": "asking"}
+    assert ui.overall_label(view) == "3 / 10 documents (1 failed) · Asking the model"
+    assert ui.queue_message(view) is None
+    assert ui.overall_label({**view, "stage": "running"}) == "3 / 10 documents (1 failed)"
+    assert ui.overall_label({**view, "stage": "exporting"}).endswith("· Writing exports")
+    assert ui.queue_message({"status": "pending", "queue_position": 3}) == (
+        "Queued: 2 jobs ahead of this one. It starts automatically.")
+    assert "next" in ui.queue_message({"status": "pending", "queue_position": 1})
+    assert "slot" in ui.queue_message({"status": "pending", "queue_position": None})
+
+
+def test_final_messages() -> None:
+    assert ui.final_message({"status": "completed", "documents_total": 2, "documents_done": 2,
+                             "documents_failed": 0}) == ("success", "Finished: all 2 documents read.")
+    kind, text = ui.final_message({"status": "completed", "documents_total": 3, "documents_done": 3,
+                                   "documents_failed": 1})
+    assert kind == "warning" and "2 of 3" in text and "1 failed" in text
+    kind, text = ui.final_message({"status": "failed", "error": "Token budget reached"})
+    assert kind == "error" and "Token budget reached" in text
+    assert ui.final_message({"status": "cancelled", "documents_done": 1})[0] == "warning"
+    assert "Resume" in ui.final_message({"status": "interrupted"})[1]
+
+
+def test_event_lines_latest_first_trimmed_and_tolerant() -> None:
+    events = [{"t": f"2026-01-01T10:00:{i:02d}+00:00", "type": "doc.finished", "doc_id": f"d{i}",
+               "file": f"f{i}.pdf"} for i in range(20)]
+    events.append({"type": "doc.failed", "file": "bad.pdf", "error": "The file is not a PDF."})
+    events.append({"t": "2026-01-01T10:01:00Z", "type": "job.created", "documents": 3, "variables": 2})
+    events.append({"type": "something.new"})
+    lines = ui.event_lines(events, limit=4)
+    assert lines == ["10:00:19  Finished: f19.pdf",
+                     "--:--:--  ⚠ Failed: bad.pdf — The file is not a PDF.",
+                     "10:01:00  Job created: 3 documents, 2 variables",
+                     "--:--:--  Something new"]
+
+
+def test_screen_uploads_keeps_good_files_when_one_is_bad(tmp_path) -> None:
+    good = make_text_pdf(tmp_path / "good.pdf", ["Adopted in 2019."]).read_bytes()
+    files = [("good.pdf", good), ("empty.pdf", b""), ("notes.pdf", b"hello, not a pdf"),
+             ("big.pdf", b"%PDF-1.7" + b"0" * 2_200_000), ("good.pdf", good)]
+    accepted, problems = ui.screen_uploads(files, max_file_mb=2)
+    assert [name for name, _ in accepted] == ["good.pdf", "good.pdf"]
+    assert any("empty.pdf" in p and "empty" in p for p in problems)
+    assert any("notes.pdf" in p and "not a PDF" in p for p in problems)
+    assert any("big.pdf" in p and "2 MB limit" in p for p in problems)
+    assert any("uploaded twice" in p for p in problems)
+
+
+def test_parse_recipients_text() -> None:
+    assert ui.parse_recipients_text("a@x.org, b@y.org;c@z.org\n\n d@w.org ") == [
+        "a@x.org", "b@y.org", "c@z.org", "d@w.org"]
+    assert ui.parse_recipients_text(None) == []
+
+
+def test_variables_frame_round_trips_through_the_editor_rows() -> None:
+    frame = ui.variables_frame(VARS)
+    assert list(frame.columns) == ui.EDITOR_COLUMNS
+    assert frame.loc[1, "options"] == "energy; transport"
+    assert bool(frame.loc[2, "always_review"]) is True
+    assert parse_variables(ui.editor_rows(frame), first_row=1) == VARS
+
+
+def test_editor_rows_keep_row_numbers_for_errors() -> None:
+    frame = pd.DataFrame([
+        {"name": "ok_one", "question": "Q?", "type": "text", "options": None, "always_review": False},
+        {"name": None, "question": None, "type": None, "options": None, "always_review": None},  # spare row
+        {"name": "cat", "question": "Which?", "type": "category", "options": "", "always_review": False},
+    ])
+    rows = ui.editor_rows(frame)
+    assert rows[1] == {}
+    with pytest.raises(VariablesError) as err:
+        parse_variables(rows, first_row=1)
+    assert err.value.message.startswith("Row 3")
+    comma = ui.editor_rows(pd.DataFrame([{"name": "c", "question": "q", "type": "list", "options": "a, b"}]))
+    assert comma[0]["options"] == ["a", "b"]
+
+
+def test_results_table_and_review_mask() -> None:
+    docs = [
+        _doc("d0001", "a.pdf", [
+            Answer(name="year_adopted", value=2019, status=AnswerStatus.ACCEPTED, confidence=0.9),
+            Answer(name="sectors", value=["energy", "transport"], status=AnswerStatus.NEEDS_REVIEW),
+            Answer(name="adaptation", value=True, status=AnswerStatus.NEEDS_REVIEW, reviewed=True),
+        ]),
+        _doc("d0002", "b.pdf", [], status="failed", error="The file is not a PDF."),
+    ]
+    values, mask = ui.results_table(docs, VARS)
+    assert list(values.columns) == ["document", "status", "year_adopted", "sectors", "adaptation"]
+    assert values.loc[0, "year_adopted"] == "2019"
+    assert "energy" in values.loc[0, "sectors"] and "transport" in values.loc[0, "sectors"]
+    assert values.loc[1, "status"] == "failed" and values.loc[1, "year_adopted"] == ""
+    assert mask.loc[0, "sectors"] and not mask.loc[0, "year_adopted"]
+    assert not mask.loc[0, "adaptation"]  # reviewed: no longer highlighted
+    assert mask.loc[1, "status"]
+    assert ui.review_count(docs) == 1
+    assert ui.failed_documents(docs) == [("b.pdf", "The file is not a PDF.")]
+    html = ui.style_results(values, mask).to_html()
+    assert ui.REVIEW_COLOUR.split(": ")[1] in html and ui.FAILED_COLOUR.split(": ")[1] in html
+
+
+def test_answer_status_text() -> None:
+    low = Answer(name="x", value=3, status=AnswerStatus.NEEDS_REVIEW, note="low confidence", confidence=0.42)
+    assert ui.answer_status_text(low) == "🟡 Needs review — low confidence · confidence 0.42"
+    fixed = Answer(name="x", value=4, status=AnswerStatus.NEEDS_REVIEW, reviewed=True, original_value=3,
+                   confidence=0.42)
+    assert "Reviewed" in ui.answer_status_text(fixed) and "model said: 3" in ui.answer_status_text(fixed)
+
+
+def test_history_frame() -> None:
+    jobs = [{"id": "j1", "name": "Batch", "status": "completed", "created_at": "2026-01-01T10:00:00+00:00",
+             "started_at": "2026-01-01T10:00:00+00:00", "finished_at": "2026-01-01T10:01:05+00:00",
+             "documents_done": 3, "documents_total": 3, "documents_failed": 1,
+             "usage": Usage(prompt_tokens=10, completion_tokens=5, cost_usd=0.5)}]
+    frame = ui.history_frame(jobs)
+    row = frame.iloc[0].to_dict()
+    assert row["job"] == "Batch" and row["documents"] == "3 / 3" and row["duration"] == "1 min 05 s"
+    assert row["tokens"] == 15 and row["cost"] == "$0.5000" and "Completed" in row["status"]
+    assert "Batch" in ui.job_option_label(jobs[0])
+    assert ui.history_frame([]).empty
+
+
+def test_metrics_frames_accept_mappings_and_lists() -> None:
+    frames = ui.metrics_frames({
+        "jobs_by_status": {"completed": 3, "failed": 1},
+        "per_day": {"2026-01-02": {"jobs": 2, "documents": 7, "tokens": 10, "cost_usd": 0.1},
+                    "2026-01-01": {"jobs": 1, "documents": 2, "tokens": 5, "cost_usd": 0.05}},
+    })
+    assert frames["status"].loc["completed", "jobs"] == 3
+    assert list(frames["daily"].index) == ["2026-01-01", "2026-01-02"]
+    assert list(frames["throughput"]["documents"]) == [2, 7]
+    as_list = ui.metrics_frames({"per_day": [{"day": "2026-01-02", "tokens": 1}, {"day": "2026-01-01", "tokens": 2}]})
+    assert list(as_list["daily"]["tokens"]) == [2, 1] and as_list["throughput"].empty
+    empty = ui.metrics_frames({})
+    assert all(frame.empty for frame in empty.values())
+    numbers = ui.metric_numbers({"jobs_total": 1200, "cost_usd_total": 3.456, "documents_per_minute": 1.5,
+                                 "queue_length": 0})
+    assert numbers == {"Jobs": "1,200", "Docs / minute (24 h)": "1.50", "Queued": "0", "Cost": "$3.46"}
