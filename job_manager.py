@@ -183,6 +183,7 @@ class _Run:
         self.lock = threading.Lock()
         self.done = 0
         self.failed = 0
+        self.pages = 0
         self.usage = Usage()
         self.in_flight: dict[str, dict[str, Any]] = {}
         self.extra: dict[str, Any] = {}
@@ -227,13 +228,14 @@ class _Run:
                     if self.first_error is None:
                         self.first_error = f"{result.file}: {result.error or 'failed'}"
                 self.usage = self.usage.add(result.usage)
+                self.pages += result.pages
             self.dirty = True
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             self.dirty = False
             return {"documents_done": self.done, "documents_failed": self.failed,
-                    "usage": self.usage.model_dump(mode="json"),
+                    "usage": self.usage.model_dump(mode="json"), "pages_read": self.pages,
                     "in_flight": [dict(v) for v in self.in_flight.values()],
                     "stage": self.stage, **self.extra}
 
@@ -263,6 +265,7 @@ class JobManager:
         self._last_recover = time.monotonic()
         self._heartbeat_s = max(0.2, min(5.0, self.settings.heartbeat_stale_s / 4))
         _LIVE_MANAGERS.add(self.manager_id)
+        self._azure: Any = _make_queue_worker(self)  # JOB_STORE=azure: the shared work queue, else None
         if start:
             self._ensure_started()
             self.recover_interrupted()
@@ -353,9 +356,9 @@ class JobManager:
                     atomic_copy_file(Path(data), target)
             store.create_job(job_id, state, manifest)
             return
-        store.create_job(job_id, state, manifest)
         for doc, (_name, data) in zip(documents, files):
             store.write_input(job_id, doc["stored"], data)
+        store.create_job(job_id, state, manifest)
 
     def submit(self, **create_kwargs: Any) -> str:
         """create_job + run_job_async."""
@@ -374,6 +377,10 @@ class JobManager:
         self._enqueue(job_id)
 
     def _enqueue(self, job_id: str) -> None:
+        if self._azure is not None:  # one queue message per document; every azure-mode process takes work
+            self._azure.enqueue(job_id)
+            self._azure.start()
+            return
         token = self._token()
         priority = {"value": 0}
 
@@ -391,6 +398,8 @@ class JobManager:
     # ------------------------------------------------------------------ threads
 
     def _ensure_started(self) -> None:
+        if self._azure is not None and not self._closed:
+            self._azure.start()
         with self._guard:
             if self._started or self._closed:
                 return
@@ -739,6 +748,9 @@ class JobManager:
             info = {"status": "failed", "error": f"Email could not be sent: {scrub(str(exc), self.settings)}"}
             self._event(job_id, "email.failed", error=info["error"])
             return info
+        publish = getattr(self.store, "publish_outbox", None)
+        if publish is not None:
+            publish(job_id)
         info = {"status": "sent", "mode": report.mode, "path": report.path, "attempts": report.attempts,
                 "message_id": report.message_id, "error": None, "sent_at": _iso()}
         self._event(job_id, "email.sent", mode=report.mode, attempts=report.attempts)
@@ -943,6 +955,11 @@ class JobManager:
         state = self._state_for(job_id, owner)
         if state["status"] in TERMINAL:
             return
+        if self._azure is not None:
+            self._azure.cancel(job_id)
+            with self._done_cond:
+                self._done_cond.notify_all()
+            return
         with self._guard:
             run = self._runs.get(job_id)
         if run is not None:
@@ -984,7 +1001,8 @@ class JobManager:
 
     def delete_job(self, job_id: str, owner: str | None = None) -> None:
         state = self._state_for(job_id, owner)
-        if state["status"] in (JobStatus.RUNNING.value, JobStatus.PENDING.value) and self._owner_alive(state):
+        active = state["status"] in (JobStatus.RUNNING.value, JobStatus.PENDING.value)
+        if active and (self._owner_alive(state) or self._azure is not None):
             raise JobError("Cancel the job before deleting it.", code="state")
         self.store.delete_job(job_id)
         self._passwords.pop(job_id, None)
@@ -1003,6 +1021,8 @@ class JobManager:
 
     def recover_interrupted(self) -> list[str]:
         """Resume jobs whose owning process died: stale heartbeat, or a dead pid on this host."""
+        if self._azure is not None:  # the queue redelivers a dead worker's document by itself
+            return self._azure.sweep()
         resumed = []
         for job_id in self.store.list_job_ids():
             try:
@@ -1104,7 +1124,7 @@ class JobManager:
                 "jobs_total": len(views),
                 "documents_per_minute": round(docs / minutes, 2) if minutes else 0.0,
                 "per_day": dict(sorted(per_day.items(), reverse=True)),
-                "queue_length": len(self._queue),
+                "queue_length": self._azure.queue_length() if self._azure is not None else len(self._queue),
                 "running_here": len(self._runs)}
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobView:
@@ -1147,6 +1167,8 @@ class JobManager:
             time.sleep(0.05)
         self._closed = True
         _LIVE_MANAGERS.discard(self.manager_id)
+        if self._azure is not None:
+            self._azure.stop()
         self._queue.close()
         if self._doc_pool is not None:
             self._doc_pool.shutdown(wait=False, cancel_futures=True)
@@ -1226,6 +1248,18 @@ def _make_store(settings: Settings) -> JobStore:
             raise ConfigError("JOB_STORE=azure is not available in this build; use JOB_STORE=file.") from None
         return AzureJobStore(settings)
     return FileJobStore(Path(settings.jobs_dir))
+
+
+def _make_queue_worker(manager: "JobManager") -> Any:
+    """JOB_STORE=azure: the QueueWorker that feeds documents through Azure Queue Storage, else None."""
+    if manager.settings.job_store != "azure":
+        return None
+    from policy_reader.azure_store import AzureJobStore
+    from policy_reader.worker import QueueWorker
+
+    if not isinstance(manager.store, AzureJobStore):
+        return None
+    return QueueWorker(manager)
 
 
 def _safe_name(filename: str) -> str:

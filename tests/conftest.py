@@ -7,4 +7,6 @@ pytest_plugins = [
     "tests.fixtures.common",
     "tests.fixtures.openai_server",
     "tests.fixtures.smtp_server",
+    "tests.fixtures.browser",
+    "tests.fixtures.azurite",
 ]

@@ -1,0 +1,171 @@
+"""AzureJobStore and AzureWorkQueue against Azurite (the real Azure Storage emulator), never a mock."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from policy_reader.azure_store import AzureJobStore
+from policy_reader.errors import ConfigError, JobError, JobNotFound
+from policy_reader.config import load_settings
+from policy_reader.jobstore import JobStore, WorkItem
+
+
+@pytest.fixture
+def store(azurite, tmp_path):
+    return AzureJobStore(azurite.settings(JOBS_DIR=str(tmp_path / "jobs")))
+
+
+def _new_job(store: AzureJobStore, **state) -> str:
+    job_id = store.new_job_id()
+    store.create_job(job_id, {"id": job_id, "status": "pending", "n": 0, **state},
+                     {"documents": [{"doc_id": "d0001", "file": "a.pdf", "stored": "d0001-a.pdf"}]})
+    return job_id
+
+
+def test_store_round_trip(store, tmp_path):
+    assert isinstance(store, JobStore)
+    job_id = _new_job(store)
+    assert store.exists(job_id) and job_id in store.list_job_ids()
+    assert store.read_manifest(job_id)["documents"][0]["doc_id"] == "d0001"
+
+    big = tmp_path / "big.pdf"  # > one 4 MB block: uploaded from the file in blocks
+    big.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * (5 * 4096))
+    store.write_input(job_id, "d0001-a.pdf", big)
+    local = store.input_path(job_id, "d0001-a.pdf")
+    assert local.read_bytes() == big.read_bytes() and local != big
+
+    store.write_export(job_id, "results.csv", b"a,b\n")
+    assert store.read_export(job_id, "results.csv") == b"a,b\n"
+    assert store.read_export(job_id, "results.json") is None
+    with pytest.raises(JobError):
+        store.write_export(job_id, "../x.csv", b"")
+
+    for n in range(3):
+        store.append_event(job_id, {"type": "e", "n": n})
+    assert [e["n"] for e in store.read_events(job_id, 2)] == [1, 2]
+
+    store.update_reviews(job_id, lambda r: r["items"].setdefault("d0001", {}).update(x={"value": 1}))
+    assert store.read_reviews(job_id)["items"]["d0001"]["x"]["value"] == 1
+
+    store.delete_job(job_id)
+    assert not store.exists(job_id) and job_id not in store.list_job_ids()
+    with pytest.raises(JobNotFound):
+        store.read_state(job_id)
+
+
+def test_ids_are_validated_before_any_blob_name(store):
+    for bad in ("../x", "", "0" * 19, "A" * 20):
+        with pytest.raises(JobNotFound):
+            store.read_state(bad)
+    job_id = _new_job(store)
+    with pytest.raises(JobError):
+        store.write_input(job_id, "../escape.pdf", b"x")
+    with pytest.raises(JobNotFound):
+        store.write_result(job_id, "../d1", {})
+
+
+def test_result_is_written_once(store):
+    job_id = _new_job(store)
+    assert store.write_result(job_id, "d0001", {"status": "ok", "who": "first"}) is True
+    assert store.write_result(job_id, "d0001", {"status": "ok", "who": "second"}) is False
+    assert store.read_result(job_id, "d0001")["who"] == "first"
+    assert store.list_results(job_id) == ["d0001"]
+    assert store.read_result(job_id, "d0002") is None
+
+
+def test_etag_conflict_is_retried_and_no_update_is_lost(azurite, tmp_path):
+    settings = azurite.settings(JOBS_DIR=str(tmp_path / "jobs"))
+    writer_a, writer_b = AzureJobStore(settings), AzureJobStore(settings)  # two "instances"
+    job_id = _new_job(writer_a, a=0, b=0)
+    calls = {"a": 0}
+
+    def change_a(state):
+        calls["a"] += 1
+        if calls["a"] == 1:  # B writes between A's read and A's write: A's write must get 412
+            writer_b.update_state(job_id, lambda s: s.update(b=s["b"] + 1))
+        state["a"] += 1
+
+    final = writer_a.update_state(job_id, change_a)
+    assert calls["a"] == 2 and writer_a.conflicts == 1 and writer_b.conflicts == 0
+    assert final["a"] == 1 and final["b"] == 1
+    assert writer_a.read_state(job_id) == final
+
+
+def test_concurrent_writers_lose_nothing(azurite, tmp_path):
+    settings = azurite.settings(JOBS_DIR=str(tmp_path / "jobs"))
+    stores = [AzureJobStore(settings), AzureJobStore(settings)]
+    job_id = _new_job(stores[0])
+
+    def bump(store: AzureJobStore) -> None:
+        for _ in range(8):
+            store.update_state(job_id, lambda s: s.update(n=s["n"] + 1))
+
+    threads = [threading.Thread(target=bump, args=(stores[i % 2],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert stores[0].read_state(job_id)["n"] == 32
+    assert stores[0].conflicts + stores[1].conflicts > 0  # they did collide, and retried
+
+
+def test_update_state_no_change_writes_nothing(store):
+    job_id = _new_job(store)
+    before = store.read_state(job_id)
+    assert store.update_state(job_id, lambda s: False) == before
+    assert store.read_state(job_id).get("version") == before.get("version")
+
+
+def test_queue_visibility_renewal_and_poison(store):
+    queue = store.work_queue()
+    job_id = _new_job(store)
+    queue.send(WorkItem(job_id, "d0001"), run=1)
+    first = queue.receive(visibility_timeout=1)
+    assert first is not None and first.item == WorkItem(job_id, "d0001") and first.run == 1
+    assert first.dequeue_count == 1
+    assert queue.renew(first, 30)  # heartbeat: hidden for 30 s more
+    import time
+
+    time.sleep(1.3)
+    assert queue.receive(visibility_timeout=1) is None  # still held by the renewal
+    queue.release(first, 0)
+    again = queue.receive(visibility_timeout=5)
+    assert again is not None and again.dequeue_count == 2
+    queue.to_poison(again, "failed 2 times")
+    assert queue.receive(visibility_timeout=1) is None
+    poisoned = queue.poison_messages()
+    assert poisoned == [{"job": job_id, "doc": "d0001", "run": 1, "dequeue_count": 2, "reason": "failed 2 times"}]
+
+
+def test_malformed_message_goes_to_poison(store):
+    queue = store.work_queue()
+    queue.queue.send_message('{"job": "../etc", "doc": "d0001"}')
+    assert queue.receive(visibility_timeout=1) is None
+    assert queue.poison_messages()[0]["reason"] == "malformed message"
+    assert queue.length() == 0
+
+
+def test_outbox_is_mirrored_in_blobs(azurite, tmp_path):
+    settings = azurite.settings(JOBS_DIR=str(tmp_path / "one"))
+    one = AzureJobStore(settings)
+    job_id = _new_job(one)
+    folder = one.outbox_dir(job_id)
+    (folder / "20260101T000000Z-x.eml").write_bytes(b"Subject: hi\r\n\r\nbody")
+    assert one.publish_outbox(job_id) == ["20260101T000000Z-x.eml"]
+    assert one.publish_outbox(job_id) == []  # never uploaded twice
+    other = AzureJobStore(settings.model_copy(update={"jobs_dir": tmp_path / "two"}))  # another instance
+    files = sorted(other.outbox_dir(job_id).glob("*.eml"))
+    assert [f.name for f in files] == ["20260101T000000Z-x.eml"] and files[0].read_bytes().endswith(b"body")
+
+
+def test_azure_store_needs_storage_settings(monkeypatch):
+    with pytest.raises(ConfigError, match="AZURE_STORAGE_CONNECTION_STRING"):
+        load_settings(JOB_STORE="azure")
+
+
+def test_bad_connection_string_is_a_clear_error_without_the_secret():
+    settings = load_settings(JOB_STORE="azure", AZURE_STORAGE_CONNECTION_STRING="not-a-connection-string-secretvalue")
+    with pytest.raises(ConfigError) as info:
+        AzureJobStore(settings)
+    assert "secretvalue" not in str(info.value)
