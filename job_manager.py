@@ -315,10 +315,10 @@ class JobManager:
 
         job_id = self.store.new_job_id()
         documents = []
-        for index, (filename, _data) in enumerate(files):
+        for index, (filename, data) in enumerate(files):
             doc_id = doc_id_for(index)
             documents.append({"doc_id": doc_id, "file": str(filename)[:300] or f"document-{index + 1}.pdf",
-                              "stored": f"{doc_id}-{_safe_name(str(filename))}"})
+                              "stored": f"{doc_id}-{_safe_name(str(filename))}", "size": _size_of(data)})
         opts = options.model_dump(exclude={"password"})
         manifest = {"name": name, "documents": documents,
                     "variables": [v.model_dump(mode="json") for v in variables],
@@ -342,23 +342,9 @@ class JobManager:
 
     def _write_inputs(self, job_id: str, files: Sequence[tuple[str, bytes | Path]], documents: list[dict[str, Any]],
                       state: dict[str, Any], manifest: dict[str, Any]) -> None:
-        store = self.store
-        if isinstance(store, FileJobStore):
-            folder = store.job_dir(job_id)
-            (folder / "inputs").mkdir(parents=True, exist_ok=True)
-            for doc, (_name, data) in zip(documents, files):
-                target = folder / "inputs" / doc["stored"]
-                if isinstance(data, (bytes, bytearray)):
-                    from policy_reader.fsio import atomic_write_bytes
-                    atomic_write_bytes(target, bytes(data))
-                else:
-                    from policy_reader.fsio import atomic_copy_file
-                    atomic_copy_file(Path(data), target)
-            store.create_job(job_id, state, manifest)
-            return
         for doc, (_name, data) in zip(documents, files):
-            store.write_input(job_id, doc["stored"], data)
-        store.create_job(job_id, state, manifest)
+            self.store.write_input(job_id, doc["stored"], data)
+        self.store.create_job(job_id, state, manifest)
 
     def submit(self, **create_kwargs: Any) -> str:
         """create_job + run_job_async."""
@@ -540,6 +526,12 @@ class JobManager:
                 return
             self._finish(run, status, error=error)
         except Exception as exc:
+            if run.stop_reason == "shutdown" or self._closed:
+                # The process is stopping under the job: leave it INTERRUPTED, to be resumed
+                # by the next start, instead of calling a healthy job failed.
+                log.warning("job %s interrupted by shutdown: %s", job_id, exc)
+                self._interrupt(run)
+                return
             log.exception("job %s failed", job_id)
             self._finish(run, JobStatus.FAILED,
                          error=f"The job stopped on an unexpected error: {scrub(str(exc), self.settings)}",
@@ -594,7 +586,7 @@ class JobManager:
         futures: list[Future[None]] = []
         pool = self._doc_pool
         assert pool is not None
-        for doc in run.manifest["documents"]:
+        for doc in _largest_first(run.manifest["documents"]):
             if doc["doc_id"] in finished:
                 continue
             while not slots.acquire(timeout=0.2):
@@ -605,7 +597,12 @@ class JobManager:
                     slots.release()
                     break
                 item = WorkItem(run.job_id, doc["doc_id"])
-                future = pool.submit(self._run_document, run, item, doc)
+                try:
+                    future = pool.submit(self._run_document, run, item, doc)
+                except RuntimeError:  # the pool is shut down: the process is stopping
+                    slots.release()
+                    run.stop("shutdown")
+                    break
                 future.add_done_callback(lambda _f: slots.release())
                 futures.append(future)
                 continue
@@ -1260,6 +1257,20 @@ def _make_queue_worker(manager: "JobManager") -> Any:
     if not isinstance(manager.store, AzureJobStore):
         return None
     return QueueWorker(manager)
+
+
+def _size_of(data: bytes | Path) -> int:
+    return len(data) if isinstance(data, (bytes, bytearray)) else Path(data).stat().st_size
+
+
+def _largest_first(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Start the biggest documents first (longest-processing-time-first scheduling).
+
+    A 300-page report started last would leave its chunks running alone at the end of the job;
+    started first, its calls overlap with the small documents' calls. Results keep their doc ids,
+    so the order of the exports does not change.
+    """
+    return sorted(documents, key=lambda doc: -int(doc.get("size") or 0))
 
 
 def _safe_name(filename: str) -> str:

@@ -12,6 +12,8 @@ Only the transport lives here: prompts are in prompts.py, parsing and validation
 """
 from __future__ import annotations
 
+import functools
+
 import logging
 import random
 import threading
@@ -301,8 +303,8 @@ class OpenAIChatBackend(_BaseChatBackend):
         base_url = settings.openai_base_url or "https://api.openai.com/v1"
         if not key and not settings.openai_base_url:
             raise ConfigError("The OpenAI backend needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server).")
-        client = openai.OpenAI(api_key=key or "not-needed", base_url=base_url,
-                               timeout=settings.llm_timeout_s, max_retries=0)
+        client = _shared_client(openai.OpenAI, api_key=key or "not-needed", base_url=base_url,
+                                timeout=settings.llm_timeout_s, max_retries=0)
         super().__init__(settings, client, model or settings.openai_model,
                          send_max_completion_tokens=not settings.openai_base_url)
         if settings.openai_base_url:
@@ -326,9 +328,9 @@ class AzureChatBackend(_BaseChatBackend):
             auth = {"api_key": settings.azure_openai_api_key.get_secret_value()}
         else:
             auth = {"azure_ad_token_provider": _entra_token_provider()}
-        client = openai.AzureOpenAI(azure_endpoint=settings.azure_openai_endpoint, azure_deployment=deployment,
-                                    api_version=settings.openai_api_version, timeout=settings.llm_timeout_s,
-                                    max_retries=0, **auth)
+        client = _shared_client(openai.AzureOpenAI, azure_endpoint=settings.azure_openai_endpoint,
+                                azure_deployment=deployment, api_version=settings.openai_api_version,
+                                timeout=settings.llm_timeout_s, max_retries=0, **auth)
         super().__init__(settings, client, deployment, send_max_completion_tokens=True)
 
     def _credential_message(self) -> str:
@@ -336,6 +338,26 @@ class AzureChatBackend(_BaseChatBackend):
                 "managed identity with the 'Cognitive Services OpenAI User' role on the resource.")
 
 
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _shared_client(factory: Callable[..., Any], **options: Any) -> Any:
+    """One client per configuration per process, shared by every job and document.
+
+    Building a client loads the TLS certificates (~20 ms) and a fresh client has no open
+    connections; sharing one keeps HTTP keep-alive and TLS sessions warm across jobs. The key
+    stays in memory only, as it already is in the settings.
+    """
+    key = (factory,) + tuple(sorted(options.items(), key=lambda item: item[0]))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = _CLIENTS[key] = factory(**options)
+        return client
+
+
+@functools.lru_cache(maxsize=1)
 def _entra_token_provider() -> Callable[[], str]:
     """Entra ID bearer tokens (managed identity on App Service, az login locally), refreshed as needed."""
     try:

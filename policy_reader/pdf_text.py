@@ -305,30 +305,64 @@ def _read_with_pdfium(doc: pdfium.PdfDocument, ctx: _Context) -> tuple[list[Page
         title = _pdfium_title(doc)
     ctx.check_page_count(count)
     pages: list[PageText] = []
-    for index in range(count):
-        number = index + 1
-        ctx.check_deadline(number)
-        try:
-            text, image = _pdfium_page(doc, index, render=ctx.ocr)
-        except Exception:  # noqa: BLE001 - any PDFium failure on one page: try pypdf for that page
-            page = _pypdf_page(ctx, index)
-            if page is None:
-                ctx.skipped.append(number)
-                ctx.progress("reading", number)
-                continue
-            ctx.fallback_pages.append(number)
-            text, image = page, None
-        stage = "reading"
-        if _sparse(text):
-            if image is not None:
-                text, stage = _ocr_page(ctx, number, text, image)
-                image = None  # release the page image before the next page
-            elif not ctx.ocr:
-                ctx.not_ocrd.append(number)
-        # model_construct: the values are built right here; validation would cost ~10 % of a text page
-        pages.append(PageText.model_construct(number=number, text=text, ocr=stage == "ocr"))
-        ctx.progress(stage, number)
+    lock = _BatchedLock(PDFIUM_LOCK, LOCK_BATCH_PAGES)
+    try:
+        for index in range(count):
+            number = index + 1
+            ctx.check_deadline(number)
+            lock.enter_page()
+            try:
+                text, image = _pdfium_page(doc, index, render=ctx.ocr)
+            except Exception:  # noqa: BLE001 - any PDFium failure on one page: try pypdf for that page
+                page = _pypdf_page(ctx, index)
+                if page is None:
+                    ctx.skipped.append(number)
+                    ctx.progress("reading", number)
+                    continue
+                ctx.fallback_pages.append(number)
+                text, image = page, None
+            stage = "reading"
+            if _sparse(text):
+                if image is not None:
+                    lock.release()  # OCR takes seconds: never hold PDFium from the other documents
+                    text, stage = _ocr_page(ctx, number, text, image)
+                    image = None  # release the page image before the next page
+                elif not ctx.ocr:
+                    ctx.not_ocrd.append(number)
+            # model_construct: the values are built right here; validation would cost ~10 % of a text page
+            pages.append(PageText.model_construct(number=number, text=text, ocr=stage == "ocr"))
+            ctx.progress(stage, number)
+    finally:
+        lock.release()
     return pages, title
+
+
+#: Pages read per turn at the PDFium lock. Per-page turns let 16 documents in flight interleave
+#: page by page, so none finishes reading (and none can ask the model) until all are nearly
+#: read; a turn of a few dozen pages lets a small document finish in one go (~10 ms) while a
+#: 300-page report still lets the others in between its turns.
+LOCK_BATCH_PAGES = 32
+
+
+class _BatchedLock:
+    """Holds a (re-entrant) lock across up to `batch` pages, then lets other threads have a turn."""
+
+    def __init__(self, lock: Any, batch: int) -> None:
+        self._lock, self._batch, self._held, self._pages = lock, batch, False, 0
+
+    def enter_page(self) -> None:
+        if self._held and self._pages >= self._batch:
+            self.release()
+            time.sleep(0)  # hand the turn over: a released lock is otherwise re-taken at once
+        if not self._held:
+            self._lock.acquire()
+            self._held, self._pages = True, 0
+        self._pages += 1
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
 
 
 def _pdfium_page(doc: pdfium.PdfDocument, index: int, *, render: bool) -> tuple[str, Any]:

@@ -220,6 +220,9 @@ def _completion(model: str, content: str, finish_reason: str, usage: dict[str, A
 def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without TCP_NODELAY each response waits ~40 ms
+        # for the client's delayed ACK, which would add fake latency to every call.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
             return
