@@ -600,6 +600,14 @@ def history_page(manager: JobManager, user: str) -> None:
                 show_error(exc)
 
 
+def _bar_chart(title: str, frame: Any, empty_text: str) -> None:
+    st.markdown(f"**{title}**")
+    if frame.empty:
+        st.caption(empty_text)
+    else:
+        st.bar_chart(frame)
+
+
 def admin_page(manager: JobManager) -> None:
     st.title("📊 Admin")
     st.caption("All users' jobs on this server.")
@@ -615,17 +623,9 @@ def admin_page(manager: JobManager) -> None:
     frames = ui.metrics_frames(metrics)
     left, right = st.columns(2)
     with left:
-        st.markdown("**Jobs by status**")
-        if frames["status"].empty:
-            st.caption("No jobs yet.")
-        else:
-            st.bar_chart(frames["status"])
+        _bar_chart("Jobs by status", frames["status"], "No jobs yet.")
     with right:
-        st.markdown("**Throughput (documents per day)**")
-        if frames["throughput"].empty:
-            st.caption("No finished documents yet.")
-        else:
-            st.bar_chart(frames["throughput"])
+        _bar_chart("Throughput (documents per day)", frames["throughput"], "No finished documents yet.")
     daily = frames["daily"]
     st.markdown("**Tokens and cost per day**")
     token_cols = [c for c in daily.columns if "token" in str(c)]

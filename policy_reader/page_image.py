@@ -9,7 +9,10 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -35,25 +38,9 @@ _FOLD = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'
 def render_page_png(path: Path, page: int, *, highlight: str | None = None, scale: float = 1.5,
                     password: str | None = None) -> bytes:
     """PNG bytes of page `page` (1-based) at `scale` x 72 dpi, with `highlight` boxed in yellow if found."""
-    scale = min(MAX_SCALE, max(0.1, float(scale)))
-    with PDFIUM_LOCK:
-        doc = open_document(Path(path), password)
-        try:
-            count = len(doc)
-            if not 1 <= page <= count:
-                raise PdfError(f"Page {page} does not exist: this PDF has {count} page(s).", code="unreadable")
-            pdf_page = doc[page - 1]
-            try:
-                bitmap = pdf_page.render(scale=scale, rev_byteorder=True)
-                try:
-                    image = bitmap.to_pil().convert("RGB")
-                    boxes = _quote_boxes(pdf_page, bitmap, highlight) if highlight else []
-                finally:
-                    bitmap.close()
-            finally:
-                pdf_page.close()
-        finally:
-            doc.close()
+    with _rendered_page(path, page, scale, password, rev_byteorder=True) as (pdf_page, bitmap):
+        image = bitmap.to_pil().convert("RGB")
+        boxes = _quote_boxes(pdf_page, bitmap, highlight) if highlight else []
     if boxes:
         image = _draw_boxes(image, boxes)
     out = io.BytesIO()
@@ -64,14 +51,26 @@ def render_page_png(path: Path, page: int, *, highlight: str | None = None, scal
 def find_quote_boxes(path: Path, page: int, quote: str, *, scale: float = 1.5,
                      password: str | None = None) -> list[Box]:
     """The pixel boxes `render_page_png` would draw for `quote` (empty when it is not on the page)."""
+    with _rendered_page(path, page, scale, password) as (pdf_page, bitmap):
+        return _quote_boxes(pdf_page, bitmap, quote)
+
+
+@contextmanager
+def _rendered_page(path: Path, page: int, scale: float, password: str | None,
+                   **render_options: Any) -> Iterator[tuple[pdfium.PdfPage, pdfium.PdfBitmap]]:
+    """Page `page` rendered at `scale`, under the PDFium lock; everything is closed afterwards."""
+    scale = min(MAX_SCALE, max(0.1, float(scale)))
     with PDFIUM_LOCK:
         doc = open_document(Path(path), password)
         try:
+            count = len(doc)
+            if not 1 <= page <= count:
+                raise PdfError(f"Page {page} does not exist: this PDF has {count} page(s).", code="unreadable")
             pdf_page = doc[page - 1]
             try:
-                bitmap = pdf_page.render(scale=min(MAX_SCALE, max(0.1, float(scale))))
+                bitmap = pdf_page.render(scale=scale, **render_options)
                 try:
-                    return _quote_boxes(pdf_page, bitmap, quote)
+                    yield pdf_page, bitmap
                 finally:
                     bitmap.close()
             finally:
