@@ -29,6 +29,7 @@ from policy_reader.config import Settings, load_settings
 from policy_reader.models import Variable
 
 from .corpus import FACTS, VARIABLES, Corpus, build_corpus
+from bench.report import row as _row
 
 LATENCY_S = 0.3
 MODEL = "gpt-4o-mini"
@@ -326,10 +327,6 @@ def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
             "raw": {"a": {**a, "wall_s": a_wall}, "b": {**b, "wall_s": b_wall}, "c_wall_s": c_wall,
                     "rerun": {**rerun, "wall_s": r_wall}}}
 
-
-def _row(name: str, value: float, unit: str, target: str = "", ok: bool | None = None) -> dict[str, Any]:
-    return {"benchmark": name, "value": round(float(value), 3), "unit": unit, "target": target,
-            "ok": True if ok is None else bool(ok)}
 
 
 def _design(label: str, wall: float, stats: dict[str, Any], cost: float, recall: tuple[int, int]) -> dict[str, Any]:

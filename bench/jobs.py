@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .corpus import FACTS, VARIABLES, build_corpus, build_tiny
+from bench.report import row as _row
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_ASYNC_S = 1.0
@@ -179,10 +180,6 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict[str, Any]]:
                      f"< {TARGET_MEMORY_MB:g}", ok))
     return rows
 
-
-def _row(name: str, value: float, unit: str, target: str = "", ok: bool | None = None) -> dict[str, Any]:
-    return {"benchmark": name, "value": round(float(value), 3), "unit": unit, "target": target,
-            "ok": True if ok is None else bool(ok)}
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import pypdfium2 as pdfium
 from policy_reader.ocr import get_engine
 from policy_reader.pdf_text import read_pdf
 from tests.pdf_factory import make_scanned_pdf, make_text_pdf
+from bench.report import row as _row
 
 TARGET_RATIO = 0.8  # read_pdf must keep >= 80 % of raw pypdfium2 throughput
 
@@ -62,9 +63,6 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict]:
     ]
     return rows
 
-
-def _row(name: str, value: float, unit: str, target: str = "", ok: bool = True) -> dict:
-    return {"benchmark": name, "value": round(value, 3), "unit": unit, "target": target, "ok": bool(ok)}
 
 
 def _best(rounds: int, fn: Callable[[], object]) -> float:

@@ -15,6 +15,13 @@ ROW_COLUMNS = ("benchmark", "value", "unit", "target", "ok")
 DESIGN_COLUMNS = ("design", "wall_s", "calls", "prompt_tokens", "completion_tokens", "cost_usd", "facts_found")
 
 
+def row(name: str, value: float, unit: str, target: str = "", ok: bool | None = None, *,
+        digits: int = 3) -> dict[str, Any]:
+    """One line of the results table; `ok` is None for a measurement without a target."""
+    return {"benchmark": name, "value": round(float(value), digits), "unit": unit, "target": target,
+            "ok": True if ok is None else bool(ok)}
+
+
 def machine_facts() -> dict[str, str]:
     """What the numbers depend on: cores, CPU, Python, date."""
     cpu = platform.processor() or ""

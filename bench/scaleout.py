@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from bench.report import row as _row
 
 REPO = Path(__file__).resolve().parents[1]
 LATENCY_S = float(os.environ.get("BENCH_LATENCY_S", "1.0"))  # per model call (one per short document); real calls take seconds
@@ -23,17 +24,10 @@ VARIABLES_CSV = "name,question,type\nyear_adopted,In which year was the policy a
 
 
 def _env(settings: Any, fake: Any, jobs_dir: Path) -> dict[str, str]:
-    from tests.fixtures.openai_server import TEST_KEY
+    from tests.fixtures.azurite import AzuriteServer
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_", "LLM_", "QUEUE_"))}
-    env.update({"PYTHONPATH": str(REPO), "JOB_STORE": "azure",
-                "AZURE_STORAGE_CONNECTION_STRING": settings.azure_storage_connection_string.get_secret_value(),
-                "AZURE_STORAGE_CONTAINER": settings.azure_storage_container,
-                "AZURE_STORAGE_QUEUE": settings.azure_storage_queue, "JOBS_DIR": str(jobs_dir),
-                "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.base_url + "/v1",
-                "OPENAI_MODEL": "gpt-fake", "MAX_PARALLEL_DOCUMENTS": "1", "QUEUE_VISIBILITY_TIMEOUT_S": "30",
-                "LOG_LEVEL": "WARNING"})
-    return env
+    return AzuriteServer.env(settings, jobs_dir=jobs_dir, openai_base_url=fake.base_url,
+                             MAX_PARALLEL_DOCUMENTS=1, QUEUE_VISIBILITY_TIMEOUT_S=30, LOG_LEVEL="WARNING")
 
 
 def _measure(azurite: Any, fake: Any, workdir: Path, pdfs: list[Path], workers: int) -> float:
@@ -108,10 +102,6 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict[str, Any]]:
             _row("documents/s, 3 worker processes", rate3, "docs/s"),
             _row("speed-up, 3 workers / 1 worker", ratio, "x", f">= {TARGET_RATIO:g}", ratio >= TARGET_RATIO)]
 
-
-def _row(name: str, value: float, unit: str, target: str = "", ok: bool | None = None) -> dict[str, Any]:
-    return {"benchmark": name, "value": round(float(value), 3), "unit": unit, "target": target,
-            "ok": True if ok is None else bool(ok)}
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ a separate process beside the app, and the row says so.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import os
 import re
 import statistics
@@ -21,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from .corpus import VARIABLES, build_scans
+from bench.report import row
+
+_row = partial(row, digits=1)  # latencies in ms: one decimal
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -197,10 +202,6 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict[str, Any]]:
     rows.append(_row("health max during OCR job", max(busy) if busy else float("nan"), "ms"))
     return rows
 
-
-def _row(name: str, value: float, unit: str, target: str = "", ok: bool | None = None) -> dict[str, Any]:
-    return {"benchmark": name, "value": round(float(value), 1), "unit": unit, "target": target,
-            "ok": True if ok is None else bool(ok)}
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from policy_reader.config import load_settings
 from policy_reader.errors import LimitExceeded
 from policy_reader.models import Variable, VariableType
 from policy_reader.worker import QueueWorker
-from tests.fixtures.openai_server import TEST_KEY
+from tests.fixtures.azurite import AzuriteServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIABLES = [Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)]
@@ -180,16 +180,9 @@ def test_limit_rules_are_pure_and_shared():
 
 
 def _process_env(settings, fake_openai, jobs_dir: Path, **extra) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_", "LLM_", "QUEUE_"))}
-    env.update({"PYTHONPATH": str(ROOT), "JOB_STORE": "azure",
-                "AZURE_STORAGE_CONNECTION_STRING": settings.azure_storage_connection_string.get_secret_value(),
-                "AZURE_STORAGE_CONTAINER": settings.azure_storage_container,
-                "AZURE_STORAGE_QUEUE": settings.azure_storage_queue, "JOBS_DIR": str(jobs_dir),
-                "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_openai.base_url + "/v1",
-                "OPENAI_MODEL": "gpt-fake", "LLM_MAX_RETRIES": "2", "LLM_BACKOFF_BASE_S": "0.01",
-                "QUEUE_VISIBILITY_TIMEOUT_S": "2", "MAX_PARALLEL_DOCUMENTS": "1"})
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
+    return AzuriteServer.env(settings, jobs_dir=jobs_dir, openai_base_url=fake_openai.base_url,
+                             LLM_MAX_RETRIES=2, LLM_BACKOFF_BASE_S=0.01, QUEUE_VISIBILITY_TIMEOUT_S=2,
+                             MAX_PARALLEL_DOCUMENTS=1, **extra)
 
 
 def test_workers_and_cli_share_a_job_and_survive_a_sigkill(azurite, fake_openai, tmp_path, make_pdf):
