@@ -24,6 +24,7 @@ from typing import Any
 
 from .corpus import VARIABLES, build_scans
 from bench.report import row
+from tests.fixtures.browser import stop_process
 
 _row = partial(row, digits=1)  # latencies in ms: one decimal
 
@@ -64,16 +65,6 @@ def start_app(workdir: Path, jobs_dir: Path) -> tuple[subprocess.Popen, str, Pat
     url = f"http://127.0.0.1:{port}"
     wait_for_health(url, proc, timeout=60)
     return proc, url, log
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def poll_health(url: str, seconds: float) -> tuple[list[float], int]:
@@ -182,8 +173,8 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict[str, Any]]:
             after = _job_state(jobs_dir)
         finally:
             if cli is not None:
-                stop(cli)
-            stop(proc)
+                stop_process(cli)
+            stop_process(proc)
         text = log.read_text(errors="replace")
         from policy_reader.fsio import atomic_write_text
 
