@@ -237,7 +237,7 @@ def job_options_form(settings: Settings) -> tuple[str, str, JobOptions]:
     recipients = right.text_area("Email results to", key="recipients", height=68,
                                  placeholder="analyst@example.org, lead@example.org",
                                  help="Optional. CSV and Excel are emailed when the job ends.")
-    with st.expander("Model and thresholds"):
+    with st.expander("Options: model, thresholds, OCR, password"):
         c1, c2, c3 = st.columns(3)
         backends = [settings.resolved_backend] + ([] if settings.resolved_backend == "offline" else ["offline"])
         backend = c1.selectbox("Backend", backends, key="opt_backend",
@@ -246,9 +246,12 @@ def job_options_form(settings: Settings) -> tuple[str, str, JobOptions]:
                               disabled=backend == "offline", help="Model (OpenAI) or deployment (Azure)")
         threshold = c3.slider("Auto-accept at confidence", 0.0, 1.0, float(settings.accept_threshold), 0.05,
                               key="opt_threshold", help="Answers below this are marked for review")
-        ocr = st.toggle("OCR scanned pages", value=settings.ocr_enabled, key="opt_ocr")
+        c4, c5 = st.columns(2)
+        ocr = c4.toggle("OCR scanned pages", value=settings.ocr_enabled, key="opt_ocr")
+        password = c5.text_input("Password for encrypted PDFs", type="password", key="opt_password",
+                                 help="Used to open protected PDFs of this job; kept in memory only, never stored.")
     options = JobOptions(backend=backend, model=None if backend == "offline" or model == settings.model_name else model,
-                         accept_threshold=threshold, ocr=ocr)
+                         accept_threshold=threshold, ocr=ocr, password=password or None)
     return name, recipients, options
 
 
@@ -340,6 +343,7 @@ def _live_progress_body(job_id: str, owner: str) -> None:
         return
     if not ui.is_active(view.status):
         st.rerun()  # the full page now shows the final message and the results
+    status_line(view)  # inside the fragment: "Queued" turns into "Running" without a page rerun
     message = ui.queue_message(view)
     if message:
         st.info(message, icon="⏳")
@@ -358,7 +362,7 @@ def _live_progress_body(job_id: str, owner: str) -> None:
     except PolicyReaderError:
         lines = []
     if lines:
-        st.code("\n".join(lines), language=None)
+        st.code("\n".join(lines), language=None, wrap_lines=True)
     if st.button("⏹️ Cancel job", key=f"cancel_{job_id}"):
         try:
             manager.cancel_job(job_id, owner=owner)
@@ -366,6 +370,11 @@ def _live_progress_body(job_id: str, owner: str) -> None:
         except PolicyReaderError as exc:
             show_error(exc)
     st.caption("You can close this tab: the job keeps running and this link reopens it.")
+
+
+def status_line(view: Any) -> None:
+    st.markdown(f"{ui.status_badge(view.status)} · created {ui.format_time(view.created_at)} · "
+                f"{view.backend or ''} {('· ' + view.model) if view.model else ''} · job `{view.id}`")
 
 
 def job_page(manager: JobManager, job_id: str, user: str) -> None:
@@ -382,12 +391,11 @@ def job_page(manager: JobManager, job_id: str, user: str) -> None:
     head, action = st.columns([5, 1], vertical_alignment="bottom")
     head.title(f"📄 {view.name}")
     action.button("➕ New job", on_click=new_job, key="new_job", width="stretch")
-    st.markdown(f"{ui.status_badge(view.status)} · created {ui.format_time(view.created_at)} · "
-                f"{view.backend or ''} {('· ' + view.model) if view.model else ''} · job `{view.id}`")
     show_flash()
     if ui.is_active(view.status):
         live_progress(job_id, user)
         return
+    status_line(view)
     kind, text = ui.final_message(view)
     getattr(st, kind)(text)
     if ui.status_value(view.status) in ui.RESUMABLE_STATUSES:

@@ -240,8 +240,9 @@ def _password_error(password: str | None) -> PdfError:
     if password:
         return PdfError("The password given for this PDF is wrong. Check it and try again.",
                         code="wrong_password")
-    return PdfError("This PDF is encrypted and needs a password to be opened. Give the password "
-                    "with the upload (or remove the protection and upload it again).", code="encrypted")
+    return PdfError("This PDF is encrypted and needs a password to be opened. Give the password with the "
+                    "job (in the app: Options > Password for encrypted PDFs; on the command line: --password), "
+                    "or remove the protection and upload it again.", code="encrypted")
 
 
 def _corrupt_error(path: Path) -> PdfError:

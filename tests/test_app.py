@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from policy_reader.config import get_settings
-from tests.pdf_factory import make_text_pdf
+from tests.pdf_factory import make_encrypted_pdf, make_text_pdf
 
 MAIN = Path(__file__).resolve().parents[1] / "main.py"
 FAKE_KEY = "sk-known-fake-key-for-ui-test-1234567890"
@@ -352,3 +352,31 @@ def test_history_opens_and_deletes_a_job(tmp_path: Path) -> None:
     assert any("Deleted" in s for s in _texts(at.success))
     assert any("No jobs yet" in i for i in _texts(at.info))
     assert "job" not in at.query_params
+
+
+def test_encrypted_pdf_reads_with_the_password_given_in_the_options(tmp_path: Path) -> None:
+    locked = make_encrypted_pdf(tmp_path / "locked.pdf", ["The policy was adopted by Cabinet in 2017."],
+                                "s3cret-pw").read_bytes()
+    at = _app().run()
+    at.text_input(key="opt_password").input("s3cret-pw").run()
+    job_id = _start_upload_job(at, locked, "locked.pdf")
+    wait_until(at, has_results)
+    row = at.dataframe[0].value
+    assert list(row["document"]) == ["locked.pdf"] and list(row["status"]) == ["ok"]
+    assert "s3cret-pw" not in all_text(at)
+    job_dir = Path(os.environ["JOBS_DIR"]) / job_id
+    for path in job_dir.rglob("*"):
+        if path.is_file() and path.suffix != ".pdf":
+            assert b"s3cret-pw" not in path.read_bytes(), f"the password reached {path.name}"
+
+
+def test_encrypted_pdf_without_password_says_where_to_give_it(tmp_path: Path) -> None:
+    locked = make_encrypted_pdf(tmp_path / "locked.pdf", ["Adopted in 2017."], "pw-123").read_bytes()
+    good = make_text_pdf(tmp_path / "good.pdf", ["The policy was adopted in 2018."]).read_bytes()
+    at = _app().run()
+    at.file_uploader(key="pdf_upload").set_value([("locked.pdf", locked, "application/pdf"),
+                                                  ("good.pdf", good, "application/pdf")]).run()
+    at.button(key="run_job").click().run()
+    wait_until(at, has_results)
+    assert sorted(at.dataframe[0].value["status"]) == ["failed", "ok"]
+    assert "Password for encrypted PDFs" in all_text(at)
