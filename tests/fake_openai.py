@@ -264,11 +264,11 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 server.requests.append(req)
             return req
 
+        def _given_key(self) -> str:
+            return self.headers.get("api-key") or (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+
         def _key_ok(self) -> bool:
-            if server.expected_key is None:
-                return True
-            given = self.headers.get("api-key") or (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-            return given == server.expected_key
+            return server.expected_key is None or self._given_key() == server.expected_key
 
         def _serve(self, req: RecordedRequest) -> None:
             if server.latency:
@@ -276,8 +276,9 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             fault = server._next_fault()
             if not self._key_ok() or (fault and fault.kind == "401"):
                 req.status = 401
-                self._send(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                                           "code": "invalid_api_key"}})
+                # like some servers do, echo the key back: the client must scrub it from what it reports
+                self._send(401, {"error": {"message": f"Incorrect API key provided: {self._given_key()}.",
+                                           "type": "invalid_request_error", "code": "invalid_api_key"}})
                 return
             if fault and fault.kind == "429":
                 req.status = 429

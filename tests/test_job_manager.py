@@ -293,3 +293,32 @@ def test_metrics(manager, make_pdf):
     assert metrics["jobs_by_status"]["completed"] == 1 and metrics["jobs_total"] == 1
     assert metrics["documents_per_minute"] > 0
     assert sum(day["documents"] for day in metrics["per_day"].values()) == 2
+
+
+def test_secrets_never_reach_job_files_or_logs(fake_openai, tmp_path, make_pdf, caplog):
+    """API key, SMTP password and webhook secret: not in any job file, export, email or log line,
+    including when the model rejects the key and the error is recorded on the documents."""
+    from tests.fixtures.openai_server import TEST_KEY
+
+    smtp_password, webhook_secret = "smtp-pass-Xy9-secret", "whsec-Zq8-secret"
+    fake_openai.facts = {"year_adopted": (2001, "adopted in 2001")}
+    fake_openai.add_fault("401")  # the first document's call: an auth error reported on that document
+    settings = fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), SMTP_PASSWORD=smtp_password,
+                                    WEBHOOK_SECRET=webhook_secret, WEBHOOK_URL="http://127.0.0.1:9/hook",
+                                    DOCS_PER_JOB=1)
+    caplog.set_level("DEBUG")
+    manager = JobManager(settings)
+    try:
+        job_id = manager.submit(name="Secrets", files=_pdfs(make_pdf, 3), variables=VARIABLES,
+                                recipients=["analyst@example.org"])
+        view = manager.wait(job_id, timeout=60)
+    finally:
+        manager.shutdown(wait=False)
+    assert view.finished and view.documents_failed >= 1  # the 401 was recorded on a document
+    assert any(r.error for r in manager.get_results(job_id))
+    files = [p for p in settings.jobs_dir.rglob("*") if p.is_file() and p.suffix != ".pdf"]
+    assert any(p.suffix == ".eml" for p in files) and any(p.name == "results.xlsx" for p in files)
+    for secret in (TEST_KEY, smtp_password, webhook_secret):
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), f"{secret[:6]}... reached {path}"
+        assert secret not in caplog.text
