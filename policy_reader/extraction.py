@@ -309,24 +309,33 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
 
     per_var: dict[str, list[_Candidate]] = {v.name: [] for v in variables}
     usage = Usage()
+    for outcome in outcomes:
+        if not isinstance(outcome, LlmError):
+            usage = usage.add(outcome[1])
     failures: list[tuple[list[PageText], LlmError]] = []
     for chunk, outcome in zip(chunks, outcomes):
         if isinstance(outcome, LlmError):
             if outcome.code not in _CHUNK_LOCAL_CODES or len(chunks) == 1:
-                raise outcome
+                raise _with_spent(outcome, usage)
             failures.append((chunk, outcome))
             continue
-        answers, chunk_usage = outcome
-        usage = usage.add(chunk_usage)
+        answers, _chunk_usage = outcome
         for var, ans in zip(variables, answers):
             per_var[var.name].append(check_evidence(ans, index))
     if chunks and len(failures) == len(chunks):
-        raise failures[-1][1]
+        raise _with_spent(failures[-1][1], usage)
     _report(progress, "merging", total, total)
     merged = [merge_candidates(v, per_var[v.name], threshold, ocr_pages) for v in variables]
     if failures:
         merged = [_mark_failed(a, failures) for a in merged]
     return ExtractionOutcome(answers=merged, usage=usage, chunks=len(chunks), complete=not failures)
+
+
+def _with_spent(error: LlmError, usage: Usage) -> LlmError:
+    """Attach what the document's other chunks already cost: a failed document still counts its
+    tokens (cost reports and token budgets stay honest)."""
+    error.spent = usage  # type: ignore[attr-defined]
+    return error
 
 
 def _mark_failed(answer: Answer, failures: list[tuple[list[PageText], LlmError]]) -> Answer:

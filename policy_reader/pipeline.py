@@ -37,7 +37,9 @@ def process_document(path: Path, *, doc_id: str, display_name: str, variables: l
     except Cancelled:
         raise
     except PolicyReaderError as exc:
-        return _failed(state[0], scrub(str(exc), settings), exc.code, started)
+        failed = _failed(state[0], scrub(str(exc), settings), exc.code, started)
+        spent = getattr(exc, "spent", None)  # tokens the document's other chunks used before the failure
+        return failed.model_copy(update={"usage": spent}) if spent is not None else failed
     except Exception as exc:  # noqa: BLE001 - one document must never sink the job
         log.exception("unexpected error on document %s", doc_id)
         message = scrub(f"Unexpected error while processing this document ({type(exc).__name__}: {exc}).",

@@ -140,3 +140,24 @@ def test_offline_extractor_runs_through_the_same_pipeline(make_pdf, settings):
     assert result.status == "ok" and len(result.variables) == len(VARS)
     year = {a.name: a for a in result.variables}["year_adopted"]
     assert year.value == 2019 and year.page == 2 and year.status is not AnswerStatus.ACCEPTED
+
+
+
+def test_failed_document_still_counts_the_tokens_it_spent(fake_openai, tmp_path):
+    """A 401 on one chunk fails the document; the chunks that did answer still count their tokens,
+    so cost reports and token budgets stay honest."""
+    from tests.pdf_factory import make_text_pdf
+
+    filler = "Context paragraph about the policy. " * 100
+    pdf = make_text_pdf(tmp_path / "long.pdf", [filler + " adopted in 2019", filler, filler])
+    settings = fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), CHUNK_TOKENS=1000, LLM_MAX_CONCURRENCY=1)
+    fake_openai.facts = {"year_adopted": (2019, "adopted in 2019")}
+    fake_openai.add_fault("401")  # the first chunk's call; the other two answer
+    result = process_document(pdf, doc_id="d0001", display_name="long.pdf",
+                              variables=[Variable(name="year_adopted", question="Year adopted?",
+                                                  type=VariableType.YEAR)],
+                              extractor=make_extractor(settings), settings=settings)
+    assert result.status == "failed" and result.error_code == "auth"
+    answered = [r for r in fake_openai.requests if r.status == 200]
+    assert len(fake_openai.requests) == 3 and len(answered) == 2
+    assert result.usage.calls == 2 and result.usage.prompt_tokens > 0
