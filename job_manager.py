@@ -748,9 +748,13 @@ class JobManager:
         publish = getattr(self.store, "publish_outbox", None)
         if publish is not None:
             publish(job_id)
+        refused = list(getattr(report, "refused", ()) or ())
         info = {"status": "sent", "mode": report.mode, "path": report.path, "attempts": report.attempts,
-                "message_id": report.message_id, "error": None, "sent_at": _iso()}
-        self._event(job_id, "email.sent", mode=report.mode, attempts=report.attempts)
+                "message_id": report.message_id, "sent_at": _iso(), "refused": refused,
+                # the others got it; say who did not, so the analyst can fix those addresses
+                "error": (f"The mail server refused {', '.join(refused)}; the other recipients got the email."
+                          if refused else None)}
+        self._event(job_id, "email.sent", mode=report.mode, attempts=report.attempts, refused=refused)
         return info
 
     def _deliver_email(self, job_id: str, status: str) -> Any:

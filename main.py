@@ -534,9 +534,11 @@ def email_section(manager: JobManager, view: Any, user: str) -> None:
     mode = ui._get(email, "mode")
     error = ui._get(email, "error")
     recipients = ", ".join(view.recipients or [])
-    if error:
+    if error and status == "sent":
+        st.warning(error)  # some recipients were refused; the others got it
+    elif error:
         st.error(f"The email was not sent: {error}")
-    elif status:
+    if status and not (error and status != "sent"):
         where = "written to the outbox (.eml, no SMTP server configured)" if mode == "outbox" else "sent"
         st.caption(f"Email {status} — {where} · to {recipients or 'nobody'}")
     label = "🔁 Send again" if error else "📧 Re-send email (with reviews)"

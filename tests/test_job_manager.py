@@ -322,3 +322,19 @@ def test_secrets_never_reach_job_files_or_logs(fake_openai, tmp_path, make_pdf, 
         for path in files:
             assert secret.encode() not in path.read_bytes(), f"{secret[:6]}... reached {path}"
         assert secret not in caplog.text
+
+
+def test_email_to_a_refused_recipient_is_recorded_and_the_others_get_it(smtp_server, tmp_path, make_pdf):
+    smtp_server.handler.refuse_recipient("ghost@example.org")
+    manager = JobManager(smtp_server.settings(JOBS_DIR=str(tmp_path / "jobs")))
+    try:
+        job_id = manager.submit(name="Mail", files=_pdfs(make_pdf, 1), variables=VARIABLES,
+                                recipients=["analyst@example.org", "ghost@example.org"])
+        view = manager.wait(job_id, timeout=60)
+    finally:
+        manager.shutdown(wait=False)
+    assert view.status == JobStatus.COMPLETED
+    assert view.email["status"] == "sent" and view.email["refused"] == ["ghost@example.org"]
+    assert "ghost@example.org" in view.email["error"]
+    delivered = [rcpt for message in smtp_server.messages for rcpt in message.rcpt_tos]
+    assert delivered == ["analyst@example.org"]
