@@ -38,8 +38,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 from pydantic import BaseModel, Field
 
 from policy_reader.config import Settings, get_settings, scrub
-from policy_reader.errors import (ConfigError, EmailError, JobError, JobNotFound, LimitExceeded,
-                                  PolicyReaderError, VariablesError)
+from policy_reader.errors import (EmailError, JobError, JobNotFound, PolicyReaderError, VariablesError)
 from policy_reader.jobstore import (FileJobStore, JobQueue, JobStore, WorkItem, check_doc_id,
                                     check_job_id, doc_id_for)
 from policy_reader.models import AnswerStatus, DocumentResult, Usage, Variable
@@ -567,13 +566,8 @@ class JobManager:
         return None
 
     def _make_cache(self, settings: Settings) -> Any:
-        try:
-            from policy_reader.pipeline import AnswerCache
-        except ImportError:
-            try:
-                from policy_reader.cache import AnswerCache  # type: ignore[no-redef]
-            except ImportError:
-                return None
+        from policy_reader.cache import AnswerCache
+
         try:
             return AnswerCache(Path(settings.jobs_dir) / "_cache")
         except Exception:  # the cache is an optimisation, never a reason to fail
@@ -613,12 +607,7 @@ class JobManager:
         """Process one work item and write its checkpoint (once)."""
         if run.should_stop():
             return
-        from policy_reader.pipeline import process_document
-
-        try:
-            from policy_reader.extraction import Cancelled
-        except ImportError:  # pragma: no cover - until extraction.py exists
-            Cancelled = _NeverRaised  # type: ignore[misc,assignment]
+        from policy_reader.pipeline import Cancelled, process_document
 
         run.doc_started(item.doc_id, doc["file"])
         path = self.store.input_path(item.job_id, doc["stored"])
@@ -1237,16 +1226,10 @@ class JobManager:
 
 # --------------------------------------------------------------------------- pure helpers
 
-class _NeverRaised(Exception):
-    pass
-
-
 def _make_store(settings: Settings) -> JobStore:
     if settings.job_store == "azure":
-        try:
-            from policy_reader.azure_store import AzureJobStore  # type: ignore[import-not-found]
-        except ImportError:
-            raise ConfigError("JOB_STORE=azure is not available in this build; use JOB_STORE=file.") from None
+        from policy_reader.azure_store import AzureJobStore
+
         return AzureJobStore(settings)
     return FileJobStore(Path(settings.jobs_dir))
 
@@ -1278,21 +1261,16 @@ def _largest_first(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _safe_name(filename: str) -> str:
-    try:
-        from policy_reader.pdf_text import sanitize_filename
-    except ImportError:
-        return "document.pdf"
-    try:
-        return sanitize_filename(filename) or "document.pdf"
-    except Exception:
-        return "document.pdf"
+    from policy_reader.pdf_text import sanitize_filename
+
+    return sanitize_filename(filename) or "document.pdf"
 
 
 def _coerce(variable: Variable, value: Any) -> Any:
-    try:
-        from policy_reader.variables import coerce_value
-    except ImportError:
-        return value
+    """An analyst's correction, typed like the model's answers; anything doubtful is refused with
+    the reason (a review is a deliberate value, unlike a model answer that is only flagged)."""
+    from policy_reader.variables import coerce_value
+
     typed, problem = coerce_value(variable, value)
     if problem:
         raise VariablesError(f"{variable.name}: {problem}")

@@ -35,7 +35,7 @@ from typing import Any, Callable
 from azure.core import MatchConditions
 from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExistsError, ResourceModifiedError,
                                    ResourceNotFoundError)
-from azure.storage.blob import BlobServiceClient, BlobType, ContainerClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, QueueMessage
 
 from .config import Settings, scrub

@@ -136,10 +136,8 @@ def _worker() -> int:
     if settings.job_store != "azure":
         raise CliError("The worker needs JOB_STORE=azure (Azure Blob + Queue Storage); with JOB_STORE=file "
                        "the app and `extract` run jobs themselves.")
-    try:
-        from .worker import main as worker_main  # type: ignore[import-not-found]
-    except ImportError:
-        raise CliError("The Azure worker is not available in this build.") from None
+    from .worker import main as worker_main
+
     return int(worker_main(settings) or 0)
 
 

@@ -14,8 +14,9 @@ from typing import Any
 from .config import Settings
 from .errors import LlmError
 from .llm import ChatBackend, ChatResult
-from .models import Answer, AnswerStatus, PageText, Usage, Variable, VariableType
+from .models import Answer, AnswerStatus, PageText, Usage, Variable
 from .prompts import SCHEMA_NAME, build_messages, build_schema
+from .variables import coerce_value
 
 log = logging.getLogger(__name__)
 
@@ -105,38 +106,10 @@ def _answer(var: Variable, item: Any) -> Answer:
         raise _BadReply(f"page for {var.name!r} is not a number")
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
         raise _BadReply(f"confidence for {var.name!r} is not a number")
-    value, problem = coerce(var, item["value"])
+    value, problem = coerce_value(var, item["value"])
     if value is None and not problem:
         return Answer(name=var.name)  # "not stated": whatever came with it is noise
     return Answer(name=var.name, value=value, evidence=evidence.strip(),
                   page=int(page) if page is not None else None,
                   confidence=min(1.0, max(0.0, float(confidence))), note=problem or "",
                   status=AnswerStatus.NEEDS_REVIEW if problem else AnswerStatus.NOT_FOUND)
-
-
-def coerce(var: Variable, raw: Any) -> tuple[Any, str | None]:
-    """variables.coerce_value (the one typed-value rule of the product), with a minimal fallback."""
-    try:
-        from .variables import coerce_value
-    except ImportError:  # pragma: no cover - variables.py is part of the product
-        return _fallback_coerce(var, raw)
-    return coerce_value(var, raw)
-
-
-def _fallback_coerce(var: Variable, raw: Any) -> tuple[Any, str | None]:
-    if raw is None:
-        return None, None
-    try:
-        if var.type is VariableType.NUMBER:
-            return float(raw), None
-        if var.type is VariableType.YEAR:
-            return int(raw), None
-        if var.type is VariableType.BOOLEAN:
-            return bool(raw), None
-        if var.type is VariableType.LIST:
-            return [str(x) for x in raw], None
-    except (TypeError, ValueError):
-        return raw, f"could not read {raw!r} as {var.type.value}"
-    if var.type is VariableType.CATEGORY and var.options and raw not in var.options:
-        return raw, f"{raw!r} is not one of the options"
-    return str(raw), None

@@ -1,7 +1,6 @@
 """Shared fixtures. Each area keeps its fixtures in tests/fixtures/<area>.py, loaded here."""
 from __future__ import annotations
 
-import pytest
 
 pytest_plugins = [
     "tests.fixtures.common",
