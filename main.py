@@ -618,11 +618,13 @@ def _bar_chart(title: str, frame: Any, empty_text: str) -> None:
         st.bar_chart(frame)
 
 
-def admin_page(manager: JobManager) -> None:
+def admin_page(manager: JobManager, settings: Settings, user: str) -> None:
     st.title("📊 Admin")
-    st.caption("All users' jobs on this server.")
+    everyone = settings.is_admin(user)
+    st.caption("All users' jobs on this server." if everyone else
+               "Your jobs. (Operators listed in ADMIN_USERS see every user's jobs.)")
     try:
-        metrics = manager.metrics()
+        metrics = manager.metrics(owner=None if everyone else user)
     except PolicyReaderError as exc:
         show_error(exc)
         return
@@ -668,7 +670,7 @@ def main() -> None:
     if page == NAV_HISTORY:
         guarded(history_page, manager, user)
     elif page == NAV_ADMIN:
-        guarded(admin_page, manager)
+        guarded(admin_page, manager, settings, user)
     else:
         job_id = st.query_params.get("job")
         if job_id:

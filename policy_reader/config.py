@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     user_max_concurrent_jobs: int = Field(0, alias="USER_MAX_CONCURRENT_JOBS", ge=0, description="Jobs one user may have pending or running at once (0: no limit).")
     user_max_documents_per_day: int = Field(0, alias="USER_MAX_DOCUMENTS_PER_DAY", ge=0, description="Documents one user may submit per UTC day (0: no limit).")
     user_max_pages_per_day: int = Field(0, alias="USER_MAX_PAGES_PER_DAY", ge=0, description="Pages one user may have read per UTC day (0: no limit).")
+    admin_users: str = Field("", alias="ADMIN_USERS", description="Comma-separated signed-in users (Easy Auth names) who see every user's jobs in the Admin view; others see their own. Without sign-in everyone is `local` and sees all.")
     job_token_budget: int = Field(0, alias="JOB_TOKEN_BUDGET", ge=0, description="Most tokens one job may spend; past it the job stops and keeps what it finished (0: no limit).")
 
     @model_validator(mode="after")
@@ -123,6 +124,11 @@ class Settings(BaseSettings):
         if backend == "openai":
             return self.openai_model
         return "offline"
+
+    def is_admin(self, user: str) -> bool:
+        """`local` (no sign-in configured) or a name listed in ADMIN_USERS."""
+        admins = {name.strip().lower() for name in self.admin_users.split(",") if name.strip()}
+        return user == "local" or user.lower() in admins
 
     @property
     def email_mode(self) -> Literal["smtp", "outbox"]:

@@ -118,3 +118,38 @@ def test_upload_run_progress_results_and_excel(tmp_path: Path, fake_openai, stre
     assert by_file["beta_strategy.pdf"]["year_adopted"] == 2019
     assert by_file["beta_strategy.pdf"]["emission_target_pct"] in (None, "")
     assert TEST_KEY not in page.content()
+
+
+def test_easy_auth_user_sees_only_their_own_jobs(tmp_path: Path, streamlit_server, browser_page,
+                                                 artifacts_dir: Path) -> None:
+    """Behind App Service Easy Auth the signed-in user comes from X-MS-CLIENT-PRINCIPAL-NAME: the page
+    says who is signed in, and another user's job link opens nothing."""
+    import os
+
+    from job_manager import JobManager
+    from policy_reader.config import load_settings
+    from policy_reader.models import Variable
+
+    manager = JobManager(load_settings(JOBS_DIR=os.environ["JOBS_DIR"]), start=False)
+    pdf = make_text_pdf(tmp_path / "bob.pdf", ["The policy was adopted in 2015."])
+    bobs_job = manager.create_job(name="Bob's job", files=[("bob.pdf", pdf)], owner="bob@contoso.com",
+                                  variables=[Variable(name="year", question="Year adopted?", type="year")])
+    url = streamlit_server()
+    page = browser_page
+    page.set_extra_http_headers({"X-MS-CLIENT-PRINCIPAL-NAME": "alice@contoso.com"})
+    page.goto(url)
+    page.get_by_text("alice@contoso.com").first.wait_for()
+    page.goto(f"{url}/?job={bobs_job}")
+    page.get_by_text("No job with id").first.wait_for()
+    assert "Bob's job" not in page.content()
+    page.screenshot(path=str(artifacts_dir / "06-easy-auth-other-users-job.png"), full_page=True)
+
+    page.set_extra_http_headers({"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.com"})
+    page.goto(f"{url}/?job={bobs_job}")
+    page.get_by_text("Bob's job").first.wait_for()
+
+    # the Admin view: a signed-in user who is not in ADMIN_USERS sees only their own jobs
+    page.set_extra_http_headers({"X-MS-CLIENT-PRINCIPAL-NAME": "alice@contoso.com"})
+    page.goto(url)
+    page.get_by_text("Admin").first.click()
+    page.get_by_text("Your jobs.").first.wait_for()

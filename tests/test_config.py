@@ -76,3 +76,11 @@ def test_cli_config_check_fails_fast_with_one_line(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "AZURE_OPENAI_DEPLOYMENT" in out.stderr
+
+
+def test_admin_users():
+    settings = load_settings(ADMIN_USERS="Ops@Contoso.com, lead@contoso.com")
+    assert settings.is_admin("local")  # no sign-in configured: one trusted operator
+    assert settings.is_admin("ops@contoso.com") and settings.is_admin("lead@contoso.com")
+    assert not settings.is_admin("alice@contoso.com")
+    assert not load_settings().is_admin("alice@contoso.com")
