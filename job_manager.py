@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from datetime import datetime, timedelta, timezone
@@ -885,17 +886,21 @@ class JobManager:
         view["cancel_requested"] = bool(state.get("cancel_requested"))
         return JobView.model_validate(view)
 
+    def _job_states(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every job's state; a job deleted or half-written meanwhile is skipped, not an error."""
+        for job_id in self.store.list_job_ids():
+            try:
+                yield job_id, self.store.read_state(job_id)
+            except (JobNotFound, OSError, ValueError):
+                continue
+
     def get_job_status(self, job_id: str, owner: str | None = None) -> JobView:
         return self._view(self._state_for(job_id, owner))
 
     def list_jobs(self, owner: str | None = None) -> list[JobView]:
         """Jobs newest first; only `owner`'s jobs unless owner is None (admin / CLI)."""
         views = []
-        for job_id in self.store.list_job_ids():
-            try:
-                state = self.store.read_state(job_id)
-            except (JobNotFound, OSError, ValueError):
-                continue
+        for job_id, state in self._job_states():
             if owner is None or state.get("owner") == owner:
                 views.append(self._view(state))
         views.sort(key=lambda v: v.created_at, reverse=True)
@@ -1014,11 +1019,7 @@ class JobManager:
         if self._azure is not None:  # the queue redelivers a dead worker's document by itself
             return self._azure.sweep()
         resumed = []
-        for job_id in self.store.list_job_ids():
-            try:
-                state = self.store.read_state(job_id)
-            except (JobNotFound, OSError, ValueError):
-                continue
+        for job_id, state in self._job_states():
             status = state.get("status")
             candidate = (status == JobStatus.RUNNING.value
                          or status == JobStatus.INTERRUPTED.value
@@ -1065,11 +1066,7 @@ class JobManager:
         hours = self.settings.job_ttl_hours if max_age_hours is None else max_age_hours
         cutoff = _now() - timedelta(hours=hours)
         removed = []
-        for job_id in self.store.list_job_ids():
-            try:
-                state = self.store.read_state(job_id)
-            except (JobNotFound, OSError, ValueError):
-                continue
+        for job_id, state in self._job_states():
             with self._guard:
                 busy = job_id in self._runs or job_id in self._queued
             status = state.get("status")
@@ -1201,12 +1198,7 @@ class JobManager:
         s = self.settings
         if not (s.user_max_concurrent_jobs or s.user_max_documents_per_day or s.user_max_pages_per_day):
             return
-        states = []
-        for job_id in self.store.list_job_ids():
-            try:
-                states.append(self.store.read_state(job_id))
-            except (JobNotFound, OSError, ValueError):
-                continue
+        states = [state for _job_id, state in self._job_states()]
         now = _now()
         limits.check_new_job(s, limits.user_usage(states, owner, now), documents, now)
 
