@@ -346,7 +346,7 @@ def _summary_with_link(settings: Settings, summary: EmailSummary) -> EmailSummar
 
 
 def build_message(settings: Settings, summary: EmailSummary, recipients: Iterable[str],
-                  attachments: Mapping[str, bytes]) -> EmailMessage:
+                  attachments: Mapping[str, bytes], *, message_id: str | None = None) -> EmailMessage:
     """The complete message: subject, text + HTML alternative, attachments (or zip, or link),
     Date and Message-ID. Pure: no network, no files."""
     to = validate_recipients(recipients)
@@ -362,7 +362,7 @@ def build_message(settings: Settings, summary: EmailSummary, recipients: Iterabl
     msg["From"] = from_header
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=from_addr.split("@")[1])
+    msg["Message-ID"] = message_id or make_msgid(domain=from_addr.split("@")[1])
     msg["Auto-Submitted"] = "auto-generated"
     # quoted-printable: 7-bit safe through any relay, whether or not it offers 8BITMIME
     msg.set_content(_render_text(summary, note), cte="quoted-printable")
@@ -377,12 +377,13 @@ def build_message(settings: Settings, summary: EmailSummary, recipients: Iterabl
 
 
 def send_job_email(settings: Settings, summary: EmailSummary, recipients: Iterable[str],
-                   attachments: Mapping[str, bytes], outbox_dir: Path) -> DeliveryReport:
+                   attachments: Mapping[str, bytes], outbox_dir: Path, *,
+                   message_id: str | None = None) -> DeliveryReport:
     """Deliver the job email by SMTP (with retries), or write it to `outbox_dir` as .eml when
     no SMTP host is configured. Raises EmailError(code="address"|"header"|"config"|"permanent"|
     "transient"); the message never contains the SMTP password."""
     recipients = validate_recipients(recipients)
-    msg = build_message(settings, summary, recipients, attachments)
+    msg = build_message(settings, summary, recipients, attachments, message_id=message_id)
     message_id = str(msg["Message-ID"])
     if settings.email_mode == "outbox":
         path = _write_outbox(msg, summary.job_id, Path(outbox_dir))

@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
-from policy_reader.azure_store import AzureJobStore
+from policy_reader.jobs.azure_store import AzureJobStore
 from policy_reader.errors import ConfigError, JobError, JobNotFound
 from policy_reader.config import load_settings
-from policy_reader.jobstore import JobStore, WorkItem
+from policy_reader.jobs.store import JobStore, WorkItem
 
 
 @pytest.fixture

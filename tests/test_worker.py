@@ -18,11 +18,11 @@ import pytest
 
 from job_manager import JobManager, JobStatus
 from policy_reader import limits
-from policy_reader.azure_store import AzureJobStore
+from policy_reader.jobs.azure_store import AzureJobStore
 from policy_reader.config import load_settings
 from policy_reader.errors import LimitExceeded
 from policy_reader.models import Variable, VariableType
-from policy_reader.worker import QueueWorker
+from policy_reader.jobs.queued import QueueExecutor
 from tests.fixtures.azurite import AzuriteServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def azure_settings(azurite, tmp_path):
 
 def test_azure_job_runs_through_the_queue(azure_settings, make_pdf):
     with JobManager(azure_settings) as manager:
-        assert isinstance(manager.store, AzureJobStore) and isinstance(manager._azure, QueueWorker)
+        assert isinstance(manager.store, AzureJobStore) and isinstance(manager.executor, QueueExecutor)
         job_id = manager.submit(name="queue", files=_pdfs(make_pdf, 4), variables=VARIABLES,
                                 recipients=["analyst@example.org"])
         view = manager.wait(job_id, timeout=60)
@@ -79,7 +79,7 @@ def test_finalisation_race_sends_one_email(azure_settings, make_pdf):
 
     def finish(manager: JobManager) -> None:
         barrier.wait()
-        wins.append(manager._azure.finalize(job_id, "completed"))
+        wins.append(manager.executor.finalize(job_id, "completed"))
 
     threads = [threading.Thread(target=finish, args=(m,)) for m in others]
     for t in threads:
@@ -89,7 +89,7 @@ def test_finalisation_race_sends_one_email(azure_settings, make_pdf):
     assert sorted(wins) == [False, False, True]
     assert len(creator.store.outbox_blobs(job_id)) == 1
     assert creator.get_job_status(job_id).status == JobStatus.COMPLETED
-    assert others[0]._azure.finalize(job_id, "completed") is False  # finished jobs are never re-finalised
+    assert others[0].executor.finalize(job_id, "completed") is False  # finished jobs are never re-finalised
     assert len(creator.store.outbox_blobs(job_id)) == 1
 
 

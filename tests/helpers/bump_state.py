@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from policy_reader.jobstore import FileJobStore  # noqa: E402
+from policy_reader.jobs.store import FileJobStore  # noqa: E402
 
 
 def main() -> int:

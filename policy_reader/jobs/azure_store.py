@@ -38,10 +38,10 @@ from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExists
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, QueueMessage
 
-from .config import Settings, scrub
-from .errors import ConfigError, JobError, JobNotFound
-from .fsio import atomic_write_stream
-from .jobstore import (EVENTS_FILE, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, WorkItem,
+from ..config import Settings, scrub
+from ..errors import ConfigError, JobError, JobNotFound
+from ..fsio import atomic_write_stream
+from .store import (EVENTS_FILE, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, WorkItem,
                        check_doc_id, check_job_id, new_job_id)
 
 log = logging.getLogger("policy_reader.azure")
@@ -83,7 +83,7 @@ def _storage_error(exc: Exception, settings: Settings, what: str) -> JobError:
 
 
 class AzureJobStore:
-    """The JobStore protocol (policy_reader/jobstore.py) on Azure Blob Storage."""
+    """The JobStore protocol (jobs/store.py) on Azure Blob Storage."""
 
     def __init__(self, settings: Settings, *, create: bool = True) -> None:
         self.settings = settings
@@ -376,7 +376,7 @@ class AzureJobStore:
                 continue
         shutil.rmtree(self.cache_root / job_id, ignore_errors=True)
 
-    def drop_local_cache(self, job_id: str) -> None:
+    def release_local_copies(self, job_id: str) -> None:
         """Forget downloaded inputs of a finished job (the blobs stay)."""
         shutil.rmtree(self.cache_root / check_job_id(job_id) / "inputs", ignore_errors=True)
 

@@ -1,10 +1,10 @@
 """Where jobs live and how work is queued, behind one small interface.
 
-`JobManager` only talks to a `JobStore` (state, inputs, results, exports, events) and a
-`JobQueue` (which job runs next). `FileJobStore` keeps everything in one folder per job under
-JOBS_DIR; an `AzureJobStore` (Blob Storage: ETag If-Match for `update_state`, If-None-Match:*
-for `write_result`; Queue Storage with one message per `WorkItem`) can implement the same
-protocol without any change to the UI or CLI.
+The job engine only talks to a `JobStore` (state, inputs, results, exports, events).
+`FileJobStore` keeps everything in one folder per job under JOBS_DIR; `AzureJobStore`
+(jobs/azure_store.py: Blob Storage with ETag If-Match for `update_state`, If-None-Match:* for
+`write_result`) implements the same protocol, so the UI, the CLI and the executors never know which
+one they use.
 
 Safety rules every implementation keeps:
 - job ids are validated by a strict regex on *every* call, so no id can reach outside the store;
@@ -15,8 +15,6 @@ Safety rules every implementation keeps:
 """
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import os
 import re
@@ -29,8 +27,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from filelock import FileLock
 
-from .errors import JobError, JobNotFound
-from .fsio import append_line, atomic_copy_file, atomic_create_bytes, atomic_write_bytes, atomic_write_json, read_json
+from ..errors import JobError, JobNotFound
+from ..fsio import append_line, atomic_copy_file, atomic_create_bytes, atomic_write_bytes, atomic_write_json, read_json
 
 JOB_ID_RE = re.compile(r"^[0-9a-f]{20}$")
 DOC_ID_RE = re.compile(r"^d[0-9]{4,6}$")
@@ -99,6 +97,8 @@ class JobStore(Protocol):
     def append_event(self, job_id: str, event: dict[str, Any]) -> None: ...
     def read_events(self, job_id: str, limit: int) -> list[dict[str, Any]]: ...
     def outbox_dir(self, job_id: str) -> Path: ...
+    def publish_outbox(self, job_id: str) -> list[str]: ...
+    def release_local_copies(self, job_id: str) -> None: ...
     def delete_job(self, job_id: str) -> None: ...
 
 
@@ -266,6 +266,13 @@ class FileJobStore:
     def outbox_dir(self, job_id: str) -> Path:
         return self._existing_dir(job_id) / "outbox"
 
+    def publish_outbox(self, job_id: str) -> list[str]:
+        """Nothing to publish: the outbox folder is the store itself."""
+        return []
+
+    def release_local_copies(self, job_id: str) -> None:
+        """Nothing to release: the files are the store itself."""
+
     def delete_job(self, job_id: str) -> None:
         folder = self.job_dir(job_id)
         if not folder.exists():
@@ -295,57 +302,6 @@ class _JobLock:
             self._file_lock.release()
         finally:
             self._thread_lock.release()
-
-
-class JobQueue:
-    """Jobs waiting for a free slot: higher priority first, then first come, first served."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[int, int, str]] = []
-        self._counter = itertools.count()
-        self._cond = threading.Condition()
-        self._closed = False
-
-    def put(self, job_id: str, priority: int = 0) -> None:
-        with self._cond:
-            if any(item[2] == job_id for item in self._heap):
-                return
-            heapq.heappush(self._heap, (-priority, next(self._counter), job_id))
-            self._cond.notify()
-
-    def get(self, timeout: float | None = None) -> str | None:
-        """Block until a job is waiting (None on timeout or when closed)."""
-        with self._cond:
-            if not self._heap and not self._closed:
-                self._cond.wait(timeout)
-            if self._closed or not self._heap:
-                return None
-            return heapq.heappop(self._heap)[2]
-
-    def remove(self, job_id: str) -> bool:
-        with self._cond:
-            before = len(self._heap)
-            self._heap = [item for item in self._heap if item[2] != job_id]
-            heapq.heapify(self._heap)
-            return len(self._heap) != before
-
-    def position(self, job_id: str) -> int | None:
-        """1-based place in the queue, or None when not queued."""
-        with self._cond:
-            ordered = sorted(self._heap)
-        for index, item in enumerate(ordered):
-            if item[2] == job_id:
-                return index + 1
-        return None
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._heap)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
 
 
 def _tail_lines(path: Path, count: int, block: int = 65536) -> list[str]:

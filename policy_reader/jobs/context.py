@@ -1,0 +1,88 @@
+"""What running the documents of one job needs, built once per job per process.
+
+Both executors run documents the same way: the job's manifest, its variables, the settings with the
+job's options applied, the extractor and the answer cache. Passwords of encrypted PDFs never reach
+a job file: they stay in this process's `PasswordVault`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..cache import AnswerCache
+from ..config import Settings
+from ..extractor import Extractor, make_extractor
+from ..models import Variable
+from .store import JobStore
+
+log = logging.getLogger("policy_reader.jobs")
+
+
+class PasswordVault:
+    """Passwords for encrypted PDFs, per job, in memory only."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def put(self, job_id: str, password: str | None) -> None:
+        if password:
+            with self._lock:
+                self._items[job_id] = password
+
+    def get(self, job_id: str) -> str | None:
+        with self._lock:
+            return self._items.get(job_id)
+
+    def drop(self, job_id: str) -> None:
+        with self._lock:
+            self._items.pop(job_id, None)
+
+
+def job_settings(settings: Settings, options: dict[str, Any]) -> Settings:
+    """The settings with a job's options applied (OCR on/off, accept threshold)."""
+    update: dict[str, Any] = {}
+    if options.get("ocr") is not None:
+        update["ocr_enabled"] = bool(options["ocr"])
+    if options.get("accept_threshold") is not None:
+        update["accept_threshold"] = float(options["accept_threshold"])
+    return settings.model_copy(update=update) if update else settings
+
+
+def make_cache(settings: Settings) -> AnswerCache | None:
+    try:
+        return AnswerCache(Path(settings.jobs_dir) / "_cache")
+    except Exception:  # noqa: BLE001 - the cache is an optimisation, never a reason to fail
+        log.warning("answer cache unavailable", exc_info=True)
+        return None
+
+
+@dataclass
+class JobContext:
+    job_id: str
+    manifest: dict[str, Any]
+    docs: dict[str, dict[str, Any]]
+    variables: list[Variable]
+    settings: Settings
+    extractor: Extractor
+    cache: AnswerCache | None
+    password: str | None = None
+
+    @classmethod
+    def load(cls, store: JobStore, job_id: str, settings: Settings, vault: PasswordVault) -> "JobContext":
+        """Raises PolicyReaderError (e.g. ConfigError) when the job's extractor cannot be built."""
+        manifest = store.read_manifest(job_id)
+        options = manifest.get("options") or {}
+        run_settings = job_settings(settings, options)
+        return cls(job_id=job_id, manifest=manifest, docs={d["doc_id"]: d for d in manifest["documents"]},
+                   variables=[Variable.model_validate(v) for v in manifest.get("variables", [])],
+                   settings=run_settings,
+                   extractor=make_extractor(run_settings, backend=options.get("backend"), model=options.get("model")),
+                   cache=make_cache(run_settings), password=vault.get(job_id))
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        return list(self.manifest["documents"])

@@ -1,0 +1,68 @@
+"""Running one document of a job and keeping its result: the step both executors share.
+
+`run_document` turns anything that goes wrong with one document into a failed result (never an
+exception that could sink the job); only a stop request (cancel, shutdown, a lost lease) ends it
+early, as `None`. `keep_result` writes the checkpoint once: if another runner stored this document
+first, its result is the one that counts and ours is discarded.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import scrub
+from ..models import DocumentResult
+from .context import JobContext
+from .events import EventLog
+from .store import JobStore
+
+log = logging.getLogger("policy_reader.jobs")
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Kept:
+    result: DocumentResult
+    written: bool  # False: another runner had stored this document first (its result is `result`)
+
+
+def run_document(store: JobStore, ctx: JobContext, doc: dict[str, Any], *, progress: Progress,
+                 should_stop: Callable[[], bool]) -> DocumentResult | None:
+    """Answer every variable of one document. None when it was stopped between steps. Raises only
+    when the stored input cannot be had (a storage error: the executor decides whether to retry)."""
+    from ..pipeline import Cancelled, process_document
+
+    started = time.monotonic()
+    path = store.input_path(ctx.job_id, doc["stored"])  # a storage error is the executor's to retry
+    try:
+        return process_document(path, doc_id=doc["doc_id"], display_name=doc["file"], variables=ctx.variables,
+                                extractor=ctx.extractor, settings=ctx.settings, cache=ctx.cache,
+                                password=ctx.password, progress=progress, should_stop=should_stop)
+    except Cancelled:
+        return None
+    except Exception as exc:  # noqa: BLE001 - process_document should not raise; keep the job alive if it does
+        log.exception("document %s/%s", ctx.job_id, doc["doc_id"])
+        return DocumentResult(doc_id=doc["doc_id"], file=doc["file"], status="failed",
+                              error=f"Unexpected error: {scrub(str(exc), ctx.settings)}", error_code="internal",
+                              elapsed_s=round(time.monotonic() - started, 3))
+
+
+def keep_result(store: JobStore, events: EventLog, job_id: str, doc: dict[str, Any], result: DocumentResult,
+                **event_fields: Any) -> Kept:
+    """Write the document's checkpoint once and log it; the stored result is the one that counts."""
+    if not store.write_result(job_id, doc["doc_id"], result.model_dump(mode="json")):
+        existing = store.read_result(job_id, doc["doc_id"])
+        if existing is not None:
+            return Kept(DocumentResult.model_validate(existing), written=False)
+        return Kept(result, written=False)
+    if result.status == "ok":
+        events.emit(job_id, "doc.finished", doc_id=doc["doc_id"], file=doc["file"], cached=result.cached,
+                    tokens=result.usage.prompt_tokens + result.usage.completion_tokens, **event_fields)
+    else:
+        events.emit(job_id, "doc.failed", doc_id=doc["doc_id"], file=doc["file"], error=result.error,
+                    code=result.error_code, **event_fields)
+    return Kept(result, written=True)

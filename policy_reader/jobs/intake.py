@@ -1,0 +1,106 @@
+"""A new job: what it must pass before it is accepted, and how it is stored.
+
+Every check happens here, once, for the app and the CLI alike: files and variables present and
+unique, recipients valid, the chosen backend able to run (e.g. its key is set), the user's limits.
+The inputs are written first and job.json last, so a job becomes visible only once complete.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import limits
+from ..config import Settings
+from ..errors import JobError, VariablesError
+from ..models import Variable
+from .retention import job_states
+from .services import JobServices
+from .state import JobOptions, new_state, now
+from .store import doc_id_for
+
+Files = Sequence[tuple[str, "bytes | Path"]]
+
+
+def check_recipients(recipients: Sequence[str]) -> list[str]:
+    cleaned = [r.strip() for r in recipients if r and r.strip()]
+    if not cleaned:
+        return []
+    from ..emailer import validate_recipients
+
+    return validate_recipients(cleaned)
+
+
+def check_backend(settings: Settings, options: JobOptions) -> tuple[str, str]:
+    """(backend, model) the job will use; ConfigError when that backend cannot run (e.g. no key)."""
+    from ..extractor import make_extractor
+
+    backend = options.backend or settings.resolved_backend
+    if backend == "auto":
+        backend = settings.resolved_backend
+    make_extractor(settings, backend=backend, model=options.model)
+    if options.model:
+        model = options.model
+    elif backend == "azure":
+        model = settings.azure_openai_deployment or ""
+    elif backend == "openai":
+        model = settings.openai_model
+    else:
+        model = "offline"
+    return backend, model
+
+
+def check_user_limits(services: JobServices, owner: str, documents: int) -> None:
+    """Per-user limits (policy_reader/limits.py): LimitExceeded says which limit and when it resets."""
+    s = services.settings
+    if not (s.user_max_concurrent_jobs or s.user_max_documents_per_day or s.user_max_pages_per_day):
+        return
+    states = [state for _job_id, state in job_states(services.store)]
+    moment = now()
+    limits.check_new_job(s, limits.user_usage(states, owner, moment), documents, moment)
+
+
+def create_job(services: JobServices, *, name: str, files: Files, variables: Sequence[Variable],
+               recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None) -> str:
+    """Check and store a new job; it is PENDING until it is submitted to an executor."""
+    options = options or JobOptions()
+    if not files:
+        raise JobError("Add at least one PDF to start a job.", code="no_files")
+    variables = list(variables)
+    if not variables:
+        raise VariablesError("Add at least one variable to extract.")
+    names = [v.name for v in variables]
+    if len(set(names)) != len(names):
+        raise VariablesError("Variable names must be unique within a job.")
+    recipients = check_recipients(recipients)
+    backend, model = check_backend(services.settings, options)
+    check_user_limits(services, owner, len(files))
+
+    store = services.store
+    job_id = store.new_job_id()
+    documents = []
+    for index, (filename, data) in enumerate(files):
+        doc_id = doc_id_for(index)
+        documents.append({"doc_id": doc_id, "file": str(filename)[:300] or f"document-{index + 1}.pdf",
+                          "stored": f"{doc_id}-{_safe_name(str(filename))}", "size": _size_of(data)})
+    manifest: dict[str, Any] = {"name": name, "documents": documents,
+                                "variables": [v.model_dump(mode="json") for v in variables],
+                                "options": options.model_dump(exclude={"password"}), "recipients": recipients}
+    state = new_state(job_id=job_id, name=name, owner=owner, documents=len(documents), recipients=recipients,
+                      backend=backend, model=model, priority=options.priority)
+    for doc, (_name, data) in zip(documents, files):
+        store.write_input(job_id, doc["stored"], data)
+    store.create_job(job_id, state, manifest)
+    services.vault.put(job_id, options.password)
+    services.events.emit(job_id, "job.created", documents=len(documents), variables=len(variables))
+    return job_id
+
+
+def _size_of(data: bytes | Path) -> int:
+    return len(data) if isinstance(data, (bytes, bytearray)) else Path(data).stat().st_size
+
+
+def _safe_name(filename: str) -> str:
+    from ..pdf_text import sanitize_filename
+
+    return sanitize_filename(filename) or "document.pdf"

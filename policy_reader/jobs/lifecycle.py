@@ -1,0 +1,112 @@
+"""The lifecycle steps every executor calls: decide a run's outcome, and finalise it exactly once.
+
+Finalising = exports, the results email, the webhook, then the terminal state. Only the process
+that wins the finalisation claim in job.json does it (conditional write), so when several workers
+finish the last documents at the same moment, or a frozen runner wakes up after `recover` took its
+job over, the email still goes out once. The email's intent (with its Message-ID) is recorded before
+it is sent: a finaliser that dies mid-send leaves "sending", and the next one records that the
+message may already be out instead of sending it a second time.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from ..config import scrub
+from ..errors import JobNotFound
+from .. import limits
+from . import transitions as tr
+from .services import JobServices
+from .state import JobStatus
+from .tally import Tally
+
+log = logging.getLogger("policy_reader.jobs")
+
+FINALIZE_STALE_S = 300.0  # a finalisation claim older than this (never refreshed) is taken over
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: JobStatus
+    error: str | None = None
+    limit_message: str | None = None
+
+
+def decide(total: int, tally: Tally, stop_reason: str | None, budget_message: str | None = None) -> Outcome:
+    """What a run that stopped taking documents amounts to."""
+    if stop_reason == "shutdown":
+        return Outcome(JobStatus.INTERRUPTED)
+    if stop_reason == "cancel":
+        return Outcome(JobStatus.CANCELLED)
+    if total == 0:
+        return Outcome(JobStatus.FAILED, "The job has no documents.")
+    if tally.done >= total and tally.failed == total:
+        first = f" First error — {tally.first_error}" if tally.first_error else ""
+        return Outcome(JobStatus.FAILED, f"All {total} documents failed.{first}")
+    if stop_reason == "budget":
+        return Outcome(JobStatus.COMPLETED, limit_message=budget_message)
+    return Outcome(JobStatus.COMPLETED)
+
+
+def budget_outcome(services: JobServices, tally: Tally, total: int) -> Outcome | None:
+    """A run that spent JOB_TOKEN_BUDGET ends here, keeping what it finished."""
+    if not limits.budget_exceeded(services.settings, tally.usage):
+        return None
+    return Outcome(JobStatus.COMPLETED, limit_message=limits.budget_message(services.settings, tally.done, total))
+
+
+def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, by: str | None = None) -> bool:
+    """Exports, email, webhook, final state — once per run. False when another process has it (or
+    the run is over, or no longer the job's current run)."""
+    me = by or uuid.uuid4().hex
+    try:
+        claimed, state = tr.apply(services.store, job_id, tr.claim_finalization, run, me, FINALIZE_STALE_S)
+    except JobNotFound:
+        return False
+    if not claimed:
+        return False
+    status = outcome.status.value
+    try:
+        services.exporter.write(job_id, status)
+    except Exception as exc:  # noqa: BLE001 - the job still ends; the downloads are rebuilt on demand
+        log.exception("exports for %s", job_id)
+        services.events.emit(job_id, "exports.failed", error=scrub(str(exc), services.settings))
+    if state.get("recipients"):
+        if state.get("email_run") != run:
+            _email_once(services, job_id, run, me, status)
+        elif (state.get("email") or {}).get("status") == "sending":
+            _email_maybe_sent(services, job_id, run, state["email"])
+    if services.settings.webhook_url and state.get("webhook_run") != run:
+        info = services.notifier.send_webhook(job_id, status, outcome.error)
+        services.safe_apply(job_id, tr.webhook_outcome, run, info)
+    tally = Tally.of_results(services.book.stored(job_id))
+    changed, final = services.safe_apply(job_id, tr.finish, run, me, status, outcome.error, outcome.limit_message,
+                                         tally)
+    if changed:
+        services.events.emit(job_id, f"job.{status}", error=outcome.error, documents_done=tally.done,
+                             documents_failed=tally.failed)
+    services.store.release_local_copies(job_id)
+    services.job_ended()
+    return changed
+
+
+def _email_once(services: JobServices, job_id: str, run: int, me: str, status: str) -> None:
+    message_id = services.notifier.new_message_id()
+    intended, state = services.safe_apply(job_id, tr.email_intent, run, me, message_id)
+    if not intended:
+        return  # the claim was lost meanwhile: the new finaliser decides about the email
+    services.safe_apply(job_id, tr.set_stage, run, me, "emailing")
+    info = services.notifier.send_email(job_id, status, message_id=message_id)
+    services.safe_apply(job_id, tr.email_outcome, run, info)
+
+
+def _email_maybe_sent(services: JobServices, job_id: str, run: int, email: dict) -> None:
+    """A finaliser died between recording the email's intent and its outcome: the message may be out.
+    Sending it again could double it, so the job says what is known and offers "send again"."""
+    message_id = email.get("message_id") or ""
+    info = {"status": "unknown", "message_id": message_id,
+            "error": f"The app stopped while this email was being sent, so it may or may not have gone out "
+                     f"(Message-ID {message_id}). If the recipients did not get it, use Send again."}
+    services.events.emit(job_id, "email.unknown", message_id=message_id)
+    services.safe_apply(job_id, tr.email_outcome, run, info)

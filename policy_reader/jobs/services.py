@@ -1,0 +1,68 @@
+"""The services both executors (and the facade) use, built once per process from the settings.
+
+`build_services(settings)` is all a process needs to run jobs: the app and the CLI wrap it in the
+`JobManager` facade; the headless queue worker uses it directly.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..errors import JobNotFound, PolicyReaderError
+from .context import PasswordVault
+from .events import EventLog
+from .exports import Exporter
+from .notify import Notifier
+from .results import ResultBook
+from .store import FileJobStore, JobStore
+
+log = logging.getLogger("policy_reader.jobs")
+
+
+def make_store(settings: Settings) -> JobStore:
+    if settings.job_store == "azure":
+        from .azure_store import AzureJobStore
+
+        return AzureJobStore(settings)
+    return FileJobStore(Path(settings.jobs_dir))
+
+
+@dataclass
+class JobServices:
+    settings: Settings
+    store: JobStore
+    events: EventLog
+    book: ResultBook
+    exporter: Exporter
+    notifier: Notifier
+    vault: PasswordVault = field(default_factory=PasswordVault)
+    ended: threading.Condition = field(default_factory=threading.Condition)
+
+    def safe_apply(self, job_id: str, transition: Any, *args: Any) -> tuple[bool, dict[str, Any]]:
+        """Apply a transition; a job deleted meanwhile or a storage error is logged, not raised
+        (a runner must not die on the write that records its progress)."""
+        from .transitions import apply
+
+        try:
+            return apply(self.store, job_id, transition, *args)
+        except (JobNotFound, PolicyReaderError, OSError, ValueError) as exc:
+            log.warning("could not update job %s: %s", job_id, exc)
+            return False, {}
+
+    def job_ended(self) -> None:
+        """Wake whoever waits for a job to end (JobManager.wait)."""
+        with self.ended:
+            self.ended.notify_all()
+
+
+def build_services(settings: Settings, store: JobStore | None = None) -> JobServices:
+    store = store or make_store(settings)
+    events = EventLog(store)
+    book = ResultBook(store)
+    exporter = Exporter(store, book)
+    return JobServices(settings=settings, store=store, events=events, book=book, exporter=exporter,
+                       notifier=Notifier(settings, store, book, exporter, events))

@@ -1,0 +1,279 @@
+"""Pure state transitions of a job, and the one way to apply them to a store.
+
+Every change to job.json is a function `transition(state, ...) -> bool` that edits the dict in place
+and returns whether it changed anything (False: nothing is written). They hold no I/O, so they are
+tested on plain dicts, and both executors use the same ones. `apply()` runs one through the store's
+conditional read-modify-write (file lock, or ETag If-Match on Azure) and returns what happened.
+
+Runs and leases. Each time a job is queued (first run, resume, take-over after a crash) its `run`
+number goes up. A `Lease` is a runner's claim on one run: the local executor's lease also names its
+owner (one process runs a local job); the queue executor's lease is the run alone (any worker may
+take the run's documents). Every write a runner makes is conditioned on still holding its lease, so
+a process that froze, lost its job to `recover`, and woke up again cannot finish, interrupt, export
+or email a run that is no longer its own.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .state import ACTIVE, TERMINAL, JobStatus, iso
+from .store import JobStore
+from .tally import Tally
+
+Transition = Callable[..., bool]
+
+
+@dataclass(frozen=True)
+class Lease:
+    run: int
+    owner: str | None = None  # the local executor's owner id; None: any worker of the run (queue)
+
+    def held_in(self, state: dict[str, Any]) -> bool:
+        if int(state.get("run") or 0) != self.run or state.get("status") in TERMINAL:
+            return False
+        return self.owner is None or (state.get("runner") or {}).get("manager") == self.owner
+
+
+def apply(store: JobStore, job_id: str, transition: Transition, *args: Any, **kwargs: Any) -> tuple[bool, dict[str, Any]]:
+    """Apply `transition` atomically; returns (whether it changed the state, the state after)."""
+    changed = False
+
+    def change(state: dict[str, Any]) -> Any:
+        nonlocal changed
+        changed = bool(transition(state, *args, **kwargs))
+        return None if changed else False
+
+    state = store.update_state(job_id, change)
+    return changed, state
+
+
+# --------------------------------------------------------------------------- queueing
+
+def _new_run(state: dict[str, Any], runner: dict[str, Any] | None) -> None:
+    state.update(run=int(state.get("run") or 0) + 1, status=JobStatus.PENDING.value, queued=True, runner=runner,
+                 heartbeat_at=iso(), cancel_requested=False, stage="queued", finished_at=None, in_flight=[],
+                 finalizing=None, error=None, limit_message=None)
+
+
+def queue_local(state: dict[str, Any], token: dict[str, Any]) -> bool:
+    """A new run of the job, queued in the process whose token is given."""
+    _new_run(state, token)
+    return True
+
+
+def queue_shared(state: dict[str, Any], late: dict[str, Any] | None = None) -> bool:
+    """A new run on the shared work queue, unless a live run is already queued there. `late`: results
+    stored after the previous run ended (a worker finished them as it was cancelled), counted now."""
+    if state["status"] in ACTIVE and state.get("run") and not state.get("cancel_requested"):
+        return False
+    _new_run(state, None)
+    for doc_id, result in (late or {}).items():
+        count_result(state, doc_id, result)
+    return True
+
+
+def take_over(state: dict[str, Any], token: dict[str, Any], orphaned: Callable[[dict[str, Any]], bool]) -> bool:
+    """Adopt a job whose owner died or froze: a new run, queued here. The old owner's lease ends."""
+    if state.get("status") not in (JobStatus.RUNNING.value, JobStatus.INTERRUPTED.value, JobStatus.PENDING.value):
+        return False
+    if not orphaned(state):
+        return False
+    state["previous_status"] = state.get("status")
+    _new_run(state, token)
+    return True
+
+
+# --------------------------------------------------------------------------- running
+
+def claim_local(state: dict[str, Any], owner: str, token: dict[str, Any]) -> bool:
+    """PENDING and queued by `owner` -> RUNNING (or CANCELLED if a cancel came while it waited)."""
+    if state["status"] != JobStatus.PENDING.value or (state.get("runner") or {}).get("manager") != owner:
+        return False
+    if state.get("cancel_requested"):
+        state.update(status=JobStatus.CANCELLED.value, finished_at=iso(), queued=False, runner=None, stage=None)
+        return True
+    _start_running(state, int(state.get("documents_done", 0) or 0))
+    state["runner"] = token
+    return True
+
+
+def _start_running(state: dict[str, Any], done_base: int) -> None:
+    moment = iso()
+    state.update(status=JobStatus.RUNNING.value, started_at=state.get("started_at") or moment,
+                 run_started_at=moment, run_done_base=done_base, heartbeat_at=moment, queued=False,
+                 error=None, limit_message=None, stage="running")
+
+
+def doc_started(state: dict[str, Any], lease: Lease, entry: dict[str, Any]) -> bool:
+    """A worker of the queue executor starts a document (the first one turns the job RUNNING)."""
+    if not lease.held_in(state) or state.get("cancel_requested"):
+        return False
+    if state["status"] != JobStatus.RUNNING.value:
+        _start_running(state, int(state.get("documents_done", 0) or 0))
+    state["in_flight"] = [e for e in state.get("in_flight") or [] if e.get("doc_id") != entry["doc_id"]] + [entry]
+    state["heartbeat_at"] = iso()
+    return True
+
+
+def doc_progress(state: dict[str, Any], doc_id: str, progress: dict[str, Any]) -> bool:
+    if state["status"] in TERMINAL:
+        return False
+    for entry in state.get("in_flight") or []:
+        if entry.get("doc_id") == doc_id:
+            entry.update(progress)
+    state["heartbeat_at"] = iso()
+    return True
+
+
+def drop_in_flight(state: dict[str, Any], doc_id: str) -> bool:
+    flights = state.get("in_flight") or []
+    kept = [e for e in flights if e.get("doc_id") != doc_id]
+    if len(kept) == len(flights):
+        return False
+    state["in_flight"] = kept
+    return True
+
+
+def doc_error(state: dict[str, Any], doc_id: str, message: str) -> bool:
+    """The last error of a document that will be retried (shown if it ends in the poison queue)."""
+    state.setdefault("doc_errors", {})[doc_id] = message
+    drop_in_flight(state, doc_id)
+    return True
+
+
+def count_result(state: dict[str, Any], doc_id: str, result: Any) -> bool:
+    """Count a finished document into job.json, once (a redelivered message is only counted once)."""
+    drop_in_flight(state, doc_id)
+    if state["status"] in TERMINAL:
+        return True  # finished without it; a resume counts it
+    tally = Tally.from_state(state)
+    if tally.add(doc_id, result):
+        state.update(tally.fields(with_ids=True))
+    state["heartbeat_at"] = iso()
+    return True
+
+
+def progress(state: dict[str, Any], lease: Lease, fields: dict[str, Any], token: dict[str, Any]) -> bool:
+    """The local runner's periodic flush: counters, in-flight documents and the heartbeat."""
+    if not lease.held_in(state):
+        return False
+    state.update(fields)
+    state.update(heartbeat_at=iso(), runner=token)
+    return True
+
+
+def heartbeat_queued(state: dict[str, Any], owner: str) -> bool:
+    if state.get("status") != JobStatus.PENDING.value or (state.get("runner") or {}).get("manager") != owner:
+        return False
+    state["heartbeat_at"] = iso()
+    return True
+
+
+def interrupt(state: dict[str, Any], lease: Lease, fields: dict[str, Any]) -> bool:
+    """The process stops under a running job: leave it INTERRUPTED for the next start to resume."""
+    if not lease.held_in(state):
+        return False
+    state.update(fields)
+    state.update(status=JobStatus.INTERRUPTED.value, runner=None, in_flight=[], stage=None, heartbeat_at=iso())
+    return True
+
+
+# --------------------------------------------------------------------------- cancelling
+
+def request_cancel(state: dict[str, Any]) -> bool:
+    if state["status"] in TERMINAL or state.get("cancel_requested"):
+        return False
+    state["cancel_requested"] = True
+    return True
+
+
+def cancel(state: dict[str, Any], running_elsewhere: Callable[[dict[str, Any]], bool]) -> bool:
+    """Cancel a job this process does not run: ask its live runner to stop, or end it at once."""
+    if state["status"] in TERMINAL:
+        return False
+    if state["status"] == JobStatus.RUNNING.value and running_elsewhere(state):
+        return request_cancel(state)
+    return cancel_waiting(state)
+
+
+def cancel_waiting(state: dict[str, Any]) -> bool:
+    """Cancel a job that is not running anywhere: it ends at once, nothing to finalise."""
+    if state["status"] in TERMINAL:
+        return False
+    state.update(status=JobStatus.CANCELLED.value, finished_at=iso(), queued=False, runner=None, in_flight=[],
+                 stage=None, cancel_requested=False, finalized_run=state.get("run"))
+    return True
+
+
+# --------------------------------------------------------------------------- finishing
+
+def claim_finalization(state: dict[str, Any], run: int, by: str, stale_s: float) -> bool:
+    """Only one process finalises a run (exports, email, webhook, final state)."""
+    from .state import age_s
+
+    if state["status"] in TERMINAL or int(state.get("run") or 0) != run:
+        return False
+    held = state.get("finalizing") or {}
+    if held.get("run") == run and held.get("by") != by and age_s(held.get("at")) < stale_s:
+        return False
+    state["finalizing"] = {"run": run, "by": by, "at": iso()}
+    state["stage"] = "exporting"
+    return True
+
+
+def holds_finalization(state: dict[str, Any], run: int, by: str) -> bool:
+    held = state.get("finalizing") or {}
+    return held.get("run") == run and held.get("by") == by and state["status"] not in TERMINAL
+
+
+def set_stage(state: dict[str, Any], run: int, by: str, stage: str) -> bool:
+    if not holds_finalization(state, run, by):
+        return False
+    state["stage"] = stage
+    state["finalizing"]["at"] = iso()
+    return True
+
+
+def email_intent(state: dict[str, Any], run: int, by: str, message_id: str) -> bool:
+    """Record, before sending, that this run's email is about to go out with `message_id`.
+
+    If the sender dies after this write, whoever finalises next sees `sending` for this run and
+    knows the message may already be out: it records that instead of sending it a second time."""
+    if not holds_finalization(state, run, by):
+        return False
+    state["email"] = {"status": "sending", "run": run, "message_id": message_id, "at": iso()}
+    state["email_run"] = run
+    return True
+
+
+def email_outcome(state: dict[str, Any], run: int, info: dict[str, Any]) -> bool:
+    state["email"] = {**info, "run": run}
+    state["email_run"] = run
+    return True
+
+
+def webhook_outcome(state: dict[str, Any], run: int, info: dict[str, Any]) -> bool:
+    state["webhook"] = info
+    state["webhook_run"] = run
+    return True
+
+
+def finish(state: dict[str, Any], run: int, by: str, status: str, error: str | None, limit_message: str | None,
+           tally: Tally) -> bool:
+    """The terminal state, with the counts of the results actually stored."""
+    if not holds_finalization(state, run, by):
+        return False
+    state.update(tally.fields(with_ids="counted" in state))
+    state.update(status=status, finished_at=iso(), error=error, in_flight=[], stage=None, finalizing=None,
+                 finalized_run=run, cancel_requested=False, queued=False, runner=None, heartbeat_at=iso())
+    if limit_message:
+        state["limit_message"] = limit_message
+    return True
+
+
+def resend_outcome(state: dict[str, Any], info: dict[str, Any]) -> bool:
+    """An analyst's "send again" after the job ended."""
+    state["email"] = {**info, "run": state.get("run")}
+    return True
