@@ -222,6 +222,10 @@ class JobManager:
         self.executor.shutdown(wait=wait)
         self._closed = True
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def __enter__(self) -> "JobManager":
         return self
 
@@ -251,13 +255,15 @@ def get_job_manager(settings: Settings | None = None) -> JobManager:
     """The process-wide manager (the one the app uses), created on first use."""
     global _PROCESS_MANAGER
     with _PROCESS_LOCK:
-        if _PROCESS_MANAGER is None or _PROCESS_MANAGER._closed:
+        if _PROCESS_MANAGER is None or _PROCESS_MANAGER.closed:
             _PROCESS_MANAGER = JobManager(settings or get_settings())
         return _PROCESS_MANAGER
 
 
-def create_job(**kwargs: Any) -> str:
-    return get_job_manager().create_job(**kwargs)
+def create_job(*, name: str, files: Sequence[tuple[str, bytes | Path]], variables: Sequence[Variable],
+               recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None) -> str:
+    return get_job_manager().create_job(name=name, files=files, variables=variables, recipients=recipients,
+                                        owner=owner, options=options)
 
 
 def run_job_async(job_id: str) -> None:

@@ -25,6 +25,7 @@ class JobStatus(str, Enum):
     INTERRUPTED = "interrupted"
 
 
+STATUSES = frozenset(s.value for s in JobStatus)
 TERMINAL = frozenset({JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 ACTIVE = frozenset({JobStatus.PENDING.value, JobStatus.RUNNING.value})
 
@@ -129,7 +130,7 @@ def eta_s(state: dict[str, Any]) -> float | None:
 def view_of(state: dict[str, Any], queue_position: int | None = None) -> JobView:
     """The typed view of a job.json (unknown statuses read as pending, never a crash)."""
     view = {k: state.get(k) for k in JobView.model_fields if k in state}
-    view["status"] = state["status"] if state.get("status") in JobStatus._value2member_map_ else "pending"
+    view["status"] = state["status"] if state.get("status") in STATUSES else "pending"
     view["queue_position"] = queue_position if state.get("status") == JobStatus.PENDING.value else None
     view["usage"] = Usage.model_validate(state.get("usage") or {})
     view["in_flight"] = state.get("in_flight") or []

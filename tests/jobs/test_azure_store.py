@@ -1,4 +1,6 @@
-"""AzureJobStore and AzureWorkQueue against Azurite (the real Azure Storage emulator), never a mock."""
+"""What only the Azure store does, against Azurite (the real Azure Storage emulator), never a mock: ETag
+conflicts, the work queue (visibility, poison), the outbox mirror, its settings. The protocol every store
+keeps is tested for both stores in tests/jobs/test_store.py."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +10,7 @@ import pytest
 from policy_reader.jobs.azure_store import AzureJobStore
 from policy_reader.errors import ConfigError, JobError, JobNotFound
 from policy_reader.config import load_settings
-from policy_reader.jobs.store import JobStore, WorkItem
+from policy_reader.jobs.store import WorkItem
 
 
 @pytest.fixture
@@ -21,57 +23,6 @@ def _new_job(store: AzureJobStore, **state) -> str:
     store.create_job(job_id, {"id": job_id, "status": "pending", "n": 0, **state},
                      {"documents": [{"doc_id": "d0001", "file": "a.pdf", "stored": "d0001-a.pdf"}]})
     return job_id
-
-
-def test_store_round_trip(store, tmp_path):
-    assert isinstance(store, JobStore)
-    job_id = _new_job(store)
-    assert store.exists(job_id) and job_id in store.list_job_ids()
-    assert store.read_manifest(job_id)["documents"][0]["doc_id"] == "d0001"
-
-    big = tmp_path / "big.pdf"  # > one 4 MB block: uploaded from the file in blocks
-    big.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * (5 * 4096))
-    store.write_input(job_id, "d0001-a.pdf", big)
-    local = store.input_path(job_id, "d0001-a.pdf")
-    assert local.read_bytes() == big.read_bytes() and local != big
-
-    store.write_export(job_id, "results.csv", b"a,b\n")
-    assert store.read_export(job_id, "results.csv") == b"a,b\n"
-    assert store.read_export(job_id, "results.json") is None
-    with pytest.raises(JobError):
-        store.write_export(job_id, "../x.csv", b"")
-
-    for n in range(3):
-        store.append_event(job_id, {"type": "e", "n": n})
-    assert [e["n"] for e in store.read_events(job_id, 2)] == [1, 2]
-
-    store.update_reviews(job_id, lambda r: r["items"].setdefault("d0001", {}).update(x={"value": 1}))
-    assert store.read_reviews(job_id)["items"]["d0001"]["x"]["value"] == 1
-
-    store.delete_job(job_id)
-    assert not store.exists(job_id) and job_id not in store.list_job_ids()
-    with pytest.raises(JobNotFound):
-        store.read_state(job_id)
-
-
-def test_ids_are_validated_before_any_blob_name(store):
-    for bad in ("../x", "", "0" * 19, "A" * 20):
-        with pytest.raises(JobNotFound):
-            store.read_state(bad)
-    job_id = _new_job(store)
-    with pytest.raises(JobError):
-        store.write_input(job_id, "../escape.pdf", b"x")
-    with pytest.raises(JobNotFound):
-        store.write_result(job_id, "../d1", {})
-
-
-def test_result_is_written_once(store):
-    job_id = _new_job(store)
-    assert store.write_result(job_id, "d0001", {"status": "ok", "who": "first"}) is True
-    assert store.write_result(job_id, "d0001", {"status": "ok", "who": "second"}) is False
-    assert store.read_result(job_id, "d0001")["who"] == "first"
-    assert store.list_results(job_id) == ["d0001"]
-    assert store.read_result(job_id, "d0002") is None
 
 
 def test_etag_conflict_is_retried_and_no_update_is_lost(azurite, tmp_path):
@@ -108,13 +59,6 @@ def test_concurrent_writers_lose_nothing(azurite, tmp_path):
         t.join()
     assert stores[0].read_state(job_id)["n"] == 32
     assert stores[0].conflicts + stores[1].conflicts > 0  # they did collide, and retried
-
-
-def test_update_state_no_change_writes_nothing(store):
-    job_id = _new_job(store)
-    before = store.read_state(job_id)
-    assert store.update_state(job_id, lambda s: False) == before
-    assert store.read_state(job_id).get("version") == before.get("version")
 
 
 def test_queue_visibility_renewal_and_poison(store):

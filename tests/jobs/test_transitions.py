@@ -1,0 +1,105 @@
+"""Pure state transitions: leases, claims, finalisation once, the email's intent (plain dicts, no I/O)."""
+from __future__ import annotations
+
+from policy_reader.jobs import transitions as tr
+from policy_reader.jobs.state import new_state
+from policy_reader.jobs.tally import Tally
+from policy_reader.models import DocumentResult
+
+ME = {"pid": 1, "host": "h", "boot": "b", "manager": "me"}
+OTHER = {"pid": 2, "host": "h", "boot": "b", "manager": "other"}
+
+
+def _state(**extra):
+    state = new_state(job_id="0" * 20, name="t", owner="local", documents=2, recipients=["a@example.org"],
+                      backend="offline", model="offline", priority=0)
+    state.update(extra)
+    return state
+
+
+def test_each_queueing_starts_a_new_run_and_ends_the_old_lease() -> None:
+    state = _state()
+    assert tr.queue_local(state, ME) and state["run"] == 1 and state["queued"]
+    assert tr.claim_local(state, "me", ME) and state["status"] == "running"
+    lease = tr.Lease(run=1, owner="me")
+    assert lease.held_in(state)
+    # the owner froze; recover in another process adopts the job
+    assert tr.take_over(state, OTHER, orphaned=lambda s: True)
+    assert state["run"] == 2 and state["previous_status"] == "running" and not lease.held_in(state)
+    # the frozen owner wakes: none of its writes land
+    before = dict(state)
+    assert not tr.progress(state, lease, {"documents_done": 99}, ME)
+    assert not tr.interrupt(state, lease, {})
+    assert not tr.claim_finalization(state, 1, "me", stale_s=300)
+    assert state == before
+
+
+def test_claim_only_by_the_queueing_owner_and_cancel_while_waiting() -> None:
+    state = _state()
+    tr.queue_local(state, OTHER)
+    assert not tr.claim_local(state, "me", ME) and state["status"] == "pending"
+    state["cancel_requested"] = True
+    assert tr.claim_local(state, "other", OTHER) and state["status"] == "cancelled"
+
+
+def test_take_over_refuses_a_live_owner_and_finished_jobs() -> None:
+    state = _state()
+    tr.queue_local(state, OTHER)
+    assert not tr.take_over(state, ME, orphaned=lambda s: False)
+    state["status"] = "completed"
+    assert not tr.take_over(state, ME, orphaned=lambda s: True)
+
+
+def test_shared_queue_keeps_a_live_run_and_counts_late_results() -> None:
+    state = _state()
+    assert tr.queue_shared(state) and state["run"] == 1
+    assert not tr.queue_shared(state)  # its messages are on the queue already
+    state.update(status="cancelled")
+    late = {"d0001": DocumentResult(doc_id="d0001", file="a.pdf", pages=3)}
+    assert tr.queue_shared(state, late) and state["run"] == 2
+    assert (state["documents_done"], state["counted"], state["pages_read"]) == (1, ["d0001"], 3)
+
+
+def test_a_document_is_counted_once() -> None:
+    state = _state()
+    tr.queue_shared(state)
+    ok = DocumentResult(doc_id="d0001", file="a.pdf")
+    bad = DocumentResult(doc_id="d0002", file="b.pdf", status="failed", error="broken")
+    for result in (ok, ok, bad, bad):
+        tr.count_result(state, result.doc_id, result)
+    assert (state["documents_done"], state["documents_failed"]) == (2, 1)
+    assert state["first_error"] == "b.pdf: broken"
+
+
+def test_finalisation_is_claimed_once_and_the_email_intent_is_recorded_first() -> None:
+    state = _state()
+    tr.queue_shared(state)
+    run = state["run"]
+    assert tr.claim_finalization(state, run, "A", stale_s=300)
+    assert not tr.claim_finalization(state, run, "B", stale_s=300)  # A holds it
+    assert not tr.email_intent(state, run, "B", "<m@x>")
+    assert tr.email_intent(state, run, "A", "<m@x>")
+    assert state["email"] == {"status": "sending", "run": run, "message_id": "<m@x>", "at": state["email"]["at"]}
+    tally = Tally.of_results([DocumentResult(doc_id="d0001", file="a.pdf")])
+    assert not tr.finish(state, run, "B", "completed", None, None, tally)
+    assert tr.finish(state, run, "A", "completed", None, None, tally)
+    assert (state["status"], state["documents_done"], state["finalized_run"]) == ("completed", 1, run)
+    assert not tr.claim_finalization(state, run, "A", stale_s=300)  # a finished run is never re-finalised
+
+
+def test_a_stale_finalisation_claim_is_taken_over() -> None:
+    state = _state()
+    tr.queue_shared(state)
+    assert tr.claim_finalization(state, 1, "A", stale_s=300)
+    assert tr.claim_finalization(state, 1, "B", stale_s=0)  # A died: its claim is older than the limit
+    assert state["finalizing"]["by"] == "B"
+
+
+def test_cancel_asks_a_live_runner_and_ends_a_waiting_job() -> None:
+    running = _state(status="running")
+    assert tr.cancel(running, running_elsewhere=lambda s: True)
+    assert running["status"] == "running" and running["cancel_requested"]
+    orphan = _state(status="running")
+    assert tr.cancel(orphan, running_elsewhere=lambda s: False) and orphan["status"] == "cancelled"
+    done = _state(status="completed")
+    assert not tr.cancel(done, running_elsewhere=lambda s: True)
