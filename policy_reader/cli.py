@@ -30,8 +30,11 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m policy_reader",
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="policy-reader",
                                      description="Policy Reader: extract variables from policy PDFs.")
+    parser.add_argument("--version", action="version", version=f"policy-reader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ex = sub.add_parser("extract", help="Extract variables from PDFs into a CSV, Excel or JSON file.")
