@@ -8,9 +8,10 @@ import threading
 import pytest
 
 from policy_reader.jobs.azure_store import AzureJobStore
-from policy_reader.errors import ConfigError, JobError, JobNotFound
+from policy_reader.errors import ConfigError
 from policy_reader.config import load_settings
 from policy_reader.jobs.store import WorkItem
+from tests.fixtures.stores import new_job
 
 
 @pytest.fixture
@@ -18,17 +19,10 @@ def store(azurite, tmp_path):
     return AzureJobStore(azurite.settings(JOBS_DIR=str(tmp_path / "jobs")))
 
 
-def _new_job(store: AzureJobStore, **state) -> str:
-    job_id = store.new_job_id()
-    store.create_job(job_id, {"id": job_id, "status": "pending", "n": 0, **state},
-                     {"documents": [{"doc_id": "d0001", "file": "a.pdf", "stored": "d0001-a.pdf"}]})
-    return job_id
-
-
 def test_etag_conflict_is_retried_and_no_update_is_lost(azurite, tmp_path):
     settings = azurite.settings(JOBS_DIR=str(tmp_path / "jobs"))
     writer_a, writer_b = AzureJobStore(settings), AzureJobStore(settings)  # two "instances"
-    job_id = _new_job(writer_a, a=0, b=0)
+    job_id = new_job(writer_a, a=0, b=0)
     calls = {"a": 0}
 
     def change_a(state):
@@ -46,7 +40,7 @@ def test_etag_conflict_is_retried_and_no_update_is_lost(azurite, tmp_path):
 def test_concurrent_writers_lose_nothing(azurite, tmp_path):
     settings = azurite.settings(JOBS_DIR=str(tmp_path / "jobs"))
     stores = [AzureJobStore(settings), AzureJobStore(settings)]
-    job_id = _new_job(stores[0])
+    job_id = new_job(stores[0])
 
     def bump(store: AzureJobStore) -> None:
         for _ in range(8):
@@ -63,7 +57,7 @@ def test_concurrent_writers_lose_nothing(azurite, tmp_path):
 
 def test_queue_visibility_renewal_and_poison(store):
     queue = store.work_queue()
-    job_id = _new_job(store)
+    job_id = new_job(store)
     queue.send(WorkItem(job_id, "d0001"), run=1)
     first = queue.receive(visibility_timeout=1)
     assert first is not None and first.item == WorkItem(job_id, "d0001") and first.run == 1
@@ -93,7 +87,7 @@ def test_malformed_message_goes_to_poison(store):
 def test_outbox_is_mirrored_in_blobs(azurite, tmp_path):
     settings = azurite.settings(JOBS_DIR=str(tmp_path / "one"))
     one = AzureJobStore(settings)
-    job_id = _new_job(one)
+    job_id = new_job(one)
     folder = one.outbox_dir(job_id)
     (folder / "20260101T000000Z-x.eml").write_bytes(b"Subject: hi\r\n\r\nbody")
     assert one.publish_outbox(job_id) == ["20260101T000000Z-x.eml"]

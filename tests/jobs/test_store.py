@@ -13,6 +13,7 @@ import pytest
 
 from policy_reader.errors import JobError, JobNotFound
 from policy_reader.jobs.store import FileJobStore, JobStore
+from tests.fixtures.stores import new_job
 
 
 @pytest.fixture(params=["file", "azure"])
@@ -25,16 +26,9 @@ def store(request, tmp_path: Path) -> JobStore:
     return AzureJobStore(azurite.settings(JOBS_DIR=str(tmp_path / "jobs")))
 
 
-def _new_job(store: JobStore, **state) -> str:
-    job_id = store.new_job_id()
-    store.create_job(job_id, {"id": job_id, "status": "pending", "n": 0, **state},
-                     {"documents": [{"doc_id": "d0001", "file": "a.pdf", "stored": "d0001-a.pdf"}]})
-    return job_id
-
-
 def test_round_trip(store: JobStore, tmp_path: Path) -> None:
     assert isinstance(store, JobStore)
-    job_id = _new_job(store)
+    job_id = new_job(store)
     assert store.exists(job_id) and job_id in store.list_job_ids()
     assert store.read_manifest(job_id)["documents"][0]["doc_id"] == "d0001"
 
@@ -78,7 +72,7 @@ def test_ids_are_validated_before_any_path(store: JobStore) -> None:
         with pytest.raises(JobNotFound):
             store.read_state(bad)
         assert not store.exists(bad)
-    job_id = _new_job(store)
+    job_id = new_job(store)
     for bad_name in ("../escape.pdf", "a/b.pdf", ".hidden.pdf", ""):
         with pytest.raises(JobError):
             store.write_input(job_id, bad_name, b"x")
@@ -89,7 +83,7 @@ def test_ids_are_validated_before_any_path(store: JobStore) -> None:
 
 
 def test_result_is_written_once(store: JobStore) -> None:
-    job_id = _new_job(store)
+    job_id = new_job(store)
     assert store.write_result(job_id, "d0001", {"status": "ok", "who": "first"}) is True
     assert store.write_result(job_id, "d0001", {"status": "ok", "who": "second"}) is False
     assert store.read_result(job_id, "d0001")["who"] == "first"
@@ -98,7 +92,7 @@ def test_result_is_written_once(store: JobStore) -> None:
 
 
 def test_update_state_no_change_writes_nothing(store: JobStore) -> None:
-    job_id = _new_job(store)
+    job_id = new_job(store)
     before = store.read_state(job_id)
     assert store.update_state(job_id, lambda s: False) == before
     assert store.read_state(job_id).get("version") == before.get("version")
@@ -107,7 +101,7 @@ def test_update_state_no_change_writes_nothing(store: JobStore) -> None:
 
 
 def test_concurrent_updates_lose_nothing(store: JobStore) -> None:
-    job_id = _new_job(store)
+    job_id = new_job(store)
 
     def bump() -> None:
         for _ in range(10):
