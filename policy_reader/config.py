@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     max_pages: int = Field(2000, alias="MAX_PAGES", ge=1, description="Most pages accepted in one PDF.")
     file_timeout_s: float = Field(600.0, alias="FILE_TIMEOUT_S", gt=0, description="Time limit for reading one PDF (text + OCR).")
     ocr_threads: int = Field(1, alias="OCR_THREADS", ge=1, le=16, description="CPU threads of the OCR engine (one page is OCR'd at a time per process). 1 keeps the web app responsive on small plans; 2+ is faster on idle multi-core machines.")
+    reader_processes: int = Field(2, alias="READER_PROCESSES", ge=1, le=32, description="Reader processes that parse PDFs, page images and templates, away from the app's process (kept warm and reused).")
+    reader_memory_mb: int = Field(2048, alias="READER_MEMORY_MB", ge=256, description="Memory one reader process may use (address space, MB). A file that needs more stops its reader, never the app.")
+    reader_max_crashes: int = Field(2, alias="READER_MAX_CRASHES", ge=1, le=5, description="A file whose reading stopped its reader this many times is failed with the reason (the first stop may be the machine's, not the file's).")
+    render_timeout_s: float = Field(30.0, alias="RENDER_TIMEOUT_S", gt=0, description="Time limit for drawing one evidence page image.")
+    render_max_megapixels: float = Field(16.0, alias="RENDER_MAX_MEGAPIXELS", gt=0, le=200, description="Largest evidence page image drawn, in millions of pixels; bigger pages are drawn smaller (OCR images are capped at 8 MP).")
+    template_max_mb: float = Field(2.0, alias="TEMPLATE_MAX_MB", gt=0, description="Largest variables template accepted (CSV, Excel or JSON), MB.")
+    template_timeout_s: float = Field(20.0, alias="TEMPLATE_TIMEOUT_S", gt=0, description="Time limit for reading one variables template.")
+    max_variables: int = Field(200, alias="MAX_VARIABLES", ge=1, description="Most variables in one job.")
+    max_question_chars: int = Field(2000, alias="MAX_QUESTION_CHARS", ge=50, description="Longest question (and instructions) of one variable, characters.")
 
     # --- email
     smtp_host: str | None = Field(None, alias="SMTP_HOST", description="SMTP server. Empty: emails are written to the job's outbox as .eml files.")

@@ -19,7 +19,7 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageDraw
 
 from .errors import PdfError
-from .pdf_text import PDFIUM_LOCK, open_document
+from .pdf_text import PDFIUM_LOCK, capped_scale, open_document
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in image pixels
 
@@ -27,6 +27,7 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom in image pix
 HIGHLIGHT_FILL = (255, 221, 0, 96)
 HIGHLIGHT_OUTLINE = (230, 170, 0, 200)
 MAX_SCALE = 4.0
+DEFAULT_MAX_MEGAPIXELS = 16.0  # RENDER_MAX_MEGAPIXELS
 _MIN_SEGMENT = 6  # ignore tiny pieces of a quote split at "..." (they would match anywhere)
 
 _FOLD = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
@@ -36,9 +37,10 @@ _FOLD = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'
 
 
 def render_page_png(path: Path, page: int, *, highlight: str | None = None, scale: float = 1.5,
-                    password: str | None = None) -> bytes:
-    """PNG bytes of page `page` (1-based) at `scale` x 72 dpi, with `highlight` boxed in yellow if found."""
-    with _rendered_page(path, page, scale, password, rev_byteorder=True) as (pdf_page, bitmap):
+                    password: str | None = None, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> bytes:
+    """PNG bytes of page `page` (1-based) at `scale` x 72 dpi (smaller when the page would exceed
+    `max_megapixels`), with `highlight` boxed in yellow if found."""
+    with _rendered_page(path, page, scale, password, max_megapixels, rev_byteorder=True) as (pdf_page, bitmap):
         image = bitmap.to_pil().convert("RGB")
         boxes = _quote_boxes(pdf_page, bitmap, highlight) if highlight else []
     if boxes:
@@ -49,16 +51,16 @@ def render_page_png(path: Path, page: int, *, highlight: str | None = None, scal
 
 
 def find_quote_boxes(path: Path, page: int, quote: str, *, scale: float = 1.5,
-                     password: str | None = None) -> list[Box]:
+                     password: str | None = None, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> list[Box]:
     """The pixel boxes `render_page_png` would draw for `quote` (empty when it is not on the page)."""
-    with _rendered_page(path, page, scale, password) as (pdf_page, bitmap):
+    with _rendered_page(path, page, scale, password, max_megapixels) as (pdf_page, bitmap):
         return _quote_boxes(pdf_page, bitmap, quote)
 
 
 @contextmanager
-def _rendered_page(path: Path, page: int, scale: float, password: str | None,
+def _rendered_page(path: Path, page: int, scale: float, password: str | None, max_megapixels: float,
                    **render_options: Any) -> Iterator[tuple[pdfium.PdfPage, pdfium.PdfBitmap]]:
-    """Page `page` rendered at `scale`, under the PDFium lock; everything is closed afterwards."""
+    """Page `page` rendered at `scale` (capped in pixels), under the PDFium lock; all closed afterwards."""
     scale = min(MAX_SCALE, max(0.1, float(scale)))
     with PDFIUM_LOCK:
         doc = open_document(Path(path), password)
@@ -68,6 +70,8 @@ def _rendered_page(path: Path, page: int, scale: float, password: str | None,
                 raise PdfError(f"Page {page} does not exist: this PDF has {count} page(s).", code="unreadable")
             pdf_page = doc[page - 1]
             try:
+                width, height = pdf_page.get_size()
+                scale = capped_scale(width, height, scale, max_megapixels * 1_000_000)
                 bitmap = pdf_page.render(scale=scale, **render_options)
                 try:
                     yield pdf_page, bitmap

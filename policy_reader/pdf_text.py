@@ -41,6 +41,16 @@ PDFIUM_LOCK = threading.RLock()
 MIN_TEXT_CHARS = 20
 #: Longest side of the image handed to OCR, in pixels (about 170 dpi on A4; rapidocr's own limit is 2000).
 OCR_TARGET_PX = 2000
+OCR_MAX_PIXELS = 8_000_000  # a page image for OCR is never bigger, whatever size the page claims
+
+
+def capped_scale(width_pt: float, height_pt: float, scale: float, max_pixels: float) -> float:
+    """`scale` reduced so that a page of width x height points draws into at most `max_pixels` pixels
+    and no side longer than 20,000 pixels: a page may claim to be 200 inches wide, the bitmap may not."""
+    width_pt, height_pt = max(float(width_pt), 1.0), max(float(height_pt), 1.0)
+    by_area = (max_pixels / (width_pt * height_pt)) ** 0.5
+    by_side = 20_000 / max(width_pt, height_pt)
+    return max(0.001, min(float(scale), by_area, by_side))
 
 _HEADER_BYTES = 1024
 # pypdf reports every repair of a broken file as a logged warning; its errors reach us as exceptions.
@@ -403,7 +413,7 @@ def _render_for_ocr(page: pdfium.PdfPage) -> Any:
     import numpy as np
 
     width, height = page.get_size()
-    scale = min(4.0, max(1.0, OCR_TARGET_PX / max(width, height, 1.0)))
+    scale = capped_scale(width, height, min(4.0, OCR_TARGET_PX / max(width, height, 1.0)), OCR_MAX_PIXELS)
     bitmap = page.render(scale=scale, grayscale=False)
     try:
         return np.array(bitmap.to_numpy(), copy=True)

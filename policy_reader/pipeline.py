@@ -13,7 +13,7 @@ from typing import Callable
 
 from .cache import AnswerCache
 from .config import Settings, scrub
-from .errors import PolicyReaderError
+from .errors import PdfError, PolicyReaderError
 from .extraction import Cancelled, ProgressFn, extract_document
 from .extractor import Extractor
 from .models import DocumentResult, Usage, Variable
@@ -50,11 +50,15 @@ def process_document(path: Path, *, doc_id: str, display_name: str, variables: l
 def _process(path: Path, state: list[DocumentResult], variables: list[Variable], extractor: Extractor,
              settings: Settings, cache: AnswerCache | None, password: str | None,
              progress: ProgressFn | None, should_stop: Callable[[], bool] | None, started: float) -> DocumentResult:
-    from .pdf_text import read_pdf_for  # imported here: pdf_text pulls in the PDF/OCR libraries
+    from . import sandbox
 
     _stop_check(should_stop)
-    doc = read_pdf_for(path, settings, password=password,
-                       on_progress=progress)
+    try:  # in a reader process: a hostile PDF can exhaust or crash that process, never this one
+        doc = sandbox.read_pdf(path, settings, password=password, on_progress=progress, should_stop=should_stop)
+    except PdfError as exc:
+        if exc.code == "cancelled":
+            raise Cancelled() from None
+        raise
     result = state[0] = state[0].model_copy(update={"pages": doc.page_count, "ocr_pages": doc.ocr_pages,
                                                      "sha256": doc.sha256})
     _stop_check(should_stop)

@@ -13,7 +13,7 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import VariablesError
 from .models import Variable, VariableType
@@ -166,6 +166,10 @@ def _blank(value: Any) -> bool:
 
 # --------------------------------------------------------------------------- files
 
+TEMPLATE_MAX_ROWS = 5000  # rows of a spreadsheet template read at most (blank rows included)
+TEMPLATE_MAX_COLUMNS = 30
+
+
 def load_variables(source: Path | bytes, filename: str) -> list[Variable]:
     """Read a variables file (.csv, .xlsx or .json). Raises VariablesError with the row."""
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
@@ -213,10 +217,25 @@ def _load_xlsx(data: bytes, filename: str) -> list[Variable]:
                              "Save it as .xlsx and try again.") from None
     try:
         sheet = next((ws for ws in wb.worksheets if ws.title.strip().lower() == "variables"), wb.worksheets[0])
-        table = [list(row) for row in sheet.iter_rows(values_only=True)]
+        # A template is a short table: reading stops at its bounds whatever size the sheet claims.
+        table = [list(row) for row in sheet.iter_rows(max_row=TEMPLATE_MAX_ROWS, max_col=TEMPLATE_MAX_COLUMNS,
+                                                       values_only=True)]
     finally:
         wb.close()
     return _from_table(table, filename)
+
+
+def check_variable_limits(variables: Sequence[Variable], *, max_variables: int, max_question_chars: int) -> None:
+    """MAX_VARIABLES and MAX_QUESTION_CHARS: a job's questions go into every model call, so a template
+    of thousands of variables or a novel-length question is refused with the reason, not attempted."""
+    if len(variables) > max_variables:
+        raise VariablesError(f"{len(variables):,} variables is more than the {max_variables:,} one job may have "
+                             f"(MAX_VARIABLES). Split them over several jobs.", code="too_many")
+    for variable in variables:
+        longest = max(len(variable.question), len(variable.instructions))
+        if longest > max_question_chars:
+            raise VariablesError(f"{variable.name}: the question or instructions are {longest:,} characters long; "
+                                 f"the limit is {max_question_chars:,} (MAX_QUESTION_CHARS).", code="too_long")
 
 
 def _from_table(table: list[list[Any]], filename: str) -> list[Variable]:

@@ -14,6 +14,7 @@ from .. import limits
 from ..config import Settings
 from ..errors import JobError, VariablesError
 from ..models import Variable
+from ..variables import check_variable_limits
 from .retention import job_states
 from .services import JobServices
 from .state import JobOptions, new_state, now
@@ -72,6 +73,8 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
     names = [v.name for v in variables]
     if len(set(names)) != len(names):
         raise VariablesError("Variable names must be unique within a job.")
+    check_variable_limits(variables, max_variables=services.settings.max_variables,
+                          max_question_chars=services.settings.max_question_chars)
     recipients = check_recipients(recipients)
     backend, model = check_backend(services.settings, options)
     check_user_limits(services, owner, len(files))
