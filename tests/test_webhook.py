@@ -2,59 +2,14 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from job_manager import JobManager, JobStatus
 from policy_reader.config import load_settings
 from policy_reader.models import Variable, VariableType
-from policy_reader.webhook import SIGNATURE_HEADER, post_webhook, sign, verify
-
-SECRET = "whsec-test-0123456789"
-
-
-class Receiver:
-    """Answers with the queued status codes (then 200) and records body + signature validity."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = list(statuses)
-        self.received: list[tuple[int, dict, bool]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = verify(body, self.headers.get(SIGNATURE_HEADER, ""), SECRET)
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                receiver.received.append((status, json.loads(body), ok))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def receiver():
-    made: list[Receiver] = []
-
-    def _make(statuses: list[int]) -> Receiver:
-        made.append(Receiver(statuses))
-        return made[-1]
-    yield _make
-    for r in made:
-        r.close()
+from policy_reader.webhook import post_webhook, sign, verify
+from tests.fixtures.webhook import SECRET
 
 
 def test_signed_and_retried_after_500(receiver):

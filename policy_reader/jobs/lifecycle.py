@@ -73,10 +73,10 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
         log.exception("exports for %s", job_id)
         services.events.emit(job_id, "exports.failed", error=scrub(str(exc), services.settings))
     if state.get("recipients"):
-        if state.get("email_run") != run:
-            _email_once(services, job_id, run, me, status)
-        elif (state.get("email") or {}).get("status") == "sending":
+        if (state.get("email") or {}).get("status") == "sending":  # a finaliser died while sending it
             _email_maybe_sent(services, job_id, run, state["email"])
+        elif state.get("email_run") != run:
+            _email_once(services, job_id, run, me, status)
     if services.settings.webhook_url and state.get("webhook_run") != run:
         info = services.notifier.send_webhook(job_id, status, outcome.error)
         services.safe_apply(job_id, tr.webhook_outcome, run, info)

@@ -412,13 +412,24 @@ class LocalExecutor:
             break
         wait_futures(futures)
 
+    def _holds_lease(self, run: _Run) -> bool:
+        """A fresh look at job.json: a runner that lost its run (it froze; `recover` gave the job to
+        another process) neither starts nor keeps another document."""
+        try:
+            held = run.lease.held_in(self.store.read_state(run.job_id))
+        except (JobNotFound, OSError, ValueError):
+            held = False
+        if not held:
+            run.stop("lost")
+        return held
+
     def _run_document(self, run: _Run, doc: dict[str, Any]) -> None:
-        if run.should_stop():
+        if run.should_stop() or not self._holds_lease(run):
             return
         run.doc_started(doc)
         result = run_document(self.store, run.ctx, doc, should_stop=run.should_stop,
                               progress=lambda stage, done, total: run.doc_progress(doc["doc_id"], stage, done, total))
-        if result is None or run.stop_reason == "lost":
+        if result is None or not self._holds_lease(run):
             run.doc_ended(doc["doc_id"], None)
             return
         kept = keep_result(self.store, self.services.events, run.job_id, doc, result)

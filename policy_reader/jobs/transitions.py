@@ -81,7 +81,13 @@ def take_over(state: dict[str, Any], token: dict[str, Any], orphaned: Callable[[
     if not orphaned(state):
         return False
     state["previous_status"] = state.get("status")
+    previous_run = int(state.get("run") or 0)
     _new_run(state, token)
+    # The run goes on under a new lease: what its email and webhook already did (or may have done)
+    # belongs to the continuation, which must not do it again.
+    for done in ("email_run", "webhook_run"):
+        if state.get(done) == previous_run:
+            state[done] = state["run"]
     return True
 
 
