@@ -25,7 +25,7 @@ from typing import Any, Literal, Sequence
 
 from policy_reader.auth import current_user
 from policy_reader.config import Settings, get_settings
-from policy_reader.errors import EmailError, JobError, JobNotFound
+from policy_reader.errors import EmailError, JobDamaged, JobError, JobNotFound
 from policy_reader.jobs import JobOptions, JobStatus, JobView, build_services
 from policy_reader.jobs import intake
 from policy_reader.jobs import transitions as tr
@@ -105,8 +105,16 @@ class JobManager:
         self.services.job_ended()
 
     def delete_job(self, job_id: str, owner: str | None = None) -> None:
-        state = self._state_for(job_id, owner)
-        if state["status"] in (JobStatus.RUNNING.value, JobStatus.PENDING.value) and self.executor.is_live(state):
+        """Delete the job and its files. A job whose state file is damaged can be deleted by an
+        administrator or the CLI (owner=None): its owner can no longer be read."""
+        try:
+            state = self._state_for(job_id, owner)
+        except JobDamaged:
+            if owner is not None:
+                raise
+            state = None
+        if state is not None and state["status"] in (JobStatus.RUNNING.value, JobStatus.PENDING.value) \
+                and self.executor.is_live(state):
             raise JobError("Cancel the job before deleting it.", code="state")
         self.store.delete_job(job_id)
         self.services.vault.drop(job_id)

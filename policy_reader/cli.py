@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from .config import Settings, load_settings, settings_markdown_table
-from .errors import PolicyReaderError
+from .errors import PolicyReaderError, storage_error
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 FORMATS = ("json", "csv", "xlsx")
@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _job_command(args)
     except (CliError, PolicyReaderError) as exc:
         _fail(str(exc))
+        return EXIT_CONFIG
+    except OSError as exc:  # the jobs folder or an output file refused us: one line, never a traceback
+        _fail(storage_error(exc, "read or write the files it needs").message)
         return EXIT_CONFIG
 
 

@@ -63,6 +63,31 @@ class JobNotFound(JobError):
     code = "not_found"
 
 
+class JobDamaged(JobError):
+    """A job's own files cannot be read (a torn or edited state or manifest): the job cannot run, and
+    says so; it can still be deleted."""
+
+    code = "damaged"
+
+
+class StorageError(JobError):
+    """The jobs folder refused a write (disk full, read-only, quota). Nothing half-written is kept."""
+
+    code = "storage"
+
+
+def storage_error(exc: OSError, doing: str) -> StorageError:
+    """One sentence an analyst or operator can act on, e.g. for ENOSPC "the disk is full"."""
+    import errno
+
+    reasons = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the storage quota is used up",
+               errno.EROFS: "the storage is read-only", errno.EACCES: "the app may not write there",
+               errno.EPERM: "the app may not write there"}
+    reason = reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+    return StorageError(f"Could not {doing}: {reason}. Free space or fix the jobs folder (JOBS_DIR), then try "
+                        f"again; nothing already finished is lost.")
+
+
 class LimitExceeded(JobError):
     """A per-user limit was hit; the message says which and when it resets."""
 

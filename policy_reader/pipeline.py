@@ -75,7 +75,10 @@ def _process(path: Path, state: list[DocumentResult], variables: list[Variable],
                                progress=progress, should_stop=should_stop,
                                parallel_chunks=settings.llm_max_concurrency)
     if cache is not None and outcome.complete:
-        cache.put(key, outcome.answers, outcome.usage)
+        try:
+            cache.put(key, outcome.answers, outcome.usage)
+        except OSError as exc:  # the cache is an optimisation: a full disk there costs a re-ask, not the document
+            log.warning("answer cache not written (%s): %s", type(exc).__name__, exc)
     return result.model_copy(update={"variables": outcome.answers, "usage": outcome.usage,
                                      "elapsed_s": _elapsed(started)})
 

@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.azurite",
     "tests.fixtures.webhook",
+    "tests.fixtures.disk",
 ]

@@ -181,3 +181,29 @@ def test_ctrl_c_cancels_cleanly(tmp_path, make_pdf, fake_openai):
     assert "Cancelling" in stderr and out.exists()
     job_file = next((tmp_path / "jobs").glob("*/job.json"))
     assert read_json(job_file)["status"] == "cancelled"
+
+
+def test_a_damaged_job_or_an_unwritable_folder_is_one_line_never_a_traceback(tmp_path, make_pdf):
+    from job_manager import JobManager as Manager
+    from policy_reader.config import load_settings as settings_for
+    from policy_reader.models import Variable as Var
+
+    jobs = tmp_path / "jobs"
+    manager = Manager(settings_for(JOBS_DIR=str(jobs)), start=False)
+    job_id = manager.create_job(name="torn", files=[("a.pdf", make_pdf("a.pdf", ["The policy was adopted in 2019."]))],
+                                variables=[Var(name="year", question="Year adopted?")])
+    manager.shutdown()
+    (jobs / job_id / "job.json").write_bytes(b'{"status": "runn')
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JOBS_DIR": str(jobs)}
+    done = subprocess.run([sys.executable, "-m", "policy_reader", "status", job_id], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "job.json) is damaged" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the jobs folder should be")
+    env["JOBS_DIR"] = str(blocker / "jobs")  # every write under it fails at the OS (ENOTDIR)
+    done = subprocess.run([sys.executable, "-m", "policy_reader", "jobs"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
+    assert len(done.stderr.strip().splitlines()) == 1

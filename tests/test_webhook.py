@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from job_manager import JobManager, JobStatus
 from policy_reader.config import load_settings

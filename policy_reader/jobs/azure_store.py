@@ -41,7 +41,7 @@ from azure.storage.queue import QueueClient, QueueMessage
 from ..config import Settings, scrub
 from ..errors import ConfigError, JobError, JobNotFound
 from ..fsio import atomic_write_stream
-from .store import (EVENTS_FILE, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, WorkItem,
+from .store import (EVENTS_FILE, checked_manifest, checked_state, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, WorkItem,
                        check_doc_id, check_job_id, new_job_id)
 
 log = logging.getLogger("policy_reader.azure")
@@ -193,20 +193,27 @@ class AzureJobStore:
         return ids
 
     def read_state(self, job_id: str) -> dict[str, Any]:
-        found = self._read_json(self._blob(job_id, STATE_FILE))
+        found = self._read_json_or_damaged(self._blob(job_id, STATE_FILE))
         if found is None:
             raise JobNotFound(f"No job with id {job_id!r}.")
-        return found[0]
+        return checked_state(job_id, lambda: found[0])
 
     def update_state(self, job_id: str, change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
         """ETag-conditioned read-modify-write; `change` may run several times (it must be a pure edit)."""
         return self._cas(self._blob(job_id, STATE_FILE), change, None, job_id)
 
     def read_manifest(self, job_id: str) -> dict[str, Any]:
-        found = self._read_json(self._blob(job_id, MANIFEST_FILE))
-        if found is None:
+        found = self._read_json_or_damaged(self._blob(job_id, MANIFEST_FILE))
+        if found is None and not self.exists(job_id):
             raise JobNotFound(f"No job with id {job_id!r}.")
-        return found[0]
+        return checked_manifest(job_id, lambda: found[0] if found else None)
+
+    def _read_json_or_damaged(self, blob: str) -> tuple[Any, str] | None:
+        """Like _read_json, but a blob that is not JSON reads as (None, ""), for the damage checks."""
+        try:
+            return self._read_json(blob)
+        except ValueError:
+            return None, ""
 
     # ------------------------------------------------------------------ inputs
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import scrub
+from ..errors import storage_error
 from ..models import DocumentResult
 from .context import JobContext
 from .events import EventLog
@@ -53,8 +54,15 @@ def run_document(store: JobStore, ctx: JobContext, doc: dict[str, Any], *, progr
 
 def keep_result(store: JobStore, events: EventLog, job_id: str, doc: dict[str, Any], result: DocumentResult,
                 **event_fields: Any) -> Kept:
-    """Write the document's checkpoint once and log it; the stored result is the one that counts."""
-    if not store.write_result(job_id, doc["doc_id"], result.model_dump(mode="json")):
+    """Write the document's checkpoint once and log it; the stored result is the one that counts.
+    Raises StorageError when the store refuses the write (nothing is counted that was not kept)."""
+    try:
+        written = store.write_result(job_id, doc["doc_id"], result.model_dump(mode="json"))
+    except OSError as exc:
+        error = storage_error(exc, f"save the results of {doc['file']}")
+        events.emit(job_id, "doc.unsaved", doc_id=doc["doc_id"], file=doc["file"], error=error.message)
+        raise error from None
+    if not written:
         existing = store.read_result(job_id, doc["doc_id"])
         if existing is not None:
             return Kept(DocumentResult.model_validate(existing), written=False)

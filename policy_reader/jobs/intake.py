@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import limits
 from ..config import Settings
-from ..errors import JobError, VariablesError
+from ..errors import JobError, JobNotFound, VariablesError, storage_error
 from ..models import Variable
 from ..variables import check_variable_limits
 from .retention import job_states
@@ -91,12 +91,25 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
                                 "options": options.model_dump(exclude={"password"}), "recipients": recipients}
     state = new_state(job_id=job_id, name=name, owner=owner, documents=len(documents), recipients=recipients,
                       backend=backend, model=model, priority=options.priority)
-    for doc, (_name, data) in zip(documents, files):
-        store.write_input(job_id, doc["stored"], data)
-    store.create_job(job_id, state, manifest)
+    try:
+        for doc, (_name, data) in zip(documents, files):
+            store.write_input(job_id, doc["stored"], data)
+        store.create_job(job_id, state, manifest)
+    except BaseException as exc:  # a full disk, a kill: no half-stored job (it would be invisible) is kept
+        _discard(store, job_id)
+        if isinstance(exc, OSError):
+            raise storage_error(exc, "store the uploaded files") from None
+        raise
     services.vault.put(job_id, options.password)
     services.events.emit(job_id, "job.created", documents=len(documents), variables=len(variables))
     return job_id
+
+
+def _discard(store: Any, job_id: str) -> None:
+    try:
+        store.delete_job(job_id)
+    except (JobNotFound, OSError):
+        pass
 
 
 def _size_of(data: bytes | Path) -> int:

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from ..config import scrub
-from ..errors import JobNotFound
+from ..errors import JobNotFound, PolicyReaderError
 from .. import limits
 from . import transitions as tr
 from .services import JobServices
@@ -33,14 +33,19 @@ class Outcome:
     limit_message: str | None = None
 
 
-def decide(total: int, tally: Tally, stop_reason: str | None, budget_message: str | None = None) -> Outcome:
-    """What a run that stopped taking documents amounts to."""
+def decide(total: int, tally: Tally, stop_reason: str | None, budget_message: str | None = None,
+           unsaved: list[str] | None = None) -> Outcome:
+    """What a run that stopped taking documents amounts to. `unsaved`: why documents that were
+    processed could not be stored (a job never reads "completed" over results it did not keep)."""
     if stop_reason == "shutdown":
         return Outcome(JobStatus.INTERRUPTED)
     if stop_reason == "cancel":
         return Outcome(JobStatus.CANCELLED)
     if total == 0:
         return Outcome(JobStatus.FAILED, "The job has no documents.")
+    if unsaved:
+        return Outcome(JobStatus.FAILED, f"The results of {len(unsaved)} of {total} documents could not be saved. "
+                                         f"{unsaved[0]} Resume the job to process only those documents.")
     if tally.done >= total and tally.failed == total:
         first = f" First error — {tally.first_error}" if tally.first_error else ""
         return Outcome(JobStatus.FAILED, f"All {total} documents failed.{first}")
@@ -64,6 +69,10 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
         claimed, state = tr.apply(services.store, job_id, tr.claim_finalization, run, me, FINALIZE_STALE_S)
     except JobNotFound:
         return False
+    except (OSError, PolicyReaderError) as exc:  # job.json cannot be written (a full disk): the run stays
+        log.warning("job %s cannot be finalised now (%s); it will be taken over once its state can be written",
+                    job_id, exc)  # unfinished, and recovery finishes it when the store takes writes again
+        return False
     if not claimed:
         return False
     status = outcome.status.value
@@ -80,7 +89,7 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
     if services.settings.webhook_url and state.get("webhook_run") != run:
         info = services.notifier.send_webhook(job_id, status, outcome.error)
         services.safe_apply(job_id, tr.webhook_outcome, run, info)
-    tally = Tally.of_results(services.book.stored(job_id))
+    tally = _stored_tally(services, job_id, state)
     changed, final = services.safe_apply(job_id, tr.finish, run, me, status, outcome.error, outcome.limit_message,
                                          tally)
     if changed:
@@ -89,6 +98,15 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
     services.store.release_local_copies(job_id)
     services.job_ended()
     return changed
+
+
+def _stored_tally(services: JobServices, job_id: str, state: dict) -> Tally:
+    """The counts of the results actually stored; the last counts written when those cannot be read
+    (a damaged manifest), so a job still ends with a status."""
+    try:
+        return Tally.of_results(services.book.stored(job_id))
+    except (PolicyReaderError, OSError, ValueError):
+        return Tally.from_state(state)
 
 
 def _email_once(services: JobServices, job_id: str, run: int, me: str, status: str) -> None:

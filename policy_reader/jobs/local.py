@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import limits
 from ..config import scrub
-from ..errors import JobNotFound, PolicyReaderError
+from ..errors import JobDamaged, JobNotFound, PolicyReaderError, StorageError
 from . import lifecycle
 from . import transitions as tr
 from .context import JobContext
@@ -60,6 +60,7 @@ class _Run:
         self.dirty = True
         self.last_flush = 0.0
         self.last_poll = 0.0
+        self.unsaved: list[str] = []  # why processed documents could not be stored
 
     @property
     def job_id(self) -> str:
@@ -195,8 +196,8 @@ class LocalExecutor:
         return True
 
     def is_live(self, state: dict[str, Any]) -> bool:
-        if self.owner.owns(state):
-            return not self._closed
+        if self.owner.owns(state):  # ours: live exactly while it is queued or running here
+            return not self._closed and self.is_busy_here(state["id"])
         return owner_alive(state, self.settings.heartbeat_stale_s)
 
     def is_busy_here(self, job_id: str) -> bool:
@@ -311,7 +312,7 @@ class LocalExecutor:
         except JobNotFound:
             run.stop("cancel")  # deleted under us
             return
-        except (OSError, ValueError):
+        except (OSError, JobDamaged):
             return
         if not run.lease.held_in(state):
             run.stop("lost")
@@ -338,10 +339,11 @@ class LocalExecutor:
         self.services.events.emit(job_id, "job.started")
         try:
             ctx = JobContext.load(self.store, job_id, self.settings, self.services.vault)
-        except PolicyReaderError as exc:
+        except Exception as exc:  # noqa: BLE001 - a damaged manifest, a bad backend: the job ends, saying why
+            message = exc.message if isinstance(exc, PolicyReaderError) else \
+                f"The job could not start ({type(exc).__name__}: {exc})."
             lifecycle.finalize(self.services, job_id, lease.run,
-                               lifecycle.Outcome(JobStatus.FAILED, scrub(exc.message, self.settings)),
-                               by=self.owner.id)
+                               lifecycle.Outcome(JobStatus.FAILED, scrub(message, self.settings)), by=self.owner.id)
             return
         run = _Run(ctx, lease)
         with self._guard:
@@ -361,7 +363,7 @@ class LocalExecutor:
             self._flush(run)
             self._run_documents(run)
             budget = limits.budget_message(self.settings, run.tally.done, len(run.ctx.documents))
-            outcome = lifecycle.decide(len(run.ctx.documents), run.tally, run.stop_reason, budget)
+            outcome = lifecycle.decide(len(run.ctx.documents), run.tally, run.stop_reason, budget, run.unsaved)
         except Exception as exc:  # noqa: BLE001
             if run.stop_reason == "shutdown" or self._closed:
                 # The process is stopping under the job: leave it INTERRUPTED, to be resumed by the next
@@ -417,7 +419,7 @@ class LocalExecutor:
         another process) neither starts nor keeps another document."""
         try:
             held = run.lease.held_in(self.store.read_state(run.job_id))
-        except (JobNotFound, OSError, ValueError):
+        except (JobNotFound, JobDamaged, OSError):
             held = False
         if not held:
             run.stop("lost")
@@ -432,7 +434,13 @@ class LocalExecutor:
         if result is None or not self._holds_lease(run):
             run.doc_ended(doc["doc_id"], None)
             return
-        kept = keep_result(self.store, self.services.events, run.job_id, doc, result)
+        try:
+            kept = keep_result(self.store, self.services.events, run.job_id, doc, result)
+        except StorageError as exc:
+            with run.lock:
+                run.unsaved.append(exc.message)
+            run.doc_ended(doc["doc_id"], None)
+            return
         run.doc_ended(doc["doc_id"], kept.result if kept.written else None)
         if limits.budget_exceeded(run.ctx.settings, run.tally.usage):
             run.stop("budget")

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from ..errors import JobNotFound
+from ..errors import JobDamaged, JobNotFound
 from .state import TERMINAL, JobStatus, now, parse_time
 from .store import JobStore
 
@@ -15,7 +15,7 @@ def job_states(store: JobStore) -> Iterator[tuple[str, dict[str, Any]]]:
     for job_id in store.list_job_ids():
         try:
             yield job_id, store.read_state(job_id)
-        except (JobNotFound, OSError, ValueError):
+        except (JobNotFound, JobDamaged, OSError):
             continue
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import JobNotFound, PolicyReaderError
+from ..errors import PolicyReaderError
 from .context import PasswordVault
 from .events import EventLog
 from .exports import Exporter
@@ -49,7 +49,7 @@ class JobServices:
 
         try:
             return apply(self.store, job_id, transition, *args)
-        except (JobNotFound, PolicyReaderError, OSError, ValueError) as exc:
+        except (PolicyReaderError, OSError) as exc:
             log.warning("could not update job %s: %s", job_id, exc)
             return False, {}
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from filelock import FileLock
 
-from ..errors import JobError, JobNotFound
+from ..errors import JobDamaged, JobError, JobNotFound
 from ..fsio import append_line, atomic_copy_file, atomic_create_bytes, atomic_write_bytes, atomic_write_json, read_json
 
 JOB_ID_RE = re.compile(r"^[0-9a-f]{20}$")
@@ -64,6 +64,31 @@ def check_doc_id(doc_id: object) -> str:
 def doc_id_for(index: int) -> str:
     """Stable document id inside a job: d0001, d0002, ..."""
     return f"d{index + 1:04d}"
+
+
+def checked_state(job_id: str, read: Callable[[], Any]) -> dict[str, Any]:
+    """job.json as read by `read()`, or JobDamaged when it is torn or not a job state."""
+    try:
+        state = read()
+    except ValueError:
+        state = None
+    if not isinstance(state, dict) or "status" not in state:
+        raise JobDamaged(f"Job {job_id}'s state file (job.json) is damaged, so the job cannot be shown or run. "
+                         f"Delete it and start it again.")
+    return state
+
+
+def checked_manifest(job_id: str, read: Callable[[], Any]) -> dict[str, Any]:
+    """documents.json as read by `read()`, or JobDamaged when it is missing, torn or incomplete."""
+    try:
+        manifest = read()
+    except (ValueError, FileNotFoundError):
+        manifest = None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("documents"), list) \
+            or not isinstance(manifest.get("variables"), list):
+        raise JobDamaged(f"Job {job_id}'s list of documents and variables (documents.json) is missing or "
+                         f"damaged, so the job cannot run. Delete it and start it again.")
+    return manifest
 
 
 @dataclass(frozen=True)
@@ -160,7 +185,7 @@ class FileJobStore:
     def read_state(self, job_id: str) -> dict[str, Any]:
         folder = self._existing_dir(job_id)
         try:
-            return read_json(folder / STATE_FILE)
+            return checked_state(job_id, lambda: read_json(folder / STATE_FILE))
         except FileNotFoundError:
             raise JobNotFound(f"No job with id {job_id!r}.") from None
 
@@ -176,7 +201,8 @@ class FileJobStore:
             return state
 
     def read_manifest(self, job_id: str) -> dict[str, Any]:
-        return read_json(self._existing_dir(job_id) / MANIFEST_FILE)
+        folder = self._existing_dir(job_id)
+        return checked_manifest(job_id, lambda: read_json(folder / MANIFEST_FILE))
 
     # --- inputs
     def _input_file(self, job_id: str, stored_name: str) -> Path:

@@ -122,3 +122,26 @@ def test_unknown_job_is_not_found(store: JobStore) -> None:
             call(ghost)
     with pytest.raises(JobNotFound):
         store.update_state(ghost, lambda s: None)
+
+
+def test_damaged_files_are_reported_as_damaged_not_as_crashes(store: JobStore) -> None:
+    """A torn or edited job.json / documents.json is a clear JobDamaged, whichever store holds it."""
+    from policy_reader.errors import JobDamaged
+
+    job_id = new_job(store)
+    _overwrite(store, job_id, "documents.json", b'{"documents": [{"doc_id": "d0001"')
+    with pytest.raises(JobDamaged, match="documents.json"):
+        store.read_manifest(job_id)
+    _overwrite(store, job_id, "job.json", b"\x00\x00 not json")
+    with pytest.raises(JobDamaged, match="job.json"):
+        store.read_state(job_id)
+    store.delete_job(job_id)  # a damaged job can always be deleted
+    assert not store.exists(job_id)
+
+
+def _overwrite(store: JobStore, job_id: str, name: str, data: bytes) -> None:
+    """Damage one of the job's files the way a torn copy or a hand edit would."""
+    if isinstance(store, FileJobStore):
+        (store.job_dir(job_id) / name).write_bytes(data)
+    else:
+        store.container.upload_blob(f"jobs/{job_id}/{name}", data, overwrite=True)
