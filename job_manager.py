@@ -34,10 +34,11 @@ from concurrent.futures import wait as wait_futures
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, Field
 
+from policy_reader.auth import current_user  # noqa: F401 - re-export: `from job_manager import current_user`
 from policy_reader.config import Settings, get_settings, scrub
 from policy_reader.errors import (EmailError, JobError, JobNotFound, PolicyReaderError, VariablesError)
 from policy_reader.jobstore import (FileJobStore, JobQueue, JobStore, WorkItem, check_doc_id,
@@ -50,7 +51,6 @@ FLUSH_INTERVAL_S = 0.5       # at most two progress writes per second per job
 TICK_S = 0.25                # ticker period (cancel requests from other processes seen within ~0.5 s)
 CANCEL_POLL_S = 0.5
 CLEANUP_EVERY_S = 3600.0
-EASY_AUTH_HEADER = "x-ms-client-principal-name"
 
 
 class JobStatus(str, Enum):
@@ -156,18 +156,6 @@ def _pid_alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
-
-
-def current_user(headers: Mapping[str, str] | None) -> str:
-    """The signed-in user: Azure App Service Easy Auth's principal name header, else "local"."""
-    if not headers:
-        return "local"
-    for key, value in headers.items():
-        if key.lower() == EASY_AUTH_HEADER and value:
-            cleaned = "".join(ch for ch in str(value) if ch.isprintable()).strip()[:256]
-            if cleaned:
-                return cleaned
-    return "local"
 
 
 class _Run:
@@ -1171,7 +1159,7 @@ class JobManager:
             return []
         from policy_reader.emailer import validate_recipients
 
-        return validate_recipients(cleaned)
+        return validate_recipients(cleaned, allowed_domains=self.settings.email_allowed_domain_list)
 
     def _check_backend(self, options: JobOptions) -> tuple[str, str]:
         """Fail at creation (ConfigError) when the chosen backend cannot run, e.g. a missing key."""
@@ -1180,6 +1168,10 @@ class JobManager:
         backend = options.backend or self.settings.resolved_backend
         if backend == "auto":
             backend = self.settings.resolved_backend
+        allowed = self.settings.allowed_model_names(backend)
+        if backend != "offline" and options.model and options.model not in allowed:
+            raise JobError(f"The model {options.model!r} is not offered here; choose one of: "
+                           f"{', '.join(allowed) or 'none'} (ALLOWED_MODELS).", code="model")
         make_extractor(self.settings, backend=backend, model=options.model)
         if options.model:
             model = options.model
