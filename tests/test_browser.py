@@ -121,6 +121,12 @@ def test_upload_run_progress_results_and_excel(tmp_path: Path, fake_openai, stre
     assert TEST_KEY not in page.content()
 
 
+def visible_text(page) -> str:
+    """The page's text as read: without the invisible word joiners that keep addresses and URLs from
+    becoming links (policy_reader/ui.py `plain`)."""
+    return page.inner_text("body").replace("\u2060", "")
+
+
 def _bobs_job(tmp_path: Path) -> str:
     import os
 
@@ -152,7 +158,8 @@ def test_easy_auth_user_sees_only_their_own_jobs(tmp_path: Path, streamlit_serve
 
     proxy.principal = "alice@contoso.com"
     page.goto(proxy.url)
-    page.get_by_text("alice@contoso.com").first.wait_for()
+    page.get_by_text("Signed in as").first.wait_for()
+    assert "Signed in as alice@contoso.com" in visible_text(page)
     assert proxy.handshakes(), "the page's WebSocket went through the proxy"
     assert not any("x-ms-client-principal-name" in h.headers for h in proxy.handshakes())  # the proxy signed it in
 
@@ -214,7 +221,7 @@ def test_markup_from_documents_names_and_links_is_shown_as_text(tmp_path: Path, 
     page.locator('[data-testid="stButton"] button').filter(has_text="Run").filter(has_not_text="samples").click()
     page.get_by_role("heading", name="Check an answer").wait_for(timeout=60_000)
     page.get_by_text("Session expired - sign in again", exact=False).first.wait_for()
-    body = page.inner_text("body").replace("\u2060", "")  # the invisible joiners that stop autolinks
+    body = visible_text(page)
     for shown in (image, link, f"![]({beacon.url('value.png')}) Alpha Act", f"![]({beacon.url('job-name.png')}) Q3",
                   f"![]({beacon.url('question.png')})"):
         assert shown in body, shown  # literally, as text
@@ -224,7 +231,7 @@ def test_markup_from_documents_names_and_links_is_shown_as_text(tmp_path: Path, 
     crafted = f"![]({beacon.url('job.png')})[x]({beacon.url('j')})"  # the message quotes its first 40 characters
     page.goto(f"{url}/?job={quote(crafted)}")
     page.get_by_text("No job with id").first.wait_for()
-    assert crafted[:40] in page.inner_text("body").replace("\u2060", "")
+    assert crafted[:40] in visible_text(page)
 
     assert_no_link_or_image_to(page, beacon)
     assert [u for u in fetched if f":{beacon.port}/" in u] == [] and beacon.hits == []
