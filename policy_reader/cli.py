@@ -11,8 +11,10 @@ document failed) or was cancelled; 2 a fatal configuration or usage error (one l
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -23,10 +25,24 @@ from .errors import PolicyReaderError, storage_error
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 FORMATS = ("json", "csv", "xlsx")
+PASSWORD_ENV = "PDF_PASSWORD"
+# ESC sequences (CSI, OSC, DCS and two-character ones), then any other C0/C1 control or DEL.
+_TERMINAL_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[\]PX^_][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])"
+                                r"|[\x00-\x1f\x7f-\x9f]")
 
 
 class CliError(Exception):
     """A fatal usage/configuration problem: printed as one line, exit code 2."""
+
+
+def safe(text: object) -> str:
+    """Text from a document, a file or job name or an error, made harmless for a terminal.
+
+    A job name or PDF file name can carry escape sequences that retitle the terminal, rewrite
+    what is on screen or (on some terminals) answer back as typed input: they are removed, and
+    line breaks and tabs become spaces, so what is printed is one line of visible text.
+    """
+    return _TERMINAL_SEQUENCE.sub(lambda m: " " if m.group(0) in "\t\n\r" else "", str(text if text is not None else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--model", help="Model (OpenAI) or deployment (Azure) name.")
     ex.add_argument("--workers", type=int, metavar="N", help="Documents processed in parallel.")
     ex.add_argument("--email", action="append", default=[], metavar="ADDRESS", help="Email the results (repeatable).")
-    ex.add_argument("--password", help="Password for encrypted PDFs (kept in memory only).")
+    pw = ex.add_mutually_exclusive_group()
+    pw.add_argument("--ask-password", action="store_true",
+                    help="Prompt for the password of encrypted PDFs (not echoed). Or set PDF_PASSWORD.")
+    pw.add_argument("--password-file", metavar="FILE",
+                    help="Read the password of encrypted PDFs from the first line of FILE ('-': standard input).")
+    pw.add_argument("--password", nargs="?", const="", default=None, help=argparse.SUPPRESS)  # refused: see _password
     ex.add_argument("--no-ocr", action="store_true", help="Do not OCR pages without a text layer.")
     ex.add_argument("--name", help="Job name (default: the output file name).")
 
@@ -98,10 +119,10 @@ def _config(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.check:
         _check_jobs_dir(settings)
-        print("config: " + " | ".join(f"{key}: {value}" for key, value in settings.summary().items()))
+        print("config: " + " | ".join(f"{key}: {safe(value)}" for key, value in settings.summary().items()))
         return EXIT_OK
     for key, value in settings.summary().items():
-        print(f"{key:12} {value}")
+        print(f"{key:12} {safe(value)}")
     return EXIT_OK
 
 
@@ -161,7 +182,7 @@ def _extract(args: argparse.Namespace) -> int:
     variables = load_variables(var_path, var_path.name)
     settings = _settings_for(args)
     options = JobOptions(backend=args.backend, model=args.model, ocr=False if args.no_ocr else None,
-                         password=args.password)
+                         password=_password(args))
     manager = JobManager(settings, start=False)
     try:
         job_id = manager.create_job(name=args.name or out.stem, files=[(p.name, p) for p in pdfs],
@@ -190,7 +211,7 @@ def _job_command(args: argparse.Namespace) -> int:
         if args.command == "cancel":
             manager.cancel_job(args.job)
             view = manager.get_job_status(args.job)
-            print(f"Job {args.job}: " + ("cancelled." if view.status.value == "cancelled"
+            print(f"Job {safe(args.job)}: " + ("cancelled." if view.status.value == "cancelled"
                                           else f"{view.status.value}; cancel requested, it stops within seconds."
                                           if view.cancel_requested else f"already {view.status.value}."))
             return EXIT_OK
@@ -214,7 +235,7 @@ def _list(manager: Any, as_json: bool) -> int:
     print(f"{'JOB':20}  {'STATUS':11}  {'DONE':>9}  {'FAILED':>6}  {'CREATED':19}  NAME")
     for v in views:
         print(f"{v.id:20}  {v.status.value:11}  {f'{v.documents_done}/{v.documents_total}':>9}  "
-              f"{v.documents_failed:>6}  {v.created_at[:19]:19}  {v.name}")
+              f"{v.documents_failed:>6}  {v.created_at[:19]:19}  {safe(v.name)}")
     return EXIT_OK
 
 
@@ -248,6 +269,34 @@ def _check_inputs(names: Sequence[str]) -> list[Path]:
     if missing:
         raise CliError(f"Input file not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     return paths
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    """The password for encrypted PDFs, from a prompt, a file or PDF_PASSWORD — never from argv.
+
+    Why not `--password VALUE`: the command line of a process is readable by every user of the
+    machine (`ps`, /proc/PID/cmdline) for as long as the job runs.
+    """
+    if args.password is not None:
+        raise CliError("--password is not accepted: a password on the command line is visible to other users "
+                       f"(ps). Use --ask-password, --password-file FILE or the {PASSWORD_ENV} environment variable.")
+    if args.ask_password:
+        try:
+            return getpass.getpass("Password for encrypted PDFs: ") or None
+        except (EOFError, KeyboardInterrupt):
+            raise CliError("No password was entered.") from None
+    if args.password_file:
+        try:
+            if args.password_file == "-":
+                text = sys.stdin.readline()
+            else:
+                with open(args.password_file, encoding="utf-8") as fh:
+                    text = fh.readline()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"Cannot read the password file {args.password_file}: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
+        return text.rstrip("\r\n") or None
+    return os.environ.get(PASSWORD_ENV) or None
 
 
 def _settings_for(args: argparse.Namespace) -> Settings:
@@ -296,9 +345,9 @@ def _report(view: Any, out: Path | None, interrupted: bool) -> int:
             f"{view.documents_total} document(s) read, {view.documents_failed} failed{where}")
     print(line, file=sys.stderr)
     if view.email.get("status") == "failed":
-        print(f"Email not sent: {view.email.get('error')}", file=sys.stderr)
+        print(f"Email not sent: {safe(view.email.get('error'))}", file=sys.stderr)
     if view.limit_message:
-        print(view.limit_message, file=sys.stderr)
+        print(safe(view.limit_message), file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     if view.status.value == "completed":
@@ -309,22 +358,23 @@ def _report(view: Any, out: Path | None, interrupted: bool) -> int:
 
 
 def _describe(view: Any) -> str:
-    lines = [f"Job        {view.id}", f"Name       {view.name}", f"Status     {view.status.value}",
-             f"Owner      {view.owner}", f"Documents  {view.documents_done}/{view.documents_total} done, "
+    lines = [f"Job        {view.id}", f"Name       {safe(view.name)}", f"Status     {view.status.value}",
+             f"Owner      {safe(view.owner)}", f"Documents  {view.documents_done}/{view.documents_total} done, "
              f"{view.documents_failed} failed", f"Created    {view.created_at}",
-             f"Backend    {view.backend} ({view.model})",
+             f"Backend    {safe(view.backend)} ({safe(view.model)})",
              f"Usage      {view.usage.prompt_tokens + view.usage.completion_tokens:,} tokens, ${view.usage.cost_usd:.4f}"]
     if view.finished_at:
         lines.append(f"Finished   {view.finished_at}")
     if view.error:
-        lines.append(f"Error      {view.error}")
+        lines.append(f"Error      {safe(view.error)}")
     if view.limit_message:
-        lines.append(f"Note       {view.limit_message}")
+        lines.append(f"Note       {safe(view.limit_message)}")
     for doc in view.in_flight:
-        lines.append(f"In flight  {doc.get('file')} — {doc.get('stage')} "
+        lines.append(f"In flight  {safe(doc.get('file'))} — {safe(doc.get('stage'))} "
                      f"{doc.get('variables_done')}/{doc.get('variables_total')}")
     if view.email.get("status") not in (None, "none"):
-        lines.append(f"Email      {view.email.get('status')} {view.email.get('error') or view.email.get('path') or ''}".rstrip())
+        detail = view.email.get("error") or view.email.get("path") or ""
+        lines.append(f"Email      {safe(view.email.get('status'))} {safe(detail)}".rstrip())
     return "\n".join(lines)
 
 
@@ -339,11 +389,11 @@ def progress_line(view: Any, width: int = 24) -> str:
     if view.status.value == "pending":
         parts.append("queued" + (f" (#{view.queue_position})" if view.queue_position else ""))
     elif view.stage and view.stage not in ("running",):
-        parts.append(view.stage)
+        parts.append(safe(view.stage))
     if view.in_flight:
         doc = view.in_flight[0]
         more = f" +{len(view.in_flight) - 1}" if len(view.in_flight) > 1 else ""
-        parts.append(f"{doc.get('stage')} {doc.get('file')}{more}")
+        parts.append(f"{safe(doc.get('stage'))} {safe(doc.get('file'))}{more}")
     if view.eta_s is not None:
         parts.append(f"ETA {int(view.eta_s)}s")
     tokens = view.usage.prompt_tokens + view.usage.completion_tokens
@@ -387,5 +437,5 @@ class Progress:
 
 
 def _fail(message: str) -> None:
-    text = " ".join(str(message).split())
+    text = " ".join(safe(message).split())
     print(f"error: {text}", file=sys.stderr)

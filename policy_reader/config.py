@@ -7,11 +7,13 @@ configuration table (`python -m policy_reader config --markdown` prints it).
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     price_input_per_1m: float = Field(0.15, alias="PRICE_INPUT_PER_1M", ge=0, description="USD per 1M prompt tokens (cost estimate).")
     price_cached_input_per_1m: float = Field(0.075, alias="PRICE_CACHED_INPUT_PER_1M", ge=0, description="USD per 1M cached prompt tokens.")
     price_output_per_1m: float = Field(0.60, alias="PRICE_OUTPUT_PER_1M", ge=0, description="USD per 1M completion tokens.")
+    model_prices: str = Field("", alias="MODEL_PRICES", description='Prices per model as JSON, USD per 1M tokens: `{"gpt-4o": {"input": 2.5, "cached_input": 1.25, "output": 10}}`. A call is priced by the model its response names (the longest matching name prefix, so `gpt-4o` also prices `gpt-4o-2024-08-06`); unlisted models use the PRICE_* settings.')
+    allowed_models: str = Field("", alias="ALLOWED_MODELS", description="Comma-separated models (OpenAI) or deployments (Azure) users may choose for a job, besides the configured OPENAI_MODEL / AZURE_OPENAI_DEPLOYMENT. Empty: only the configured one.")
 
     # --- documents
     ocr_enabled: bool = Field(True, alias="OCR_ENABLED", description="OCR pages without a text layer (offline, rapidocr; models ship in the wheel).")
@@ -81,6 +85,7 @@ class Settings(BaseSettings):
     smtp_retry_base_s: float = Field(2.0, alias="SMTP_RETRY_BASE_S", ge=0, description="First wait between SMTP attempts, seconds; doubles after each attempt.")
     email_zip_over_mb: float = Field(5.0, alias="EMAIL_ZIP_OVER_MB", gt=0, description="Attachments larger than this in total are sent as one zip.")
     email_link_over_mb: float = Field(20.0, alias="EMAIL_LINK_OVER_MB", gt=0, description="Past this the email carries a link to the job instead of attachments.")
+    email_allowed_domains: str = Field("", alias="EMAIL_ALLOWED_DOMAINS", description="Comma-separated domains results may be emailed to (`example.org` also allows its subdomains). Empty: any domain.")
     public_url: str | None = Field(None, alias="APP_PUBLIC_URL", description="The app's public URL, for links in emails (e.g. https://NAME.azurewebsites.net).")
 
     # --- webhook
@@ -95,12 +100,21 @@ class Settings(BaseSettings):
     queue_max_attempts: int = Field(3, alias="QUEUE_MAX_ATTEMPTS", ge=1, description="Deliveries of one document before it goes to the poison queue.")
     queue_visibility_timeout_s: int = Field(60, alias="QUEUE_VISIBILITY_TIMEOUT_S", ge=1, le=3600, description="Seconds a taken work message stays hidden; a worker renews it while it works, so a dead worker's document reappears this long after it died.")
 
+    # --- sign-in (Azure App Service Easy Auth)
+    website_auth_enabled: bool = Field(False, alias="WEBSITE_AUTH_ENABLED", description="Set to True by App Service when Authentication (Easy Auth) is on: the X-MS-CLIENT-PRINCIPAL-NAME header then names the user, and a request without it is refused. Off: the header is ignored and the one user is `local`.")
+    trust_principal_headers: bool | None = Field(None, alias="TRUST_PRINCIPAL_HEADERS", description="Override of WEBSITE_AUTH_ENABLED for another proxy: `true` believes and requires X-MS-CLIENT-PRINCIPAL-NAME (only behind a proxy that sets it and drops it from clients), `false` never believes it. Empty: follow WEBSITE_AUTH_ENABLED.")
+
     # --- per-user limits (0 = unlimited)
     user_max_concurrent_jobs: int = Field(0, alias="USER_MAX_CONCURRENT_JOBS", ge=0, description="Jobs one user may have pending or running at once (0: no limit).")
     user_max_documents_per_day: int = Field(0, alias="USER_MAX_DOCUMENTS_PER_DAY", ge=0, description="Documents one user may submit per UTC day (0: no limit).")
     user_max_pages_per_day: int = Field(0, alias="USER_MAX_PAGES_PER_DAY", ge=0, description="Pages one user may have read per UTC day (0: no limit).")
-    admin_users: str = Field("", alias="ADMIN_USERS", description="Comma-separated signed-in users (Easy Auth names) who see every user's jobs in the Admin view; others see their own. Without sign-in everyone is `local` and sees all.")
+    admin_users: str = Field("", alias="ADMIN_USERS", description="Comma-separated signed-in users (Easy Auth names) who see every user's jobs in the Admin view; everyone else, `local` included, sees their own.")
     job_token_budget: int = Field(0, alias="JOB_TOKEN_BUDGET", ge=0, description="Most tokens one job may spend; past it the job stops and keeps what it finished (0: no limit).")
+
+    @field_validator("trust_principal_headers", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -112,6 +126,9 @@ class Settings(BaseSettings):
             raise ValueError("JOB_STORE=azure needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL")
         if self.email_link_over_mb < self.email_zip_over_mb:
             raise ValueError("EMAIL_LINK_OVER_MB must be at least EMAIL_ZIP_OVER_MB")
+        from .pricing import parse_price_table  # raises ValueError naming the bad entry
+
+        parse_price_table(self.model_prices)
         return self
 
     @property
@@ -135,9 +152,30 @@ class Settings(BaseSettings):
         return "offline"
 
     def is_admin(self, user: str) -> bool:
-        """`local` (no sign-in configured) or a name listed in ADMIN_USERS."""
-        admins = {name.strip().lower() for name in self.admin_users.split(",") if name.strip()}
-        return user == "local" or user.lower() in admins
+        """A name listed in ADMIN_USERS. `local` is the one user of a local install, not an
+        administrator of a shared one, so it is an admin only when listed like anyone else."""
+        return user.strip().lower() in set(_names(self.admin_users, lower=True))
+
+    @property
+    def principal_headers_trusted(self) -> bool:
+        """Whether the Easy Auth principal headers name the user (see policy_reader/auth.py)."""
+        if self.trust_principal_headers is not None:
+            return self.trust_principal_headers
+        return self.website_auth_enabled
+
+    def allowed_model_names(self, backend: str | None = None) -> list[str]:
+        """The models (OpenAI) or deployments (Azure) a job on `backend` may use: the configured
+        one first, then ALLOWED_MODELS. Empty for the offline extractor."""
+        backend = self.resolved_backend if backend in (None, "auto") else backend
+        configured = {"openai": self.openai_model, "azure": self.azure_openai_deployment or ""}.get(str(backend))
+        if configured is None:
+            return []
+        names = ([configured] if configured else []) + _names(self.allowed_models)
+        return list(dict.fromkeys(names))
+
+    @property
+    def email_allowed_domain_list(self) -> list[str]:
+        return [name.lstrip("@.") for name in _names(self.email_allowed_domains, lower=True)]
 
     @property
     def email_mode(self) -> Literal["smtp", "outbox"]:
@@ -150,6 +188,8 @@ class Settings(BaseSettings):
                       self.webhook_secret, self.azure_storage_connection_string):
             if value is not None and value.get_secret_value():
                 out.append(value.get_secret_value())
+        for url in (self.openai_base_url, self.azure_openai_endpoint, self.webhook_url):
+            out.extend(url_credentials(url))
         return out
 
     def summary(self) -> dict[str, str]:
@@ -157,15 +197,40 @@ class Settings(BaseSettings):
         return {
             "backend": self.resolved_backend,
             "model": self.model_name,
-            "llm endpoint": (self.azure_openai_endpoint if self.resolved_backend == "azure"
-                             else (self.openai_base_url or "api.openai.com") if self.resolved_backend == "openai"
-                             else "none (offline extractor)"),
+            "llm endpoint": (mask_url_credentials(self.azure_openai_endpoint or "") if self.resolved_backend == "azure"
+                             else mask_url_credentials(self.openai_base_url or "api.openai.com")
+                             if self.resolved_backend == "openai" else "none (offline extractor)"),
             "api key": "set" if (self.openai_api_key or self.azure_openai_api_key) else "not set",
             "job store": self.job_store,
             "jobs folder": str(self.jobs_dir.resolve()),
             "email": f"smtp {self.smtp_host}:{self.smtp_port} ({self.smtp_security})" if self.smtp_host else "outbox (.eml files in each job)",
             "ocr": "on" if self.ocr_enabled else "off",
         }
+
+
+def _names(text: str, *, lower: bool = False) -> list[str]:
+    """A comma-separated setting as a list of its non-empty, stripped items."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    return [item.lower() for item in items] if lower else items
+
+
+_URL_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+
+
+def mask_url_credentials(url: str) -> str:
+    """`https://user:pass@host/v1` -> `https://***@host/v1`: a URL as it may be printed or shown."""
+    return _URL_USERINFO.sub(r"\1***@", url or "")
+
+
+def url_credentials(url: str | None) -> list[str]:
+    """The user-info of a URL (and its password, raw and decoded), as secrets to scrub."""
+    match = _URL_USERINFO.match(url or "")
+    if not match or not match.group(2):
+        return []
+    userinfo = match.group(2)
+    password = userinfo.partition(":")[2]
+    found = [userinfo, password, unquote(password)]
+    return [item for item in dict.fromkeys(found) if item]
 
 
 def scrub(text: str, settings: "Settings | None" = None) -> str:

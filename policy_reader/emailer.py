@@ -90,14 +90,17 @@ class DeliveryReport:
 # --------------------------------------------------------------------------- addresses
 
 
-def validate_recipients(addresses: Iterable[str]) -> list[str]:
+def validate_recipients(addresses: Iterable[str], *, allowed_domains: Iterable[str] = ()) -> list[str]:
     """Check and normalise recipient addresses; one entry may hold several separated by ',' or ';'.
 
     A practical check, not RFC 5322: relays reject exotic forms anyway, and a clear message
     naming the bad address at submission is worth more than accepting everything.
-    Raises EmailError(code="header") for line breaks / control characters (header injection)
-    and EmailError(code="address") for anything else. Duplicates are dropped (case-insensitive).
+    Raises EmailError(code="header") for line breaks / control characters (header injection),
+    EmailError(code="domain") for a domain outside `allowed_domains` (EMAIL_ALLOWED_DOMAINS; a
+    domain allows its subdomains; empty allows any) and EmailError(code="address") for anything
+    else. Duplicates are dropped (case-insensitive).
     """
+    domains = [d.strip().lower().lstrip("@.") for d in allowed_domains if d and d.strip()]
     out: list[str] = []
     seen: set[str] = set()
     for entry in addresses:
@@ -109,10 +112,20 @@ def validate_recipients(addresses: Iterable[str]) -> list[str]:
             if not address:
                 continue
             _check_address(address)
+            _check_domain(address, domains)
             if address.lower() not in seen:
                 seen.add(address.lower())
                 out.append(address)
     return out
+
+
+def _check_domain(address: str, domains: list[str]) -> None:
+    if not domains:
+        return
+    domain = address.rpartition("@")[2].lower().rstrip(".")
+    if not any(domain == allowed or domain.endswith("." + allowed) for allowed in domains):
+        raise EmailError(f"Results cannot be emailed to {address!r}: this site only emails addresses at "
+                         f"{', '.join(domains)} (EMAIL_ALLOWED_DOMAINS).", code="domain")
 
 
 def _reject_control_chars(value: str, what: str) -> None:

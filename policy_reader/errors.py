@@ -48,7 +48,7 @@ class LlmError(PolicyReaderError):
 
 
 class EmailError(PolicyReaderError):
-    """Email could not be built or delivered. Codes: address, header, transient, permanent, config."""
+    """Email could not be built or delivered. Codes: address, domain, header, transient, permanent, config."""
 
     code = "email"
 
@@ -92,3 +92,9 @@ class LimitExceeded(JobError):
     """A per-user limit was hit; the message says which and when it resets."""
 
     code = "limit"
+
+
+class SignInRequired(PolicyReaderError):
+    """Behind Easy Auth, a request arrived without a signed-in user: it is refused, never `local`."""
+
+    code = "sign_in"

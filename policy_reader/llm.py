@@ -44,6 +44,7 @@ class ChatResult:
     finish_reason: str
     usage: Usage
     request_id: str | None = None
+    model: str | None = None  # the model the response names (priced with it), not the one asked for
 
 
 @runtime_checkable
@@ -222,7 +223,8 @@ class _BaseChatBackend:
         if not content and message is not None and getattr(message, "refusal", None):
             raise LlmError(self._scrub(f"The model refused to answer: {message.refusal}"), code="bad_response")
         return ChatResult(content=content, finish_reason=choice.finish_reason or "stop",
-                          usage=usage_from(completion), request_id=request_id)
+                          usage=usage_from(completion), request_id=request_id,
+                          model=str(getattr(completion, "model", "") or "")[:200] or None)
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._settings)

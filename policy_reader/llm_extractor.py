@@ -15,6 +15,7 @@ from .config import Settings
 from .errors import LlmError
 from .llm import ChatBackend, ChatResult
 from .models import Answer, AnswerStatus, PageText, Usage, Variable
+from .pricing import price
 from .prompts import SCHEMA_NAME, build_messages, build_schema
 from .variables import coerce_value
 
@@ -67,16 +68,8 @@ class LlmExtractor:
                 log.info("bad reply (%s); asking again", exc)
 
     def _priced(self, result: ChatResult) -> Usage:
-        return price(result.usage, self.settings)
-
-
-def price(usage: Usage, settings: Settings) -> Usage:
-    """The usage with its cost from the settings' price table (cached prompt tokens priced apart)."""
-    cached = min(usage.cached_prompt_tokens, usage.prompt_tokens)
-    cost = ((usage.prompt_tokens - cached) * settings.price_input_per_1m
-            + cached * settings.price_cached_input_per_1m
-            + usage.completion_tokens * settings.price_output_per_1m) / 1_000_000
-    return usage.model_copy(update={"cost_usd": round(cost, 6)})
+        """Priced with the model the response names (a deployment or alias asked for may differ)."""
+        return price(result.usage, self.settings, result.model or self.backend.model)
 
 
 def parse_answers(content: str, variables: list[Variable]) -> list[Answer]:

@@ -188,7 +188,8 @@ def progress_fraction(done: int | None, total: int | None) -> float:
     return min(1.0, max(0.0, float(done or 0) / float(total)))
 
 
-def _get(item: Any, key: str, default: Any = None) -> Any:
+def get_field(item: Any, key: str, default: Any = None) -> Any:
+    """`item[key]` of a mapping or `item.key` of an object: JobView and its dict parts read alike."""
     if isinstance(item, Mapping):
         return item.get(key, default)
     return getattr(item, key, default)
@@ -196,10 +197,10 @@ def _get(item: Any, key: str, default: Any = None) -> Any:
 
 def in_flight_label(item: Any) -> str:
     """'report.pdf — Asking the model (3/7 variables)' for one document in flight."""
-    file = _get(item, "file") or _get(item, "doc_id") or "document"
-    stage = str(_get(item, "stage") or "")
+    file = get_field(item, "file") or get_field(item, "doc_id") or "document"
+    stage = str(get_field(item, "stage") or "")
     label = STAGE_LABELS.get(stage, stage.capitalize() or "Working")
-    done, total = _get(item, "variables_done"), _get(item, "variables_total")
+    done, total = get_field(item, "variables_done"), get_field(item, "variables_total")
     if total:
         unit = "pages" if stage in ("reading", "ocr") else "variables"
         return f"{file} — {label} ({done or 0}/{total} {unit})"
@@ -208,13 +209,13 @@ def in_flight_label(item: Any) -> str:
 
 def overall_label(view: Any) -> str:
     """Text of the overall bar: '3 / 10 documents (1 failed) · Asking the model'."""
-    done = int(_get(view, "documents_done", 0) or 0)
-    total = int(_get(view, "documents_total", 0) or 0)
-    failed = int(_get(view, "documents_failed", 0) or 0)
+    done = int(get_field(view, "documents_done", 0) or 0)
+    total = int(get_field(view, "documents_total", 0) or 0)
+    failed = int(get_field(view, "documents_failed", 0) or 0)
     text = f"{done} / {total} documents"
     if failed:
         text += f" ({failed} failed)"
-    stage = _get(view, "stage")
+    stage = get_field(view, "stage")
     if stage and stage != "running":  # the status badge already says "Running"
         text += f" · {STAGE_LABELS.get(str(stage), str(stage).capitalize())}"
     return text
@@ -222,9 +223,9 @@ def overall_label(view: Any) -> str:
 
 def queue_message(view: Any) -> str | None:
     """'Queued: 2 jobs ahead of this one.' when the job waits for a slot, else None."""
-    if status_value(_get(view, "status")) != "pending":
+    if status_value(get_field(view, "status")) != "pending":
         return None
-    position = _get(view, "queue_position")  # 1-based place in the queue
+    position = get_field(view, "queue_position")  # 1-based place in the queue
     if position is None:
         return "Queued: it starts as soon as a slot is free."
     ahead = max(0, int(position) - 1)
@@ -235,11 +236,11 @@ def queue_message(view: Any) -> str | None:
 
 def final_message(view: Any) -> tuple[str, str]:
     """(kind, text) for the end of a job; kind is one of success / warning / error / info."""
-    key = status_value(_get(view, "status"))
-    total = int(_get(view, "documents_total", 0) or 0)
-    failed = int(_get(view, "documents_failed", 0) or 0)
-    ok = max(0, int(_get(view, "documents_done", 0) or 0) - failed)
-    error = _get(view, "error") or _get(view, "limit_message")
+    key = status_value(get_field(view, "status"))
+    total = int(get_field(view, "documents_total", 0) or 0)
+    failed = int(get_field(view, "documents_failed", 0) or 0)
+    ok = max(0, int(get_field(view, "documents_done", 0) or 0) - failed)
+    error = get_field(view, "error") or get_field(view, "limit_message")
     if key == "completed":
         if failed:
             return "warning", f"Finished: {ok} of {total} documents read, {failed} failed (see below)."
@@ -286,6 +287,35 @@ def event_lines(events: Iterable[Mapping[str, Any]], limit: int = 12) -> list[st
         prefix = "⚠ " if failed else ""
         lines.append(f"{clock}  {prefix}{event_text(event)}".rstrip())
     return lines
+
+
+# --------------------------------------------------------------------------- untrusted text
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark, and an escaped one is
+# always literal: no emphasis, link, image, HTML, heading, list, table, code, `:color[...]`
+# directive, `$` math or autolink can start from it.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# C0/C1 controls and the bidirectional overrides that can make a file name read backwards.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2060\u2066-\u2069]")
+# Escapes do not stop GFM's autolink literals: remark-gfm links `http://…`, `www.…` and `a@b.c` found in
+# the *text* after parsing. An invisible WORD JOINER right after the scheme, `www` or `@` breaks
+# those patterns without changing what the analyst reads.
+WORD_JOINER = "\u2060"
+_AUTOLINK_START = re.compile(r"(?i)(?<![a-z0-9])(?:https?|ftp|mailto|xmpp|www)(?=[:.])|@")
+
+
+def plain(text: Any) -> str:
+    """Untrusted text (from a document, a file or job name, a template, a URL, a header, an error
+    quoting any of them) as Streamlit markdown that renders as exactly that text, on one line.
+
+    Why escape instead of a no-markdown element: Streamlit's alerts, captions, titles, labels and
+    help texts all render markdown, and a PDF's `![](http://attacker/x.png)` rendered as markdown
+    makes the analyst's browser fetch the attacker's URL. Copied text carries the invisible word
+    joiners that keep URLs and addresses from turning into links.
+    """
+    one_line = " ".join(_INVISIBLE.sub("", str(text if text is not None else "")).split())
+    unlinked = _AUTOLINK_START.sub(lambda match: match.group(0) + WORD_JOINER, one_line)
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", unlinked)
 
 
 # --------------------------------------------------------------------------- uploads
@@ -470,25 +500,25 @@ def history_frame(jobs: Sequence[Any]) -> pd.DataFrame:
     """The user's jobs, newest first, as a table."""
     rows = []
     for job in jobs:
-        usage = _get(job, "usage")
+        usage = get_field(job, "usage")
         rows.append({
-            "job": _get(job, "name") or _get(job, "id"),
-            "status": status_label(_get(job, "status")),
-            "created": format_time(_get(job, "created_at")),
-            "documents": f"{_get(job, 'documents_done', 0) or 0} / {_get(job, 'documents_total', 0) or 0}",
-            "failed": int(_get(job, "documents_failed", 0) or 0),
-            "duration": format_duration(elapsed_seconds(_get(job, "started_at"), _get(job, "finished_at"))
-                                        if _get(job, "finished_at") else None),
+            "job": get_field(job, "name") or get_field(job, "id"),
+            "status": status_label(get_field(job, "status")),
+            "created": format_time(get_field(job, "created_at")),
+            "documents": f"{get_field(job, 'documents_done', 0) or 0} / {get_field(job, 'documents_total', 0) or 0}",
+            "failed": int(get_field(job, "documents_failed", 0) or 0),
+            "duration": format_duration(elapsed_seconds(get_field(job, "started_at"), get_field(job, "finished_at"))
+                                        if get_field(job, "finished_at") else None),
             "tokens": total_tokens(usage),
-            "cost": format_cost(_get(usage, "cost_usd", 0.0) if usage is not None else 0.0),
-            "id": _get(job, "id"),
+            "cost": format_cost(get_field(usage, "cost_usd", 0.0) if usage is not None else 0.0),
+            "id": get_field(job, "id"),
         })
     return pd.DataFrame(rows, columns=["job", "status", "created", "documents", "failed", "duration",
                                        "tokens", "cost", "id"])
 
 
 def job_option_label(job: Any) -> str:
-    return f"{_get(job, 'name') or _get(job, 'id')} · {status_label(_get(job, 'status'))} · {format_time(_get(job, 'created_at'))}"
+    return f"{get_field(job, 'name') or get_field(job, 'id')} · {status_label(get_field(job, 'status'))} · {format_time(get_field(job, 'created_at'))}"
 
 
 def _series_frame(data: Any, index_name: str) -> pd.DataFrame:

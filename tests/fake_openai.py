@@ -311,7 +311,7 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 content = json.dumps({"result": "not the schema"})
             elif fault and fault.kind == "length":
                 content, finish = content[: max(1, len(content) // 2)], "length"
-            model = req.deployment or str(req.body.get("model", "fake"))
+            model = str(reply.get("model") or req.deployment or req.body.get("model", "fake"))  # responder may rename
             self._send(200, _completion(model, content, finish, server._usage(req.text, content)))
 
         def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:

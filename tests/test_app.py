@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from policy_reader.config import get_settings
+from tests.fixtures.streamlit_client import shown
 from tests.pdf_factory import make_encrypted_pdf, make_text_pdf
 
 MAIN = Path(__file__).resolve().parents[1] / "main.py"
@@ -56,7 +57,7 @@ def all_text(at: AppTest) -> str:
 
 
 def _texts(elements) -> list[str]:
-    return [str(getattr(e, "value", "")) for e in elements]
+    return [shown(str(getattr(e, "value", ""))) for e in elements]
 
 
 def _assert_no_exception(at: AppTest) -> None:
@@ -179,7 +180,7 @@ def test_unknown_job_in_url_shows_a_clear_error(job_id: str) -> None:
     at.query_params["job"] = job_id
     at.run()
     _assert_no_exception(at)
-    assert at.error and job_id in at.error[0].value
+    assert at.error and job_id in _texts(at.error)[0]
     at.button(key="new_job_missing").click().run()
     _assert_no_exception(at)
     assert "job" not in at.query_params
@@ -239,6 +240,9 @@ def test_review_correction_flows_into_the_table_and_csv(tmp_path: Path) -> None:
     job_id = str(at.query_params["job"])
     wait_until(at, has_results)
     key = f"{job_id}_d0001_year_adopted"
+    at.text_input(key=f"value_{key}").input("nineteen-ninety")  # the manager types the value and says why not
+    next(b for b in at.button if b.label == "💾 Save correction").click().run()
+    assert any("year_adopted:" in e for e in _texts(at.error)), _texts(at.error)
     at.text_input(key=f"value_{key}").input("1999")
     next(b for b in at.button if b.label == "💾 Save correction").click().run()
     _assert_no_exception(at)
@@ -267,6 +271,55 @@ def test_invalid_recipient_is_reported_and_no_job_starts(tmp_path: Path) -> None
     _assert_no_exception(at)
     assert at.error, "an invalid address is an error"
     assert "job" not in at.query_params
+
+
+def test_recipient_outside_the_allowed_domains_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMAIL_ALLOWED_DOMAINS", "example.org")
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["Adopted in 2018."]).read_bytes()
+    at = _app().run()
+    at.file_uploader(key="pdf_upload").set_value([("p.pdf", pdf, "application/pdf")]).run()
+    at.text_area(key="recipients").input("analyst@example.org, eve@evil.com").run()
+    at.button(key="run_job").click().run()
+    _assert_no_exception(at)
+    assert any("eve@evil.com" in e and "EMAIL_ALLOWED_DOMAINS" in e for e in _texts(at.error)), _texts(at.error)
+    assert "job" not in at.query_params
+
+
+def test_credentials_in_the_base_url_are_masked_in_the_sidebar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://gateway-user:Gw-pass-5521@127.0.0.1:9/v1")
+    at = _app().run()
+    _assert_no_exception(at)
+    assert any("https://***@127.0.0.1:9/v1" in c for c in _texts(at.sidebar.caption)), _texts(at.sidebar.caption)
+    text = all_text(at)
+    assert "Gw-pass-5521" not in text and "gateway-user" not in text
+
+
+def test_model_is_chosen_from_the_allowed_list_and_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       fake_openai) -> None:
+    from tests.fixtures.openai_server import TEST_KEY
+
+    fake_openai.facts = {"year_adopted": (2018, "adopted in 2018")}
+    for key, value in {"LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_MODEL": "gpt-fake",
+                       "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "ALLOWED_MODELS": "gpt-big",
+                       "OCR_ENABLED": "false"}.items():
+        monkeypatch.setenv(key, value)
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
+    at = _app().run()
+    assert at.selectbox(key="opt_model").options == ["gpt-fake", "gpt-big"]  # a choice, not a free text box
+    at.selectbox(key="opt_model").set_value("gpt-big").run()
+    _start_upload_job(at, pdf, "p.pdf")
+    wait_until(at, has_results)
+    assert {r.body["model"] for r in fake_openai.requests} == {"gpt-big"}
+
+
+def test_behind_easy_auth_a_session_without_a_principal_sees_only_a_sign_in_message(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    at = _app().run()
+    _assert_no_exception(at)
+    assert any("Sign-in required" in e for e in _texts(at.error))
+    assert not at.sidebar.markdown and not at.button  # no navigation, no configuration, no jobs
 
 
 def _slow_openai_env(monkeypatch: pytest.MonkeyPatch, fake_openai) -> None:

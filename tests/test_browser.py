@@ -8,6 +8,7 @@ import io
 import re
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from openpyxl import load_workbook
 
@@ -120,10 +121,13 @@ def test_upload_run_progress_results_and_excel(tmp_path: Path, fake_openai, stre
     assert TEST_KEY not in page.content()
 
 
-def test_easy_auth_user_sees_only_their_own_jobs(tmp_path: Path, streamlit_server, browser_page,
-                                                 artifacts_dir: Path) -> None:
-    """Behind App Service Easy Auth the signed-in user comes from X-MS-CLIENT-PRINCIPAL-NAME: the page
-    says who is signed in, and another user's job link opens nothing."""
+def visible_text(page) -> str:
+    """The page's text as read: without the invisible word joiners that keep addresses and URLs from
+    becoming links (policy_reader/ui.py `plain`)."""
+    return page.inner_text("body").replace("\u2060", "")
+
+
+def _bobs_job(tmp_path: Path) -> str:
     import os
 
     from job_manager import JobManager
@@ -132,24 +136,102 @@ def test_easy_auth_user_sees_only_their_own_jobs(tmp_path: Path, streamlit_serve
 
     manager = JobManager(load_settings(JOBS_DIR=os.environ["JOBS_DIR"]), start=False)
     pdf = make_text_pdf(tmp_path / "bob.pdf", ["The policy was adopted in 2015."])
-    bobs_job = manager.create_job(name="Bob's job", files=[("bob.pdf", pdf)], owner="bob@contoso.com",
+    try:
+        return manager.create_job(name="Bob's job", files=[("bob.pdf", pdf)], owner="bob@contoso.com",
                                   variables=[Variable(name="year", question="Year adopted?", type="year")])
-    url = streamlit_server()
+    finally:
+        manager.shutdown()
+
+
+def test_easy_auth_user_sees_only_their_own_jobs(tmp_path: Path, streamlit_server, easy_auth_proxy, browser_page,
+                                                 artifacts_dir: Path) -> None:
+    """Behind Easy Auth (a real header-adding proxy, as on App Service) the page says who is signed in,
+    a request without a principal is refused, another user's job link opens nothing, and a principal
+    header sent by the browser itself is dropped by the proxy."""
+    bobs_job = _bobs_job(tmp_path)
+    proxy = easy_auth_proxy(streamlit_server({"WEBSITE_AUTH_ENABLED": "True"}))
     page = browser_page
-    page.set_extra_http_headers({"X-MS-CLIENT-PRINCIPAL-NAME": "alice@contoso.com"})
-    page.goto(url)
-    page.get_by_text("alice@contoso.com").first.wait_for()
-    page.goto(f"{url}/?job={bobs_job}")
+
+    page.goto(proxy.url)  # Easy Auth allowing anonymous requests: no principal reaches the app
+    page.get_by_text("Sign-in required").first.wait_for()
+    assert "Signed in as" not in page.content()
+
+    proxy.principal = "alice@contoso.com"
+    page.goto(proxy.url)
+    page.get_by_text("Signed in as").first.wait_for()
+    assert "Signed in as alice@contoso.com" in visible_text(page)
+    assert proxy.handshakes(), "the page's WebSocket went through the proxy"
+    assert not any("x-ms-client-principal-name" in h.headers for h in proxy.handshakes())  # the proxy signed it in
+
+    page.goto(f"{proxy.url}/?job={bobs_job}")
     page.get_by_text("No job with id").first.wait_for()
     assert "Bob's job" not in page.content()
     page.screenshot(path=str(artifacts_dir / "06-easy-auth-other-users-job.png"), full_page=True)
 
-    page.set_extra_http_headers({"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.com"})
-    page.goto(f"{url}/?job={bobs_job}")
+    page.set_extra_http_headers({"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.com"})  # forged by the client
+    page.goto(f"{proxy.url}/?job={bobs_job}")
+    page.get_by_text("No job with id").first.wait_for()
+    assert "Bob's job" not in page.content()
+    page.set_extra_http_headers({})
+
+    proxy.principal = "bob@contoso.com"
+    page.goto(f"{proxy.url}/?job={bobs_job}")
     page.get_by_text("Bob's job").first.wait_for()
 
     # the Admin view: a signed-in user who is not in ADMIN_USERS sees only their own jobs
-    page.set_extra_http_headers({"X-MS-CLIENT-PRINCIPAL-NAME": "alice@contoso.com"})
-    page.goto(url)
+    proxy.principal = "alice@contoso.com"
+    page.goto(proxy.url)
     page.get_by_text("Admin").first.click()
     page.get_by_text("Your jobs.").first.wait_for()
+
+
+def assert_no_link_or_image_to(page, beacon) -> None:
+    marker = f"127.0.0.1:{beacon.port}"
+    found = page.locator(f'img[src*="{marker}"], a[href*="{marker}"]')
+    assert found.count() == 0, [found.nth(i).evaluate("e => e.parentElement.outerHTML") for i in range(found.count())]
+
+
+def test_markup_from_documents_names_and_links_is_shown_as_text(tmp_path: Path, fake_openai, streamlit_server,
+                                                                 browser_page, beacon, artifacts_dir: Path) -> None:
+    """A PDF's `![](url)` and `[text](url)`, a job name, a template question and a crafted `?job=` link
+    are shown as text: the browser fetches nothing from the beacon and no link points to it."""
+    image, link = f"![]({beacon.url('evidence.png')})", f"[Session expired - sign in again]({beacon.url('login')})"
+    evidence = f"Official title {image} and {link}"
+    fake_openai.facts = {"policy_name": (f"![]({beacon.url('value.png')}) Alpha Act", evidence)}
+    url = streamlit_server({
+        "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_openai.base_url + "/v1",
+        "OPENAI_MODEL": "gpt-fake", "LLM_MAX_RETRIES": "1", "OCR_ENABLED": "false",
+    })
+    pdf = make_text_pdf(tmp_path / "hostile.pdf", [f"Alpha Act\n\n{evidence}\n\nIt was adopted in 2019."])
+    template = tmp_path / "variables.csv"
+    template.write_text("name,question,type\n"
+                        f"policy_name,\"What is the policy called? ![]({beacon.url('question.png')})\",text\n")
+    page = browser_page
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+
+    page.goto(url)
+    page.locator('[data-testid="stFileUploader"]').filter(has_text="Load a template") \
+        .locator('input[type="file"]').set_input_files(str(template))
+    page.get_by_text("Loaded 1 variables").wait_for()
+    page.locator('[data-testid="stFileUploader"]').filter(has_text="Policy PDFs") \
+        .locator('input[type="file"]').set_input_files(str(pdf))
+    page.get_by_label("Job name").fill(f"![]({beacon.url('job-name.png')}) Q3")
+    page.get_by_label("Job name").press("Enter")
+    page.locator('[data-testid="stButton"] button').filter(has_text="Run").filter(has_not_text="samples").click()
+    page.get_by_role("heading", name="Check an answer").wait_for(timeout=60_000)
+    page.get_by_text("Session expired - sign in again", exact=False).first.wait_for()
+    body = visible_text(page)
+    for shown in (image, link, f"![]({beacon.url('value.png')}) Alpha Act", f"![]({beacon.url('job-name.png')}) Q3",
+                  f"![]({beacon.url('question.png')})"):
+        assert shown in body, shown  # literally, as text
+    page.screenshot(path=str(artifacts_dir / "07-markup-as-text.png"), full_page=True)
+    assert_no_link_or_image_to(page, beacon)
+
+    crafted = f"![]({beacon.url('job.png')})[x]({beacon.url('j')})"  # the message quotes its first 40 characters
+    page.goto(f"{url}/?job={quote(crafted)}")
+    page.get_by_text("No job with id").first.wait_for()
+    assert crafted[:40] in visible_text(page)
+
+    assert_no_link_or_image_to(page, beacon)
+    assert [u for u in fetched if f":{beacon.port}/" in u] == [] and beacon.hits == []

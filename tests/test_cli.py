@@ -207,3 +207,95 @@ def test_a_damaged_job_or_an_unwritable_folder_is_one_line_never_a_traceback(tmp
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- passwords and terminal safety
+
+PDF_PW = "s3cret-pw-4711"
+
+
+@pytest.fixture
+def locked(tmp_path):
+    from tests.pdf_factory import make_encrypted_pdf
+
+    variables = tmp_path / "vars.csv"
+    variables.write_text("name,question,type\nyear_adopted,In which year was the policy adopted?,year\n")
+    pdf = make_encrypted_pdf(tmp_path / "locked.pdf", ["The policy was adopted in 2017."], PDF_PW)
+    return ["extract", str(pdf), "--variables", str(variables), "--out", str(tmp_path / "out.json")]
+
+
+def _read_ok(tmp_path: Path) -> bool:
+    doc = json.loads((tmp_path / "out.json").read_bytes())["documents"][0]
+    return doc["status"] == "ok" and doc["variables"][0]["value"] == 2017
+
+
+def test_password_on_the_command_line_is_refused(tmp_path, locked):
+    proc = _cli(tmp_path, *locked, "--password", PDF_PW)
+    assert proc.returncode == 2 and "visible to other users" in proc.stderr and "--password-file" in proc.stderr
+    assert PDF_PW not in proc.stderr + proc.stdout
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_password_from_environment_or_file_opens_the_pdf(tmp_path, locked):
+    proc = _cli(tmp_path, *locked, env=_env(tmp_path, PDF_PASSWORD=PDF_PW))
+    assert proc.returncode == 0, proc.stderr
+    assert _read_ok(tmp_path)
+    secret_file = tmp_path / "pw.txt"
+    secret_file.write_text(PDF_PW + "\n")
+    proc = _cli(tmp_path, *locked, "--password-file", str(secret_file))
+    assert proc.returncode == 0, proc.stderr
+    assert _read_ok(tmp_path)
+    for path in (tmp_path / "jobs").rglob("*"):
+        if path.is_file() and path.suffix != ".pdf":
+            assert PDF_PW.encode() not in path.read_bytes(), path
+
+
+def test_password_prompt_reads_from_the_terminal(tmp_path, locked):
+    """--ask-password in a real pseudo-terminal: the prompt appears, the typed password is not echoed."""
+    import fcntl
+    import select
+    import termios
+
+    master, slave = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "policy_reader", *locked, "--ask-password"], cwd=str(tmp_path),
+                            env=_env(tmp_path), stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    seen, typed = b"", False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not typed and b"Password for encrypted PDFs" in seen:
+                os.write(master, PDF_PW.encode() + b"\n")
+                typed = True
+            if proc.poll() is not None and not ready:
+                break
+        assert proc.wait(timeout=30) == 0, seen.decode(errors="replace")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert typed and _read_ok(tmp_path)
+    assert PDF_PW.encode() not in seen  # not echoed
+
+
+def test_names_are_printed_without_terminal_control_sequences(tmp_path, make_pdf):
+    hostile = "Q3\x1b]0;owned\x07\x1b[2J\x1b[31mreport\r\nline\x9b"
+    manager = JobManager(load_settings(JOBS_DIR=str(tmp_path / "jobs")), start=False)
+    job_id = manager.create_job(name=hostile, files=[(hostile + ".pdf", make_pdf("a.pdf", ["x"]))],
+                                variables=[Variable(name="v", question="q?")])
+    manager.shutdown()
+    for args in (["jobs"], ["status", job_id]):
+        proc = _cli(tmp_path, *args)
+        assert proc.returncode == 0, proc.stderr
+        assert "Q3" in proc.stdout and "report" in proc.stdout
+        assert not any(ch in proc.stdout for ch in "\x1b\x07\r\x9b"), repr(proc.stdout)

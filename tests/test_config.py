@@ -70,6 +70,27 @@ def test_cli_config_check_prints_summary_without_secrets(tmp_path):
     assert "backend: openai" in out.stdout and "sk-cli-secret-999" not in out.stdout + out.stderr
 
 
+def test_credentials_in_openai_base_url_are_masked_at_start_up(tmp_path):
+    """`config --check` is what startup.sh prints; the sidebar shows the same summary (tests/test_app.py)."""
+    url = "https://proxy-user:Pa55-w0rd%21@127.0.0.1:9/v1"
+    env = {"PATH": "/usr/bin:/bin", "JOBS_DIR": str(tmp_path / "jobs"), "LLM_BACKEND": "openai",
+           "OPENAI_BASE_URL": url}
+    out = subprocess.run([sys.executable, "-m", "policy_reader", "config", "--check"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "https://***@127.0.0.1:9/v1" in out.stdout
+    assert "Pa55" not in out.stdout + out.stderr and "proxy-user" not in out.stdout
+
+
+def test_url_credentials_are_secrets():
+    settings = load_settings(LLM_BACKEND="openai", OPENAI_BASE_URL="http://u:p%40ss-word@127.0.0.1:9/v1")
+    assert settings.summary()["llm endpoint"] == "http://***@127.0.0.1:9/v1"
+    assert {"u:p%40ss-word", "p%40ss-word", "p@ss-word"} <= set(settings.secrets())
+    assert scrub("connect to http://u:p%40ss-word@127.0.0.1:9 failed (p@ss-word)", settings) == \
+        "connect to http://***@127.0.0.1:9 failed (***)"
+    assert load_settings(LLM_BACKEND="openai", OPENAI_BASE_URL="http://127.0.0.1:9/v1").secrets() == []
+
+
 def test_cli_config_check_fails_fast_with_one_line(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "JOBS_DIR": str(tmp_path / "jobs"), "LLM_BACKEND": "azure"}
     out = subprocess.run([sys.executable, "-m", "policy_reader", "config", "--check"], cwd=ROOT, env=env,
@@ -80,7 +101,7 @@ def test_cli_config_check_fails_fast_with_one_line(tmp_path):
 
 def test_admin_users():
     settings = load_settings(ADMIN_USERS="Ops@Contoso.com, lead@contoso.com")
-    assert settings.is_admin("local")  # no sign-in configured: one trusted operator
+    assert not settings.is_admin("local")  # the local user is not an administrator of a shared install
     assert settings.is_admin("ops@contoso.com") and settings.is_admin("lead@contoso.com")
     assert not settings.is_admin("alice@contoso.com")
     assert not load_settings().is_admin("alice@contoso.com")

@@ -22,7 +22,7 @@ from policy_reader.config import load_settings
 from policy_reader.fsio import read_json
 from policy_reader.models import Variable, VariableType
 from tests.fixtures.openai_server import TEST_KEY
-from tests.fixtures.tools import require_tool
+from tests.fixtures.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPER = ROOT / "tests" / "helpers" / "crash_worker.py"
@@ -184,7 +184,7 @@ def test_a_process_whose_clock_runs_ahead_takes_over_without_doubling(fake_opena
     stale and takes the job over while the owner still runs: the owner must notice and stand down."""
     faketime = shutil.which("faketime")
     if faketime is None:
-        require_tool("faketime", "Debian package faketime (libfaketime), installed by .ci/run")
+        missing_tool("faketime is not installed (Debian package faketime, installed by .ci/run)")
     job_id, jobs_dir, env, settings = _lease_job(tmp_path, fake_openai, smtp_server, make_pdf)
     owner = _start(job_id, env, tmp_path)
     assert owner.stdout.readline().strip() == "ready"

@@ -381,6 +381,18 @@ def test_valid_addresses_are_split_trimmed_and_deduplicated():
     assert got == ["ana@example.org", "first.last+tag@sub.example.co.uk", "ops@localhost"]
 
 
+def test_allowed_domains_limit_recipients_subdomains_included():
+    allowed = ["example.org", "Partner.EU"]
+    assert validate_recipients(["ana@example.org, bo@dept.example.org", "cy@partner.eu"], allowed_domains=allowed) \
+        == ["ana@example.org", "bo@dept.example.org", "cy@partner.eu"]
+    for outside in ("eve@evil.com", "eve@example.org.evil.com", "eve@notexample.org"):
+        with pytest.raises(EmailError) as caught:
+            validate_recipients(["ana@example.org", outside], allowed_domains=allowed)
+        assert caught.value.code == "domain" and repr(outside) in caught.value.message
+        assert "example.org, partner.eu" in caught.value.message
+    assert validate_recipients(["eve@evil.com"], allowed_domains=[]) == ["eve@evil.com"]  # empty: any domain
+
+
 def test_no_recipient_is_an_address_error(settings, tmp_path):
     with pytest.raises(EmailError) as caught:
         send_job_email(settings, summary(), [" ", ""], {}, tmp_path)

@@ -176,9 +176,9 @@ def test_ownership_filters_listing_and_opening(manager, make_pdf):
     with pytest.raises(JobNotFound):
         manager.cancel_job(bob, owner="alice@example.org")
     assert manager.get_job_status(bob, owner="bob@example.org").owner == "bob@example.org"
-    assert current_user({"X-MS-CLIENT-PRINCIPAL-NAME": "carol@example.org"}) == "carol@example.org"
-    assert current_user({"x-ms-client-principal-name": "dan@example.org"}) == "dan@example.org"
-    assert current_user({}) == current_user(None) == "local"
+    easy_auth = load_settings(WEBSITE_AUTH_ENABLED="True")  # the rule itself: tests/test_auth.py
+    assert current_user({"X-MS-CLIENT-PRINCIPAL-NAME": "carol@example.org"}, easy_auth) == "carol@example.org"
+    assert current_user({"X-MS-CLIENT-PRINCIPAL-NAME": "carol@example.org"}, load_settings()) == "local"
 
 
 def test_cleanup_removes_old_finished_jobs_never_running(fake_openai, tmp_path, make_pdf):
@@ -338,3 +338,24 @@ def test_email_to_a_refused_recipient_is_recorded_and_the_others_get_it(smtp_ser
     assert "ghost@example.org" in view.email["error"]
     delivered = [rcpt for message in smtp_server.messages for rcpt in message.rcpt_tos]
     assert delivered == ["analyst@example.org"]
+
+
+def test_only_allowed_models_are_accepted_and_the_chosen_one_is_used(fake_openai, tmp_path, make_pdf):
+    from policy_reader.errors import EmailError, JobError
+
+    fake_openai.facts = {"year_adopted": (2001, "adopted in 2001")}
+    manager = JobManager(fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), ALLOWED_MODELS="gpt-big, gpt-small",
+                                              EMAIL_ALLOWED_DOMAINS="example.org"))
+    try:
+        with pytest.raises(JobError, match="'gpt-5-pro' is not offered here; choose one of: gpt-fake, gpt-big, gpt-small"):
+            manager.create_job(name="x", files=_pdfs(make_pdf, 1), variables=VARIABLES,
+                               options=JobOptions(model="gpt-5-pro"))
+        with pytest.raises(EmailError, match="only emails addresses at example.org"):
+            manager.create_job(name="x", files=_pdfs(make_pdf, 1), variables=VARIABLES, recipients=["eve@evil.com"])
+        assert manager.list_jobs() == []  # nothing was stored for the refused jobs
+        view = manager.wait(manager.submit(name="big", files=_pdfs(make_pdf, 1), variables=VARIABLES,
+                                           options=JobOptions(model="gpt-big")), timeout=30)
+        assert view.status == JobStatus.COMPLETED and view.model == "gpt-big"
+        assert {r.body["model"] for r in fake_openai.requests} == {"gpt-big"}
+    finally:
+        manager.shutdown(wait=False)

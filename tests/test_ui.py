@@ -1,6 +1,8 @@
 """Unit tests of policy_reader/ui.py: the dashboard's view-model, without Streamlit."""
 from __future__ import annotations
 
+import re
+import string
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -11,6 +13,7 @@ from policy_reader.config import load_settings
 from policy_reader.errors import VariablesError
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
 from policy_reader.variables import parse_variables
+from tests.fixtures.streamlit_client import shown
 from tests.pdf_factory import make_text_pdf
 
 VARS = [
@@ -236,3 +239,40 @@ def test_metrics_frames_accept_mappings_and_lists() -> None:
     numbers = ui.metric_numbers({"jobs_total": 1200, "cost_usd_total": 3.456, "documents_per_minute": 1.5,
                                  "queue_length": 0})
     assert numbers == {"Jobs": "1,200", "Docs / minute (24 h)": "1.50", "Queued": "0", "Cost": "$3.46"}
+
+
+# --------------------------------------------------------------------------- untrusted text
+
+HOSTILE = ("![](http://127.0.0.1:9/x.png) [Session expired - sign in again](http://127.0.0.1:9/login) "
+           "<img src=x onerror=alert(1)> **bold** :red[red] $x^2$ `code` www.example.org ana@example.org")
+
+
+def test_plain_escapes_every_markdown_character_and_keeps_the_text() -> None:
+    escaped = ui.plain(HOSTILE)
+    assert shown(escaped) == HOSTILE  # unescaped, it is exactly the input
+    for i, ch in enumerate(escaped):  # no ASCII punctuation is left unescaped
+        if ch in string.punctuation and ch != "\\":
+            assert escaped[i - 1] == "\\", (escaped[:i + 1])
+    assert "](" not in escaped
+
+
+def test_plain_breaks_the_patterns_gfm_turns_into_links() -> None:
+    """remark-gfm links URLs, www. names and addresses it finds in the text once escapes are resolved."""
+    source = "see http://x.org/a, HTTPS://y.org, www.z.org or ana@example.org"
+    text = re.sub(r"\\(.)", r"\1", ui.plain(source))  # the text nodes remark-gfm searches
+    for pattern in (r"https?://", r"www\.", r"[\w.+-]+@[\w-]+"):  # its literal and email patterns
+        assert not re.search(pattern, text, re.IGNORECASE), (pattern, text)
+    assert shown(ui.plain(source)) == source
+    assert ui.plain("swww.x http-ish") == "swww\\.x http\\-ish"  # only real link starts are touched
+
+
+def test_plain_is_one_line_without_control_or_bidi_characters() -> None:
+    assert ui.plain("a\n\n# b\r\n> c\t\x1b[31md\u202eexe.pdf\x00\u2060") == "a \\# b \\> c \\[31mdexe\\.pdf"
+    assert ui.plain(None) == "" and ui.plain(2019) == "2019"
+    assert ui.plain("✅ Ünïcode — ok") == "✅ Ünïcode — ok"
+
+
+def test_get_field_reads_mappings_and_objects() -> None:
+    view = Usage(prompt_tokens=3)
+    assert ui.get_field({"a": 1}, "a") == 1 and ui.get_field({}, "a", 7) == 7
+    assert ui.get_field(view, "prompt_tokens") == 3 and ui.get_field(view, "nope", None) is None

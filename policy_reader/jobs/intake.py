@@ -23,13 +23,14 @@ from .store import doc_id_for
 Files = Sequence[tuple[str, "bytes | Path"]]
 
 
-def check_recipients(recipients: Sequence[str]) -> list[str]:
+def check_recipients(settings: Settings, recipients: Sequence[str]) -> list[str]:
+    """Valid, deduplicated addresses, within EMAIL_ALLOWED_DOMAINS when it is set."""
     cleaned = [r.strip() for r in recipients if r and r.strip()]
     if not cleaned:
         return []
     from ..emailer import validate_recipients
 
-    return validate_recipients(cleaned)
+    return validate_recipients(cleaned, allowed_domains=settings.email_allowed_domain_list)
 
 
 def check_backend(settings: Settings, options: JobOptions) -> tuple[str, str]:
@@ -39,6 +40,10 @@ def check_backend(settings: Settings, options: JobOptions) -> tuple[str, str]:
     backend = options.backend or settings.resolved_backend
     if backend == "auto":
         backend = settings.resolved_backend
+    allowed = settings.allowed_model_names(backend)
+    if backend != "offline" and options.model and options.model not in allowed:
+        raise JobError(f"The model {options.model!r} is not offered here; choose one of: "
+                       f"{', '.join(allowed) or 'none'} (ALLOWED_MODELS).", code="model")
     make_extractor(settings, backend=backend, model=options.model)
     if options.model:
         model = options.model
@@ -75,7 +80,7 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
         raise VariablesError("Variable names must be unique within a job.")
     check_variable_limits(variables, max_variables=services.settings.max_variables,
                           max_question_chars=services.settings.max_question_chars)
-    recipients = check_recipients(recipients)
+    recipients = check_recipients(services.settings, recipients)
     backend, model = check_backend(services.settings, options)
     check_user_limits(services, owner, len(files))
 

@@ -1,0 +1,18 @@
+"""Page names of the sidebar radio (widget key `nav`) and the callbacks that move between pages."""
+from __future__ import annotations
+
+import streamlit as st
+
+NAV_RUN, NAV_HISTORY, NAV_ADMIN = "🏠 Run", "📂 My jobs", "📊 Admin"
+PAGES = [NAV_RUN, NAV_HISTORY, NAV_ADMIN]
+
+
+def open_job(job_id: str) -> None:
+    """Callback: show a job on the Run page (and in the URL, so it can be bookmarked)."""
+    st.query_params["job"] = job_id
+    st.session_state["nav"] = NAV_RUN
+
+
+def new_job() -> None:
+    st.query_params.pop("job", None)
+    st.session_state["nav"] = NAV_RUN

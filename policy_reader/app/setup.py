@@ -1,0 +1,71 @@
+"""What every page run needs first: settings, the process-wide JobManager and the signed-in user."""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from job_manager import JobManager, get_job_manager
+from policy_reader import ui
+from policy_reader.auth import current_user
+from policy_reader.config import Settings, get_settings
+from policy_reader.errors import ConfigError, SignInRequired
+
+
+def copy_secrets_to_env() -> None:
+    """Streamlit secrets -> os.environ (keys not already set), so config.py needs no Streamlit.
+
+    Must run before get_settings() is first called. A missing secrets.toml is normal (local
+    runs, App Service settings) and is ignored.
+    """
+    try:
+        items = {key: st.secrets[key] for key in st.secrets.keys()}
+    except Exception:  # no secrets file, or an unreadable one: the environment alone is used
+        return
+    for key, value in items.items():
+        if isinstance(value, (str, int, float, bool)) and key not in os.environ:
+            os.environ[key] = str(value)
+
+
+def app_settings() -> Settings:
+    copy_secrets_to_env()
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        st.error("Policy Reader is not configured correctly. " + ui.plain(exc.message))
+        st.stop()
+        raise  # unreachable: st.stop() ends the run
+
+
+def _release_manager(manager: JobManager) -> None:
+    manager.shutdown(wait=False)
+
+
+@st.cache_resource(show_spinner=False, on_release=_release_manager)
+def job_manager_for(jobs_dir: str) -> JobManager:
+    """The process-wide JobManager (the one `job_manager.get_job_manager()` returns to scripts too).
+    It starts its workers and resumes interrupted jobs as it starts."""
+    return get_job_manager(get_settings())
+
+
+def get_manager() -> JobManager:
+    return job_manager_for(str(get_settings().jobs_dir.resolve()))
+
+
+def signed_in_user(settings: Settings) -> str:
+    """The Easy Auth user when Easy Auth is in front (policy_reader/auth.py), else `local`.
+
+    Behind Easy Auth a session without a principal gets a sign-in message and nothing else: the
+    run stops here, before the sidebar or any job is read.
+    """
+    try:
+        headers = {str(k): str(v) for k, v in dict(st.context.headers).items()}
+    except Exception:  # no browser session (scripts): no headers, which Easy Auth mode refuses
+        headers = {}
+    try:
+        return current_user(headers, settings)
+    except SignInRequired as exc:
+        st.title("📑 Policy Reader")
+        st.error(ui.plain(exc.message))
+        st.stop()
+        raise  # unreachable: st.stop() ends the run

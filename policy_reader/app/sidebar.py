@@ -1,0 +1,26 @@
+"""The sidebar: navigation, which backend answers, the configuration summary and who is signed in."""
+from __future__ import annotations
+
+import streamlit as st
+
+from policy_reader import ui
+from policy_reader.app.nav import PAGES
+from policy_reader.config import Settings
+
+
+def render(settings: Settings, user: str) -> str:
+    """Draw the sidebar; returns the chosen page (one of nav.PAGES)."""
+    summary = settings.summary()  # never holds a key, and URLs come with their credentials masked
+    with st.sidebar:
+        st.title("📑 Policy Reader")
+        page = st.radio("Navigate", PAGES, key="nav", label_visibility="collapsed")
+        st.divider()
+        st.markdown("**Backend:** " + ui.plain(ui.backend_label(summary)))
+        if summary.get("backend", "offline") == "offline":
+            st.caption("No API key is set: answers come from the built-in offline extractor "
+                       "(keyword and pattern rules). Set OPENAI_API_KEY or Azure OpenAI for model answers.")
+        with st.expander("Configuration"):
+            for key, value in summary.items():
+                st.caption(f"**{ui.plain(key)}:** {ui.plain(value)}")
+        st.caption(f"Signed in as **{ui.plain(user)}**")
+    return page
