@@ -754,13 +754,10 @@ class JobManager:
         manifest = self.store.read_manifest(job_id)
         results = self._results(job_id)
         usage = _total_usage(results)
-        summary = EmailSummary(
+        summary = EmailSummary.from_results(
             job_id=job_id, job_name=state.get("name") or "", status=status,
-            documents_total=len(manifest["documents"]),
-            documents_ok=sum(1 for r in results if r.status == "ok"),
-            failed=[(r.file, r.error or "failed") for r in results if r.status != "ok"],
-            needs_review=sum(1 for r in results for a in r.variables
-                             if a.status == AnswerStatus.NEEDS_REVIEW and not a.reviewed),
+            documents_total=len(manifest["documents"]), documents=results,
+            variables=[Variable.model_validate(v) for v in manifest["variables"]],
             usage=usage, job_url=self._job_url(job_id))
         try:
             attachments = {"results.csv": self._export_bytes(job_id, "csv"),
