@@ -792,7 +792,8 @@ class JobManager:
         version = self.store.read_reviews(job_id).get("version", 0)
         blobs = {"json": export.to_json(export.job_payload(job_id, status, results, usage)),
                  "csv": export.to_csv(results),
-                 "xlsx": export.to_xlsx(results, variables, usage)}
+                 "xlsx": export.to_xlsx(results, variables, usage,
+                                        export.WorkbookInfo.from_state(self.store.read_state(job_id), status=status))}
         for fmt, data in blobs.items():
             self.store.write_export(job_id, f"results.{fmt}", data)
         self._safe_update(job_id, lambda s: s.update(exports_reviews_version=version))
@@ -819,7 +820,7 @@ class JobManager:
         if fmt == "csv":
             return export.to_csv(results)
         variables = [Variable.model_validate(v) for v in self.store.read_manifest(job_id)["variables"]]
-        return export.to_xlsx(results, variables, usage)
+        return export.to_xlsx(results, variables, usage, export.WorkbookInfo.from_state(state))
 
     def get_results(self, job_id: str, owner: str | None = None) -> list[DocumentResult]:
         """Finished documents in upload order, analyst reviews applied."""
