@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import zipfile
+from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -535,6 +536,16 @@ def test_email_of_a_samples_run_shows_every_answer_and_the_review_list(samples_r
     planted = {doc.file: {a.name: shown(a) for a in doc.variables} for doc in results}
     assert planted["nordavia_climate_policy_2019.pdf"]["adoption_date"] == "2019-06-04"
     assert planted["kestria_energy_transition_strategy.pdf"]["emission_target_pct"] == "30"
+
+    # the attached workbook opens on a Summary of this job; its dates are date cells
+    book = openpyxl.load_workbook(io.BytesIO(attached["results.xlsx"]))
+    assert book.sheetnames[0] == "Summary"
+    facts = {row[0].value: row[1].value for row in book["Summary"].iter_rows() if row[0].value}
+    assert facts["job name"] == "Sample policies" and facts["job id"] == job_id and facts["status"] == "completed"
+    assert facts["backend"] == "offline" and facts["documents read"] == 3 and facts["answers"] == 24
+    column = [c.value for c in book["Results"][1]].index("adoption_date")
+    dates = [row[column].value for row in book["Results"].iter_rows(min_row=2)]
+    assert len(dates) == 3 and all(isinstance(value, datetime) for value in dates), dates
 
 
 def _doc(doc_id: str, file: str, answers: list[Answer], **kw) -> DocumentResult:
