@@ -292,8 +292,9 @@ def _plan(summary: EmailSummary, limits: BodyLimits) -> _Plan:
         more = len(all_review) - len(review)
         left_out.append(f"{_plural(more, 'more answer')} to review {'is' if more == 1 else 'are'} not listed here.")
     if len(summary.failed) > MAX_FAILED_LISTED:
-        left_out.append(f"{_plural(len(summary.failed) - MAX_FAILED_LISTED, 'more failed document')} "
-                        "not listed here (see the Errors sheet of the Excel file).")
+        more = len(summary.failed) - MAX_FAILED_LISTED
+        left_out.append(f"{_plural(more, 'more failed document')} {'is' if more == 1 else 'are'} not listed here "
+                        "(see the Errors sheet of the Excel file).")
     if shortened:
         left_out.append(f"Values longer than {MAX_VALUE_CHARS} and quotes longer than {MAX_QUOTE_CHARS} "
                         "characters are shortened (…).")

@@ -676,3 +676,16 @@ def test_a_big_job_stays_under_the_size_gmail_clips(settings):
     assert f"(this email shows {shown_docs} of 20)" in text and f"ANSWERS ({shown_docs} of 20 documents)" in text
     assert "more answers to review are not listed here." in text and "ANSWERS TO REVIEW (240)" in text
     assert "The attached files hold every answer, quote and error." in visible_text(html)
+
+
+def test_failed_documents_are_listed_with_reasons_up_to_fifty(settings):
+    docs = [_doc(f"d{i:04d}", f"broken{i}.pdf", [], status="failed", error=f"reason {i}") for i in range(53)]
+    message = EmailSummary.from_results(job_id="j1", job_name="F", status="failed", documents_total=53,
+                                        documents=docs, variables=[], usage=Usage())
+    text, html, _ = parts(build_message(settings, message, ["ana@example.org"], {"results.xlsx": b"x"}))
+    for body in (text, visible_text(html)):
+        assert "FAILED DOCUMENTS (53)" in body.upper() and "broken0.pdf: reason 0" in body
+        assert "broken49.pdf: reason 49" in body and "broken50.pdf" not in body
+        assert "3 more failed documents are not listed here (see the Errors sheet of the Excel file)." in body
+    assert message.documents_ok == 0 and "failed, 0 of 53 documents read, 53 failed" in build_message(
+        settings, message, ["ana@example.org"], {})["Subject"]
