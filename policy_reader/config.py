@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     email_link_over_mb: float = Field(20.0, alias="EMAIL_LINK_OVER_MB", gt=0, description="Past this the email carries a link to the job instead of attachments.")
     email_allowed_domains: str = Field("", alias="EMAIL_ALLOWED_DOMAINS", description="Comma-separated domains results may be emailed to (`example.org` also allows its subdomains). Empty: any domain.")
     public_url: str | None = Field(None, alias="APP_PUBLIC_URL", description="The app's public URL, for links in emails (e.g. https://NAME.azurewebsites.net).")
+    email_max_documents: int = Field(20, alias="EMAIL_MAX_DOCUMENTS", ge=0, description="Documents whose answers are shown in the email body; the body says what it left out (the attachments hold everything).")
+    email_max_variables: int = Field(12, alias="EMAIL_MAX_VARIABLES", ge=0, description="Variables shown per document in the email body; the rest are only in the attachments.")
+    email_max_review_items: int = Field(50, alias="EMAIL_MAX_REVIEW_ITEMS", ge=0, description="Answers listed under \"to review\" in the email body (with reason and quote); the rest are only in the attachments.")
 
     # --- webhook
     webhook_url: str | None = Field(None, alias="WEBHOOK_URL", description="Optional URL that receives a JSON summary (POST) when a job ends.")

@@ -1,8 +1,9 @@
-"""Email delivery of a finished job: a summary (HTML + plain text) with the results attached.
+"""Email delivery of a finished job: the answers (HTML + plain text) with the results attached.
 
 Why it looks like this:
-- Recipients read results in their mailbox, so the message must stand on its own: what was done,
-  what failed and why, what needs review, what it cost, and where to find the job.
+- Recipients read results in their mailbox, so the message must stand on its own: the answers,
+  what needs review and why, what failed and why, and where to find the job. What the body
+  says is `email_body.py`; this module addresses, attaches and delivers it.
 - Mail is a copy, never the only home of the results: a failure here raises a typed `EmailError`
   that the job manager records on the job (the UI offers "send again"); nothing is lost.
 - Without SMTP configured the message is written as a standard `.eml` file into the job's outbox,
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import html
 import io
 import logging
 import re
@@ -36,15 +36,20 @@ from typing import Literal
 from urllib.parse import quote
 
 from .config import Settings, scrub
+from .email_body import (  # noqa: F401 - EmailSummary and render_summary_text stay importable from here
+    BodyLimits,
+    EmailSummary,
+    build_subject,
+    render_body,
+    render_summary_text,
+)
+from .email_body import one_line as _one_line
 from .errors import EmailError
 from .fsio import atomic_write_bytes
-from .models import Usage
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-MAX_FAILED_LISTED = 50  # longer lists are cut in the email; the Excel "Errors" sheet has them all
-MAX_SUBJECT_NAME = 120
 
 _MIME_TYPES = {
     ".csv": ("text", "csv"),
@@ -55,24 +60,8 @@ _MIME_TYPES = {
 }
 # Control characters plus the Unicode line/paragraph separators some mail clients treat as breaks.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_SPACES = re.compile(r"\s+")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _DOMAIN_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
-
-
-@dataclass
-class EmailSummary:
-    """What the email tells the recipients about one job (built by the job manager)."""
-
-    job_id: str
-    job_name: str
-    status: str
-    documents_total: int
-    documents_ok: int
-    failed: list[tuple[str, str]]  # (file name, user-facing reason)
-    needs_review: int
-    usage: Usage
-    job_url: str | None = None  # None: derived from APP_PUBLIC_URL when that is set
 
 
 @dataclass(frozen=True)
@@ -192,63 +181,6 @@ def job_link(settings: Settings, job_id: str) -> str | None:
     return f"{settings.public_url.rstrip('/')}/?job={quote(job_id, safe='')}"
 
 
-def sanitize_subject_text(text: str, limit: int = MAX_SUBJECT_NAME) -> str:
-    """One clean line for a header: control characters become spaces, runs of space collapse.
-
-    Job names are free text typed by users; a name with a line break must not fail the job
-    (nor inject headers), so it is cleaned rather than rejected.
-    """
-    clean = _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
-    if len(clean) > limit:
-        clean = clean[: limit - 1].rstrip() + "…"
-    return clean or "(unnamed job)"
-
-
-def _one_line(text: str) -> str:
-    return _SPACES.sub(" ", _CONTROL.sub(" ", str(text))).strip()
-
-
-def _status_label(summary: EmailSummary) -> str:
-    return f"{summary.status}, {summary.documents_ok} of {summary.documents_total} documents"
-
-
-def build_subject(summary: EmailSummary) -> str:
-    return f"Policy Reader: {sanitize_subject_text(summary.job_name)} ({_status_label(summary)})"
-
-
-def _usage_lines(usage: Usage) -> list[tuple[str, str]]:
-    tokens = (f"{usage.prompt_tokens:,} prompt ({usage.cached_prompt_tokens:,} cached), "
-              f"{usage.completion_tokens:,} completion, {usage.calls:,} model calls")
-    return [("Tokens", tokens), ("Estimated cost", f"${usage.cost_usd:,.4f}")]
-
-
-def _facts(summary: EmailSummary) -> list[tuple[str, str]]:
-    failed = len(summary.failed)
-    return [
-        ("Job", _one_line(summary.job_name) or "(unnamed job)"),
-        ("Status", _one_line(summary.status)),
-        ("Documents processed", f"{summary.documents_ok} of {summary.documents_total}"
-                                + (f" ({failed} failed)" if failed else "")),
-        ("Answers needing review", f"{summary.needs_review:,}"),
-        *_usage_lines(summary.usage),
-    ]
-
-
-def render_summary_text(summary: EmailSummary) -> str:
-    """The job summary as plain text (also usable by the CLI or a webhook)."""
-    lines = [f"{label}: {value}" for label, value in _facts(summary)]
-    if summary.failed:
-        lines.append("Failed documents:")
-        for name, reason in summary.failed[:MAX_FAILED_LISTED]:
-            lines.append(f"  - {_one_line(name)}: {_one_line(reason)}")
-        if len(summary.failed) > MAX_FAILED_LISTED:
-            lines.append(f"  ... and {len(summary.failed) - MAX_FAILED_LISTED} more "
-                         "(see the Errors sheet of the Excel file)")
-    if summary.job_url:
-        lines.append(f"Job page: {summary.job_url}")
-    return "\n".join(lines)
-
-
 @dataclass(frozen=True)
 class _AttachmentPlan:
     """What goes into the message: the files as given, one zip, or nothing but a link."""
@@ -298,6 +230,15 @@ def _plan_attachments(settings: Settings, summary: EmailSummary,
     return _AttachmentPlan(kind, payload, names, total)
 
 
+def _everything_in(plan: _AttachmentPlan) -> str:
+    """Where a reader finds what the body left out."""
+    if plan.kind == "attached":
+        return "the attached files"
+    if plan.kind == "zipped":
+        return "the attached zip file"
+    return "the results in Policy Reader"
+
+
 def _attachment_note(settings: Settings, plan: _AttachmentPlan, url: str | None) -> str:
     where = (f"Download them from the job page: {url}" if url
              else "Open this job in Policy Reader to download them.")
@@ -311,42 +252,6 @@ def _attachment_note(settings: Settings, plan: _AttachmentPlan, url: str | None)
         return (f"The results are too large to attach ({plan.total_bytes / MB:.1f} MB, the limit is "
                 f"{settings.email_link_over_mb:g} MB). " + where)
     return "The results are in Policy Reader. " + where
-
-
-def _render_text(summary: EmailSummary, note: str) -> str:
-    name = _one_line(summary.job_name) or "(unnamed job)"
-    return (f'Policy Reader has finished the job "{name}".\n\n'
-            f"{render_summary_text(summary)}\n\n{note}\n\n"
-            "-- \nSent by Policy Reader. The results stay available in the app.\n")
-
-
-def _render_html(summary: EmailSummary, note: str) -> str:
-    """The HTML body. Every piece of data is escaped: names and errors are untrusted text."""
-    esc = html.escape
-    rows = "".join(
-        f'<tr><th style="text-align:left;padding:2px 12px 2px 0">{esc(label)}</th>'
-        f"<td>{esc(value)}</td></tr>" for label, value in _facts(summary))
-    failed = ""
-    if summary.failed:
-        items = "".join(f"<li><b>{esc(_one_line(name))}</b>: {esc(_one_line(reason))}</li>"
-                        for name, reason in summary.failed[:MAX_FAILED_LISTED])
-        more = len(summary.failed) - MAX_FAILED_LISTED
-        if more > 0:
-            items += f"<li>... and {more} more (see the Errors sheet of the Excel file)</li>"
-        failed = f"<h3>Failed documents</h3><ul>{items}</ul>"
-    link = ""
-    url = summary.job_url
-    if url and re.match(r"^https?://", url, re.IGNORECASE):
-        link = f'<p><a href="{esc(url, quote=True)}">Open the job in Policy Reader</a></p>'
-    elif url:
-        link = f"<p>Job page: {esc(url)}</p>"
-    name = esc(_one_line(summary.job_name) or "(unnamed job)")
-    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>"
-            '<body style="font-family:Segoe UI,Arial,sans-serif;font-size:14px">'
-            f"<p>Policy Reader has finished the job <b>{name}</b>.</p>"
-            f"<table>{rows}</table>{failed}{link}<p>{esc(note)}</p>"
-            '<p style="color:#666">Sent by Policy Reader. The results stay available in the app.</p>'
-            "</body></html>")
 
 
 def _summary_with_link(settings: Settings, summary: EmailSummary) -> EmailSummary:
@@ -378,8 +283,10 @@ def build_message(settings: Settings, summary: EmailSummary, recipients: Iterabl
     msg["Message-ID"] = message_id or make_msgid(domain=from_addr.split("@")[1])
     msg["Auto-Submitted"] = "auto-generated"
     # quoted-printable: 7-bit safe through any relay, whether or not it offers 8BITMIME
-    msg.set_content(_render_text(summary, note), cte="quoted-printable")
-    msg.add_alternative(_render_html(summary, note), subtype="html", cte="quoted-printable")
+    body = render_body(summary, BodyLimits.from_settings(settings), attachment_note=note,
+                       everything_in=_everything_in(plan))
+    msg.set_content(body.text, cte="quoted-printable")
+    msg.add_alternative(body.html, subtype="html", cte="quoted-printable")
     for name, data in plan.files.items():
         maintype, subtype = _MIME_TYPES.get(Path(name).suffix.lower(), ("application", "octet-stream"))
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)

@@ -4,17 +4,22 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import time
 import zipfile
+from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from html.parser import HTMLParser
 from pathlib import Path
 
 import openpyxl
 import pytest
 
+from job_manager import JobManager, JobStatus
 from policy_reader.config import load_settings
+from policy_reader.email_body import review_items
 from policy_reader.emailer import (
     EmailSummary,
     build_message,
@@ -23,8 +28,11 @@ from policy_reader.emailer import (
     validate_recipients,
 )
 from policy_reader.errors import EmailError
-from policy_reader.models import Usage
+from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable
+from policy_reader.variables import format_value, load_variables
 from tests.fixtures.smtp_server import SMTP_TEST_FROM, SMTP_TEST_PASSWORD, SMTP_TEST_USER
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 MB = 1024 * 1024
 ROWS = [
@@ -95,7 +103,8 @@ def test_message_has_summary_alternatives_and_openable_attachments(smtp_server, 
     send_job_email(settings, summary(), ["ana@example.org"], files, tmp_path)
 
     msg = smtp_server.messages[0].parsed()
-    assert "Climate laws Q3" in msg["Subject"] and "completed" in msg["Subject"]
+    assert msg["Subject"].strip() == ("Policy Reader: Climate laws Q3 - 2 of 3 documents read, 1 failed, "
+                                      "4 answers to review")
     assert msg["Date"] and msg["Message-ID"]
     assert msg.get_content_type() == "multipart/mixed"
     alternative = next(p for p in msg.iter_parts() if p.get_content_type() == "multipart/alternative")
@@ -107,7 +116,7 @@ def test_message_has_summary_alternatives_and_openable_attachments(smtp_server, 
         assert "2 of 3" in body and "scan.pdf" in body and "The PDF is encrypted" in body
         assert "123,456" in body and "7,890" in body and "$0.0234" in body
         assert link in body
-    assert "Answers needing review: 4" in text
+    assert "4 answers to review" in text
     assert set(attached) == {"results.csv", "results.xlsx"}
     assert attached["results.csv"] == files["results.csv"]
     book = openpyxl.load_workbook(io.BytesIO(attached["results.xlsx"]))
@@ -444,3 +453,251 @@ def test_non_ascii_password_is_a_config_error_without_the_password(smtp_server_s
         send_job_email(smtp_server_starttls.settings(SMTP_PASSWORD=secret), summary(), ["ana@example.org"], {}, tmp_path)
     assert caught.value.code == "config" and "non-ASCII" in caught.value.message
     assert secret not in caught.value.message and caught.value.__cause__ is None
+
+
+
+# --------------------------------------------------------------------------- the body answers
+
+
+class _VisibleText(HTMLParser):
+    """The text a reader sees, one line per block (paragraph, table row, list item, heading)."""
+
+    BLOCKS = {"p", "div", "tr", "li", "h1", "h2", "h3", "table", "ul"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.parts.append("\n" if tag in self.BLOCKS else " " if tag == "td" else "")
+
+    def handle_endtag(self, tag):
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = _VisibleText()
+    parser.feed(html)
+    lines = (re.sub(r"\s+", " ", line).strip() for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def sections(body: str, headings: list[str]) -> dict[str, str]:
+    """The body cut at each heading (first match, any case): {heading: text up to the next heading}."""
+    starts = sorted((body.lower().index(h.lower()), h) for h in headings)
+    ends = [start for start, _ in starts[1:]] + [len(body)]
+    return {h: body[start:end] for (start, h), end in zip(starts, ends)}
+
+
+def shown(answer: Answer) -> str:
+    return format_value(answer.value) if answer.value is not None else "not found"
+
+
+@pytest.fixture
+def samples_run(smtp_server, tmp_path):
+    """The three bundled samples with samples/variables.csv through the job manager (offline
+    extractor), mailed through a real SMTP server: (received message, results with reviews)."""
+    settings = smtp_server.settings(JOBS_DIR=str(tmp_path / "jobs"), APP_PUBLIC_URL="https://reader.example.org")
+    manager = JobManager(settings)
+    try:
+        files = [(path.name, path) for path in sorted(SAMPLES.glob("*.pdf"))]
+        variables = load_variables(SAMPLES / "variables.csv", "variables.csv")
+        job_id = manager.submit(name="Sample policies", files=files, variables=variables,
+                                recipients=["analyst@example.org"])
+        view = manager.wait(job_id, timeout=120)
+        results = manager.get_results(job_id)
+    finally:
+        manager.shutdown(wait=False)
+    assert view.status == JobStatus.COMPLETED and view.email["status"] == "sent", view.email
+    [received] = smtp_server.messages
+    return job_id, received.parsed(), results, variables
+
+
+def test_email_of_a_samples_run_shows_every_answer_and_the_review_list(samples_run):
+    job_id, msg, results, variables = samples_run
+    assert len(results) == 3 and all(doc.status == "ok" for doc in results)
+    review = review_items(results)
+    assert review, "the offline extractor flags its answers for review"
+    # .strip(): Python folds a long ASCII subject onto the next line ("Subject:\r\n Policy ..."); RFC 5322
+    # unfolding makes that the usual single space after the colon, which mail clients do not show
+    assert msg["Subject"].strip() == (f"Policy Reader: Sample policies - 3 of 3 documents read, "
+                                      f"{len(review)} answers to review")
+    text, html, attached = parts(msg)
+    assert set(attached) == {"results.csv", "results.xlsx"}
+    page = f"https://reader.example.org/?job={job_id}"
+    assert page in text and f'href="{page}"' in html
+
+    for body in (text, visible_text(html)):
+        files = [doc.file for doc in results]
+        cut = sections(body, [*files, "answers to review ("])
+        for doc in results:
+            assert len(doc.variables) == len(variables)
+            for a in doc.variables:  # every answer of every sample, under its document
+                assert re.search(rf"{a.name}:? \(?{re.escape(shown(a))}\b", cut[doc.file]), (doc.file, a.name)
+        listed = cut["answers to review ("]
+        assert f"answers to review ({len(review)})" in body.lower()
+        for item in review:  # the review list: which answer, why, and the quote
+            assert item.file in listed and item.reason in listed and item.quote in listed, item
+        assert listed.count("Why: ") == len(review)
+    assert "not shown" not in text  # nothing left out at the default limits
+    # the answers the samples plant (samples/make_samples.py EXPECTED) are all readable in the mail
+    planted = {doc.file: {a.name: shown(a) for a in doc.variables} for doc in results}
+    assert planted["nordavia_climate_policy_2019.pdf"]["adoption_date"] == "2019-06-04"
+    assert planted["kestria_energy_transition_strategy.pdf"]["emission_target_pct"] == "30"
+
+    # the attached workbook opens on a Summary of this job; its dates are date cells
+    book = openpyxl.load_workbook(io.BytesIO(attached["results.xlsx"]))
+    assert book.sheetnames[0] == "Summary"
+    facts = {row[0].value: row[1].value for row in book["Summary"].iter_rows() if row[0].value}
+    assert facts["job name"] == "Sample policies" and facts["job id"] == job_id and facts["status"] == "completed"
+    assert facts["backend"] == "offline" and facts["documents read"] == 3 and facts["answers"] == 24
+    column = [c.value for c in book["Results"][1]].index("adoption_date")
+    dates = [row[column].value for row in book["Results"].iter_rows(min_row=2)]
+    assert len(dates) == 3 and all(isinstance(value, datetime) for value in dates), dates
+
+
+def _doc(doc_id: str, file: str, answers: list[Answer], **kw) -> DocumentResult:
+    return DocumentResult(doc_id=doc_id, file=file, pages=2, variables=answers, **kw)
+
+
+def _answers(names: list[str], value: str = "v", status: AnswerStatus = AnswerStatus.NEEDS_REVIEW) -> list[Answer]:
+    return [Answer(name=n, value=f"{value}-{n}", evidence=f"quote for {n}", page=1, confidence=0.5, status=status,
+                   note=f"reason for {n}") for n in names]
+
+
+def test_past_the_limits_the_body_says_what_it_left_out(smtp_server, tmp_path):
+    names = [f"var_{i}" for i in range(5)]
+    variables = [Variable(name=n, question=f"{n}?") for n in names]
+    docs = [_doc(f"d000{i}", f"doc{i}.pdf", _answers(names, value=f"doc{i}")) for i in range(1, 4)]
+    settings = smtp_server.settings(EMAIL_MAX_DOCUMENTS="2", EMAIL_MAX_VARIABLES="3", EMAIL_MAX_REVIEW_ITEMS="4")
+    message = EmailSummary.from_results(job_id="j1", job_name="Limits", status="completed", documents_total=3,
+                                        documents=docs, variables=variables, usage=Usage())
+    send_job_email(settings, message, ["ana@example.org"], results_files(), tmp_path)
+    msg = smtp_server.messages[0].parsed()
+    assert msg["Subject"].strip() == "Policy Reader: Limits - 3 of 3 documents read, 15 answers to review"
+    text, html, _ = parts(msg)
+    for body in (text, visible_text(html)):
+        table = sections(body, ["answers (", "answers to review ("])["answers ("]
+        assert "doc1-var_2" in table and "doc2-var_0" in table
+        assert "doc1-var_3" not in table  # the 4th variable is left out of the table
+        assert "doc3.pdf" not in table  # so is the 3rd document
+        assert "The answers of 1 more document are not shown here (this email shows 2 of 3)." in body
+        assert "2 variables of 5 are not shown per document: var_3, var_4." in body
+        assert "11 more answers to review are not listed here." in body
+        assert "The attached files hold every answer, quote and error." in body
+        assert body.count("Why: ") == 4
+
+
+def test_everything_from_a_document_is_escaped_in_the_html(smtp_server, tmp_path):
+    evil = "<img src=x onerror=alert(1)>"
+    docs = [_doc("d0001", f"{evil}.pdf", [
+        Answer(name="title", value=f"Act {evil} & <b>bold</b>", evidence=f'"{evil}" said the PDF', page=1,
+               confidence=0.4, status=AnswerStatus.NEEDS_REVIEW, note=f"low <i>confidence</i> {evil}"),
+        Answer(name="year", status=AnswerStatus.ERROR, note=f"model said {evil}"),
+    ]), _doc("d0002", "bad.pdf", [], status="failed", error=f"broken <script>x</script> {evil}")]
+    message = EmailSummary.from_results(job_id="j1", job_name=f"Job {evil}", status="completed", documents_total=2,
+                                        documents=docs, variables=[], usage=Usage())
+    send_job_email(smtp_server.settings(), message, ["ana@example.org"], {}, tmp_path)
+    text, html, _ = parts(smtp_server.messages[0].parsed())
+    assert "<img" not in html and "<script" not in html and "<b>bold" not in html and "<i>conf" not in html
+    seen = visible_text(html)
+    assert seen.count(evil) == html.count("&lt;img src=x onerror=alert(1)&gt;") >= 8  # every one shown as text
+    for body in (text, seen):
+        assert f"Act {evil} & <b>bold</b>" in body and f"{evil}.pdf" in body
+        assert f"low <i>confidence</i> {evil}" in body and f"model said {evil}" in body
+        assert f"broken <script>x</script> {evil}" in body
+
+
+def test_subject_says_what_to_triage_on_one_line(smtp_server, tmp_path):
+    docs = [_doc("d0001", "a.pdf", _answers(["x"], status=AnswerStatus.ACCEPTED)),
+            _doc("d0002", "b.pdf", [], status="failed", error="not a PDF")]
+    message = EmailSummary.from_results(job_id="j1", job_name="Q3\r\nBcc: evil@example.net", status="cancelled",
+                                        documents_total=4, documents=docs, variables=[], usage=Usage())
+    assert message.documents_ok == 1 and message.failed == [("b.pdf", "not a PDF")] and message.needs_review == 0
+    send_job_email(smtp_server.settings(), message, ["ana@example.org"], {}, tmp_path)
+    msg = smtp_server.messages[0].parsed()
+    assert msg["Subject"].strip() == ("Policy Reader: Q3 Bcc: evil@example.net - cancelled, 1 of 4 documents "
+                                      "read, 1 failed, no answers to review")
+    assert msg["Bcc"] is None
+
+
+def test_reviewed_answers_leave_the_review_list(settings):
+    reviewed = Answer(name="x", value="fixed", evidence="q", page=1, status=AnswerStatus.NEEDS_REVIEW,
+                      reviewed=True, note="low confidence")
+    message = EmailSummary.from_results(job_id="j1", job_name="R", status="completed", documents_total=1,
+                                        documents=[_doc("d0001", "a.pdf", [reviewed])], variables=[], usage=Usage())
+    text, html, _ = parts(build_message(settings, message, ["ana@example.org"], {}))
+    assert message.needs_review == 0 and "Why: " not in text
+    assert "x: fixed  [p. 1, reviewed]" in text and "reviewed" in visible_text(html)
+
+
+# --------------------------------------------------------------------------- look at it
+
+
+def _phone_then_desktop(page, html: str, artifacts_dir: Path, name: str) -> None:
+    """Render the body at phone and desktop widths; no sideways scrolling on the phone."""
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.set_content(html)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.screenshot(path=str(artifacts_dir / f"{name}-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1024, "height": 900})
+    page.set_content(html)
+    page.screenshot(path=str(artifacts_dir / f"{name}-desktop.png"), full_page=True)
+
+
+def test_samples_email_in_chromium_reads_on_a_phone(samples_run, browser_page, artifacts_dir):
+    _, msg, results, _ = samples_run
+    _, html, _ = parts(msg)
+    _phone_then_desktop(browser_page, html, artifacts_dir, "email-samples")
+    body = browser_page.inner_text("body")
+    assert all(doc.file in body for doc in results) and "Open the job in Policy Reader" in body
+    assert (artifacts_dir / "email-samples-phone.png").stat().st_size > 10_000
+
+
+def test_hostile_email_in_chromium_shows_text_not_markup(settings, browser_page, artifacts_dir):
+    long_name = "Rapport_" + "x" * 150 + ".pdf"  # one unbreakable word wider than a phone
+    evil = "<img src=x onerror=document.title='pwned'>"
+    docs = [_doc("d0001", long_name, [Answer(name="title", value=evil + " https://" + "y" * 120, evidence=evil,
+                                             page=1, confidence=0.3, status=AnswerStatus.NEEDS_REVIEW, note=evil)])]
+    message = EmailSummary.from_results(job_id="j1", job_name=evil, status="completed", documents_total=1,
+                                        documents=docs, variables=[], usage=Usage())
+    _, html, _ = parts(build_message(settings, message, ["ana@example.org"], {}))
+    _phone_then_desktop(browser_page, html, artifacts_dir, "email-hostile")
+    assert browser_page.evaluate("document.querySelectorAll('img, script').length") == 0
+    assert browser_page.title() != "pwned" and evil in browser_page.inner_text("body")
+
+
+def test_a_big_job_stays_under_the_size_gmail_clips(settings):
+    """Gmail hides an HTML body past ~102 KB behind "[Message clipped]": the body shows less and says so."""
+    names = [f"variable_{i}" for i in range(12)]
+    long_quote = "The Ministry of Environment is responsible for implementing the policy each year. " * 4
+    docs = [_doc(f"d{i:04d}", f"policy_document_{i}.pdf",
+                 [Answer(name=n, value="Ministry of Environment and Climate Change", evidence=long_quote, page=3,
+                         confidence=0.5, status=AnswerStatus.NEEDS_REVIEW, note="confidence 0.50 is below 0.80")
+                  for n in names]) for i in range(20)]
+    message = EmailSummary.from_results(job_id="j1", job_name="Big", status="completed", documents_total=20,
+                                        documents=docs, variables=[], usage=Usage())
+    text, html, _ = parts(build_message(settings, message, ["ana@example.org"], {"results.csv": b"a"}))
+    assert len(html.encode()) <= 90_000
+    shown_docs = sum(f"policy_document_{i}.pdf (" in text for i in range(20))
+    assert 1 <= shown_docs < 20  # the default limits (20 documents, 50 review items) were cut to fit
+    assert f"(this email shows {shown_docs} of 20)" in text and f"ANSWERS ({shown_docs} of 20 documents)" in text
+    assert "more answers to review are not listed here." in text and "ANSWERS TO REVIEW (240)" in text
+    assert "The attached files hold every answer, quote and error." in visible_text(html)
+
+
+def test_failed_documents_are_listed_with_reasons_up_to_fifty(settings):
+    docs = [_doc(f"d{i:04d}", f"broken{i}.pdf", [], status="failed", error=f"reason {i}") for i in range(53)]
+    message = EmailSummary.from_results(job_id="j1", job_name="F", status="failed", documents_total=53,
+                                        documents=docs, variables=[], usage=Usage())
+    text, html, _ = parts(build_message(settings, message, ["ana@example.org"], {"results.xlsx": b"x"}))
+    for body in (text, visible_text(html)):
+        assert "FAILED DOCUMENTS (53)" in body.upper() and "broken0.pdf: reason 0" in body
+        assert "broken49.pdf: reason 49" in body and "broken50.pdf" not in body
+        assert "3 more failed documents are not listed here (see the Errors sheet of the Excel file)." in body
+    assert message.documents_ok == 0 and "failed, 0 of 53 documents read, 53 failed" in build_message(
+        settings, message, ["ana@example.org"], {})["Subject"]

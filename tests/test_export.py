@@ -5,10 +5,27 @@ import csv
 import io
 import json
 
+import datetime as dt
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
 from openpyxl import load_workbook
 
-from policy_reader.export import REVIEW_FILL, job_payload, to_csv, to_json, to_xlsx
+from policy_reader.export import (
+    DATE_FORMAT,
+    REVIEW_FILL,
+    SummaryRow,
+    WorkbookInfo,
+    job_payload,
+    to_csv,
+    to_json,
+    to_xlsx,
+)
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable
+from policy_reader.prompts import PROMPT_VERSION
 
 VARIABLES = [
     Variable(name="year_adopted", question="Year?", type="year"),
@@ -40,6 +57,18 @@ def _documents() -> list[DocumentResult]:
     failed = DocumentResult(doc_id="d0003", file="scan.pdf", status="failed", error_code="encrypted",
                             error="scan.pdf is password protected: enter its password and retry.")
     return [ok, injected_name, failed]
+
+
+def assert_no_formulas(wb) -> None:
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+
+
+def summary_facts(wb) -> dict:
+    """The Summary sheet as {label: value} (labels in column A, values in B)."""
+    return {row[0].value: row[1].value for row in wb["Summary"].iter_rows(min_row=2) if row[0].value}
 
 
 USAGE = Usage(calls=3, prompt_tokens=1200, cached_prompt_tokens=400, completion_tokens=300, cost_usd=0.00042)
@@ -91,14 +120,12 @@ def test_csv_parses_back_one_row_per_document_and_variable():
     assert rows[8]["doc_status"] == "failed" and rows[8]["variable"] == "" and "password" in rows[8]["error"]
 
 
-def test_xlsx_has_all_sheets_and_no_formula_cells():
+def test_xlsx_has_all_sheets_summary_first_and_no_formula_cells():
     data = to_xlsx(_documents(), VARIABLES, USAGE)
     wb = load_workbook(io.BytesIO(data))
-    assert wb.sheetnames == ["Results", "Evidence", "Errors", "Usage"]
-    for ws in wb.worksheets:
-        for row in ws.iter_rows():
-            for cell in row:
-                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+    assert wb.sheetnames == ["Summary", "Results", "Evidence", "Errors"]
+    assert wb.active.title == "Summary"  # the sheet Excel opens on says what the file is
+    assert_no_formulas(wb)
 
     results = wb["Results"]
     assert [c.value for c in results[1]] == ["file", "status", "year_adopted", "target_pct", "sectors", "title"]
@@ -126,11 +153,154 @@ def test_xlsx_has_all_sheets_and_no_formula_cells():
     assert ["+cmd|' /C calc'!A0.pdf", "target_pct", "answer", "The model call timed out after 5 retries."] in error_rows
     assert any(r[0] == "scan.pdf" and r[2] == "encrypted" for r in error_rows)
 
-    usage = {r[0].value: r[1].value for r in wb["Usage"].iter_rows(min_row=2)}
-    assert usage["model calls"] == 3 and usage["prompt tokens"] == 1200 and usage["documents failed"] == 1
-    assert usage["answers needing review"] == 4
+    facts = summary_facts(wb)
+    assert facts["model calls"] == 3 and facts["prompt tokens"] == 1200 and facts["documents failed"] == 1
+    assert facts["answers to review (not yet reviewed)"] == 3  # the reviewed one is done
 
 
 def test_xlsx_columns_follow_answers_when_variables_are_unknown():
     wb = load_workbook(io.BytesIO(to_xlsx(_documents(), None, Usage())))
     assert [c.value for c in wb["Results"][1]][2:] == ["year_adopted", "target_pct", "sectors", "title"]
+
+
+# --------------------------------------------------------------------------- workbook polish
+
+DATED = [
+    Variable(name="adoption_date", question="When?", type="date"),
+    Variable(name="year_adopted", question="Year?", type="year"),
+    Variable(name="reference", question="Reference?", type="text"),
+]
+
+
+def _dated_documents() -> list[DocumentResult]:
+    def doc(doc_id: str, name: str, date: object, reference: str) -> DocumentResult:
+        return DocumentResult(doc_id=doc_id, file=name, pages=2, variables=[
+            Answer(name="adoption_date", value=date, evidence="adopted on ...", page=2, confidence=0.9,
+                   status=AnswerStatus.ACCEPTED if date else AnswerStatus.NOT_FOUND),
+            Answer(name="year_adopted", value=2019, evidence="in 2019", page=2, confidence=0.9,
+                   status=AnswerStatus.ACCEPTED),
+            Answer(name="reference", value=reference, evidence=reference, page=1, confidence=0.9,
+                   status=AnswerStatus.ACCEPTED),
+        ])
+    return [doc("d0001", "full.pdf", "2019-06-04", "2020-01-01"),  # a text that looks like a date stays text
+            doc("d0002", "month.pdf", "2021-03", "ref"),            # partial date: as the document says it
+            doc("d0003", "old.pdf", "1887-05-12", "ref"),           # Excel cannot show dates before 1900
+            doc("d0004", "none.pdf", None, "ref")]
+
+
+def test_full_dates_of_date_variables_are_date_cells():
+    wb = load_workbook(io.BytesIO(to_xlsx(_dated_documents(), DATED, Usage())))
+    results = wb["Results"]
+    assert [c.value for c in results[1]] == ["file", "status", "adoption_date", "year_adopted", "reference"]
+    full = results["C2"]
+    assert full.is_date and full.value == dt.datetime(2019, 6, 4) and full.number_format == DATE_FORMAT
+    assert results["C3"].value == "2021-03" and results["C3"].data_type == "s"
+    assert results["C4"].value == "1887-05-12" and results["C4"].data_type == "s"
+    assert results["C5"].value in ("", None)
+    assert results["D2"].value == 2019 and results["D2"].data_type == "n"
+    assert results["E2"].value == "2020-01-01" and results["E2"].data_type == "s"  # type text: not a date
+
+    evidence = wb["Evidence"]
+    headers = [c.value for c in evidence[1]]
+    value_col = headers.index("value") + 1
+    cell = evidence.cell(row=2, column=value_col)
+    assert evidence.cell(row=2, column=2).value == "adoption_date"
+    assert cell.is_date and cell.value == dt.datetime(2019, 6, 4) and cell.number_format == DATE_FORMAT
+    assert_no_formulas(wb)
+
+
+def test_results_and_evidence_have_auto_filters_over_every_row():
+    wb = load_workbook(io.BytesIO(to_xlsx(_documents(), VARIABLES, USAGE)))
+    assert wb["Results"].auto_filter.ref == "A1:F4"  # 2 + 4 variable columns, header + 3 documents
+    assert wb["Evidence"].auto_filter.ref == "A1:I9"  # 9 columns, header + 8 answers
+    # an empty job still gets a valid (header-only) filter
+    empty = load_workbook(io.BytesIO(to_xlsx([], VARIABLES, Usage())))
+    assert empty["Results"].auto_filter.ref == "A1:F1"
+
+
+def test_summary_sheet_says_what_the_file_is():
+    state = {"id": "0123456789abcdef0123", "name": "Climate laws =cmd", "status": "running",
+             "backend": "openai", "model": "gpt-4o-mini", "created_at": "2024-05-01T08:30:00.000+00:00"}
+    info = WorkbookInfo.from_state(state, status="completed")
+    wb = load_workbook(io.BytesIO(to_xlsx(_documents(), VARIABLES, USAGE, info)))
+    facts = summary_facts(wb)
+    assert facts["job name"] == "Climate laws =cmd"
+    assert facts["job id"] == "0123456789abcdef0123" and facts["status"] == "completed"
+    assert facts["backend"] == "openai" and facts["model"] == "gpt-4o-mini"
+    assert facts["prompt version"] == PROMPT_VERSION
+    assert facts["created (UTC)"] == dt.datetime(2024, 5, 1, 8, 30)
+    assert isinstance(facts["exported (UTC)"], dt.datetime)
+    assert (facts["documents"], facts["documents read"], facts["documents failed"]) == (3, 2, 1)
+    assert facts["variables"] == 4 and facts["answers"] == 8 and facts["pages"] == 4
+    assert facts["answers accepted"] == 2 and facts["answers not found"] == 1 and facts["answers with errors"] == 1
+    assert facts["answers reviewed by an analyst"] == 1
+    assert facts["estimated cost (USD)"] == 0.00042
+    assert facts["accuracy estimate"] == "not measured for this job"
+    rows = {row[0].value: row[1] for row in wb["Summary"].iter_rows(min_row=2) if row[0].value}
+    assert rows["job name"].quotePrefix is False and rows["job name"].data_type == "s"
+    assert rows["created (UTC)"].is_date and rows["estimated cost (USD)"].data_type == "n"
+    assert_no_formulas(wb)
+
+    offline = WorkbookInfo.from_state({**state, "backend": "offline", "model": "offline"})
+    facts = summary_facts(load_workbook(io.BytesIO(to_xlsx(_documents(), VARIABLES, USAGE, offline))))
+    assert facts["prompt version"].startswith("n/a") and facts["status"] == "running"
+
+
+def test_summary_takes_a_measured_accuracy_when_given():
+    accuracy = [SummaryRow(label="accuracy estimate", value=0.925, number_format="0.0%"),
+                SummaryRow(label="measured on", value="12 documents checked by an analyst")]
+    wb = load_workbook(io.BytesIO(to_xlsx(_documents(), VARIABLES, USAGE, accuracy=accuracy)))
+    rows = {row[0].value: row[1] for row in wb["Summary"].iter_rows(min_row=2) if row[0].value}
+    assert rows["accuracy estimate"].value == 0.925 and rows["accuracy estimate"].number_format == "0.0%"
+    assert rows["measured on"].value == "12 documents checked by an analyst"
+
+
+# --------------------------------------------------------------------------- LibreOffice
+
+def _soffice() -> str:
+    """LibreOffice's command line; missing is a failure under CI=true (the package is in .ci/run)."""
+    found = shutil.which("soffice") or shutil.which("libreoffice")
+    if found:
+        return found
+    message = "LibreOffice (soffice) is not installed: apt-get install libreoffice-calc"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def test_workbook_opens_in_libreoffice_with_dates_numbers_and_summary(tmp_path: Path):
+    soffice = _soffice()
+    documents = _documents() + _dated_documents()
+    variables = VARIABLES + [v for v in DATED if v.name not in {x.name for x in VARIABLES}]
+    info = WorkbookInfo(job_id="j1", job_name="LibreOffice check", status="completed", backend="offline",
+                        model="offline", created_at=dt.datetime(2024, 5, 1, 8, 30, tzinfo=dt.timezone.utc))
+    source = tmp_path / "results.xlsx"
+    source.write_bytes(to_xlsx(documents, variables, USAGE, info))
+    out = tmp_path / "out"
+    # own profile: no first-run state shared with another test or a desktop session
+    proc = subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--headless",
+                           "--norestore", "--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out),
+                           str(source)], capture_output=True, text=True, timeout=120)
+    converted = out / "results.xlsx"
+    assert proc.returncode == 0 and converted.exists(), proc.stdout + proc.stderr
+
+    wb = load_workbook(converted)  # as LibreOffice understood and wrote it back
+    assert wb.sheetnames == ["Summary", "Results", "Evidence", "Errors"]
+    assert_no_formulas(wb)
+    facts = summary_facts(wb)
+    assert facts["job name"] == "LibreOffice check" and facts["documents"] == 7
+    assert facts["created (UTC)"] == dt.datetime(2024, 5, 1, 8, 30)
+    assert facts["estimated cost (USD)"] == pytest.approx(0.00042)
+    results = wb["Results"]
+    header = [c.value for c in results[1]]
+    by_file = {row[0].value: row for row in results.iter_rows(min_row=2)}
+    date_cell = by_file["full.pdf"][header.index("adoption_date")]
+    assert date_cell.is_date and date_cell.value == dt.datetime(2019, 6, 4), date_cell.number_format
+    assert "yy" in date_cell.number_format.lower()
+    assert by_file["month.pdf"][header.index("adoption_date")].value == "2021-03"
+    target = by_file["política_climática.pdf"][header.index("target_pct")]
+    assert target.value == -2.5 and target.data_type == "n"
+    title = by_file["política_climática.pdf"][header.index("title")]
+    assert title.value == EVIL and title.data_type == "s"  # still text, not a formula
+    assert results.auto_filter.ref == f"A1:H{1 + len(documents)}"
+    assert wb["Evidence"].auto_filter.ref == f"A1:I{1 + 8 + 3 * 4}"

@@ -28,9 +28,10 @@ class Exporter:
 
         results = self.book.results(job_id)
         usage = total_usage(results)
+        info = export.WorkbookInfo.from_state(self.store.read_state(job_id), status=status)
         return {"json": export.to_json(export.job_payload(job_id, status, results, usage)),
                 "csv": export.to_csv(results),
-                "xlsx": export.to_xlsx(results, self.book.variables(job_id), usage)}
+                "xlsx": export.to_xlsx(results, self.book.variables(job_id), usage, info)}
 
     def write(self, job_id: str, status: str) -> dict[str, bytes]:
         """Build and store every format, and note which reviews they include."""

@@ -13,7 +13,7 @@ from ..config import Settings, scrub
 from ..errors import EmailError
 from .events import EventLog
 from .exports import Exporter
-from .results import ResultBook, needs_review_count, total_usage
+from .results import ResultBook, total_usage
 from .state import iso
 from .store import JobStore
 
@@ -68,12 +68,10 @@ class Notifier:
         state = self.store.read_state(job_id)
         manifest = self.store.read_manifest(job_id)
         results = self.book.results(job_id)
-        summary = EmailSummary(
+        summary = EmailSummary.from_results(
             job_id=job_id, job_name=state.get("name") or "", status=status,
-            documents_total=len(manifest["documents"]),
-            documents_ok=sum(1 for r in results if r.status == "ok"),
-            failed=[(r.file, r.error or "failed") for r in results if r.status != "ok"],
-            needs_review=needs_review_count(results), usage=total_usage(results), job_url=self.job_url(job_id))
+            documents_total=len(manifest["documents"]), documents=results, variables=self.book.variables(job_id),
+            usage=total_usage(results), job_url=self.job_url(job_id))
         try:
             attachments = {"results.csv": self.exporter.get(job_id, "csv"),
                            "results.xlsx": self.exporter.get(job_id, "xlsx")}

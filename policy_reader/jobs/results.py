@@ -95,7 +95,3 @@ def total_usage(results: Sequence[DocumentResult]) -> Usage:
     for result in results:
         total = total.add(result.usage)
     return total
-
-
-def needs_review_count(results: Sequence[DocumentResult]) -> int:
-    return sum(1 for r in results for a in r.variables if a.status == AnswerStatus.NEEDS_REVIEW and not a.reviewed)
