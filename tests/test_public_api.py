@@ -53,7 +53,7 @@ MODULE_FUNCTIONS = {
     "get_job_status": [("job_id", POS), OWNER],
     "update_progress": [("job_id", POS), ("changes", "VAR_KEYWORD")],
     "cleanup_old_jobs": [("max_age_hours", POS)],
-    "current_user": [("headers", POS)],
+    "current_user": [("headers", POS), ("settings", POS)],
 }
 
 

@@ -114,6 +114,7 @@ class LocalExecutor:
         self._queue = JobQueue()
         self._runs: dict[str, _Run] = {}
         self._queued: dict[str, float] = {}  # job_id -> last heartbeat (monotonic) while queued here
+        self._starting: set[str] = set()  # taken from the queue, not yet running: still ours (never orphaned)
         self._guard = threading.RLock()
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
@@ -202,7 +203,7 @@ class LocalExecutor:
 
     def is_busy_here(self, job_id: str) -> bool:
         with self._guard:
-            return job_id in self._runs or job_id in self._queued
+            return job_id in self._queued or job_id in self._starting or job_id in self._runs
 
     def queue_position(self, job_id: str) -> int | None:
         return self._queue.position(job_id)
@@ -263,12 +264,15 @@ class LocalExecutor:
             if job_id is None:
                 continue
             with self._guard:
+                self._starting.add(job_id)
                 self._queued.pop(job_id, None)
             try:
                 self._execute(job_id)
             except Exception:  # noqa: BLE001 - a bug must not kill the runner thread
                 log.exception("job %s crashed", job_id)
             finally:
+                with self._guard:
+                    self._starting.discard(job_id)
                 self.services.job_ended()
 
     def _ticker_loop(self) -> None:
