@@ -101,6 +101,7 @@ class JobView(BaseModel):
     recipients: list[str] = Field(default_factory=list)
     limit_message: str | None = None
     cancel_requested: bool = False
+    warnings: list[str] = Field(default_factory=list)  # job-wide, e.g. OCR unavailable on this server
 
     @property
     def finished(self) -> bool:
@@ -229,6 +230,12 @@ class _Run:
                         self.first_error = f"{result.file}: {result.error or 'failed'}"
                 self.usage = self.usage.add(result.usage)
                 self.pages += result.pages
+                if result.ocr_unavailable or result.error_code == "ocr_unavailable":  # one warning per job
+                    from policy_reader.ocr import availability, unavailable_warning
+
+                    warning = unavailable_warning(availability().reason)
+                    if warning not in self.extra.get("warnings", []):
+                        self.extra["warnings"] = [*self.extra.get("warnings", []), warning]
             self.dirty = True
 
     def snapshot(self) -> dict[str, Any]:

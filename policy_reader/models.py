@@ -69,6 +69,7 @@ class DocumentText(BaseModel):
     sha256: str  # of the file bytes; the cache key
     title: str = ""
     warnings: list[str] = Field(default_factory=list)
+    ocr_unavailable: bool = False  # some page needed OCR, which cannot run on this server (ocr.availability())
 
     @property
     def ocr_pages(self) -> list[int]:
@@ -82,7 +83,7 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
 
-    def add(self, other: "Usage") -> "Usage":
+    def add(self, other: Usage) -> Usage:
         """Return the sum (does not mutate)."""
         return Usage(
             calls=self.calls + other.calls,
@@ -107,4 +108,6 @@ class DocumentResult(BaseModel):
     variables: list[Answer] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     cached: bool = False  # answers came from the answer cache (no model calls)
+    warnings: list[str] = Field(default_factory=list)  # what reading the PDF reported (OCR'd, skipped pages)
+    ocr_unavailable: bool = False  # pages needed OCR that cannot run here: the job shows one warning
     elapsed_s: float = 0.0

@@ -56,7 +56,8 @@ def _process(path: Path, state: list[DocumentResult], variables: list[Variable],
     doc = read_pdf_for(path, settings, password=password,
                        on_progress=progress)
     result = state[0] = state[0].model_copy(update={"pages": doc.page_count, "ocr_pages": doc.ocr_pages,
-                                                     "sha256": doc.sha256})
+                                                     "sha256": doc.sha256, "warnings": doc.warnings,
+                                                     "ocr_unavailable": doc.ocr_unavailable})
     _stop_check(should_stop)
 
     key = AnswerCache.key(doc.sha256, variables, extractor.cache_id, settings.accept_threshold) if cache else ""
