@@ -29,26 +29,10 @@ from typing import Any
 
 from .errors import LlmError
 from .extractor import Extractor
-from .grounding import (
-    FUZZY_ACCEPT,
-    NOT_FOUND,
-    Alignment,
-    DocumentIndex,
-    Support,
-    clean_quote,
-    value_support,
-)
-from .models import (
-    Answer,
-    AnswerStatus,
-    DocumentText,
-    MatchKind,
-    PageText,
-    Passage,
-    Usage,
-    Variable,
-    VariableType,
-)
+from .grounding import (FUZZY_ACCEPT, NOT_FOUND, Alignment, DocumentIndex, Support, clean_quote, relevant,
+                        value_stated, value_support)
+from .models import (Answer, AnswerStatus, DocumentText, MatchKind, PageText, Passage, Usage, Variable,
+                     VariableType)
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -168,24 +152,25 @@ def check_evidence(answer: Answer, index: DocumentIndex, variable: Variable,
             break
     assert best is not None
     alignment, support, text = best
-    page = _value_page(index, alignment, variable, answer.value, others)
+    page = _value_page(index, alignment, variable, answer.value)
     return _Candidate(base.model_copy(update={"page": page, "match_kind": alignment.kind,
                                               "similarity": alignment.similarity, "span": list(alignment.parts)}),
                       alignment, support, claimed, text)
 
 
-def _value_page(index: DocumentIndex, alignment: Alignment, variable: Variable, value: Any,
-                others: Sequence[Variable] = ()) -> int:
-    """The page of the span where the value is stated (a quote over a page break has two), else the
-    page holding most of the quote."""
+def _value_page(index: DocumentIndex, alignment: Alignment, variable: Variable, value: Any) -> int:
+    """The page of the span where the value itself is printed (a quote over a page break has two;
+    a boolean's value is where its subject is named); among several, or none, the page holding
+    most of the quote."""
     pages = alignment.pages
-    if len(pages) > 1 and value is not None:
-        for page in pages:
-            if value_support(variable, value, index.aligned_text(alignment, page), others).ok:
-                return page
     sizes = Counter[int]()
     for part in alignment.parts:
         sizes[part.page] += part.end - part.start
+    if len(pages) > 1 and value is not None:
+        stating = [p for p in pages if value_stated(variable, value, index.aligned_text(alignment, p)).ok
+                   and (variable.type is not VariableType.BOOLEAN
+                        or relevant(variable, index.aligned_text(alignment, p))[0])]
+        pages = stating or pages
     return max(pages, key=lambda p: (sizes[p], -p))
 
 

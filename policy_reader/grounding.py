@@ -509,7 +509,7 @@ def value_support(variable: Variable, value: Any, text: str, others: Sequence[Va
     (`relevant`): a real quote with the right digits for another question is not support."""
     if value is None:
         return Support(True)
-    stated = _value_stated(variable, value, text)
+    stated = value_stated(variable, value, text)
     if variable.type in (VariableType.TEXT, VariableType.CATEGORY, VariableType.LIST):
         return stated  # the option's (or value's) own words are specific enough
     about, terms = relevant(variable, text, others, majority=variable.type is VariableType.BOOLEAN)
@@ -520,7 +520,7 @@ def value_support(variable: Variable, value: Any, text: str, others: Sequence[Va
     return Support(False, "; ".join(r for r in (stated.reason, off_topic) if r), missing)
 
 
-def _value_stated(variable: Variable, value: Any, text: str) -> Support:
+def value_stated(variable: Variable, value: Any, text: str) -> Support:
     """The value itself is in `text` (see the module docstring for each type)."""
     words, flat = _words(text), loose(text)
     vtype = variable.type
