@@ -379,7 +379,7 @@ def _pdfium_page(doc: pdfium.PdfDocument, index: int, *, render: bool) -> tuple[
         try:
             textpage = page.get_textpage()
             try:
-                text = _normalise(textpage.get_text_range())
+                text = page_text(textpage)
             finally:
                 textpage.close()
             image = None
@@ -388,6 +388,11 @@ def _pdfium_page(doc: pdfium.PdfDocument, index: int, *, render: bool) -> tuple[
             return text, image
         finally:
             page.close()
+
+
+def page_text(textpage: pdfium.PdfTextPage) -> str:
+    """A page's text exactly as read_pdf stores it (answer spans are offsets into this text)."""
+    return _normalise(textpage.get_text_range())
 
 
 def _worth_ocr(page: pdfium.PdfPage, text: str) -> bool:
