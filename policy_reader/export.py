@@ -16,7 +16,7 @@ from .models import Answer, AnswerStatus, DocumentResult, Usage, Variable
 from .variables import format_value
 
 CSV_COLUMNS = ("file", "doc_status", "variable", "value", "status", "confidence", "page", "evidence",
-               "reviewed", "error")
+               "reviewed", "error", "match_kind", "span")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 _PLAIN_NUMBER = re.compile(r"^[-+]?(\d+([.,]\d+)*|\.\d+)(e[-+]?\d+)?%?$", re.I)
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -51,24 +51,47 @@ def _document_payload(doc: DocumentResult) -> dict[str, Any]:
         "status": "ok" if doc.status == "ok" else "failed",
         "error": doc.error,
         "pages": doc.pages,
-        "variables": [_answer_payload(a) for a in doc.variables],
+        "variables": [_answer_payload(a, doc) for a in doc.variables],
         "doc_id": doc.doc_id,
         "error_code": doc.error_code,
         "ocr_pages": list(doc.ocr_pages),
     }
 
 
-def _answer_payload(a: Answer) -> dict[str, Any]:
+def _answer_payload(a: Answer, doc: DocumentResult) -> dict[str, Any]:
     return {
         "name": a.name,
         "value": _json_value(a.value),
         "evidence": a.evidence,
-        "page": a.page,
+        "page": _page(a, doc),
         "confidence": round(float(a.confidence), 3),
         "status": _status(a),
         "reviewed": a.reviewed,
         "note": a.note,
+        "match_kind": _kind(a),
+        "similarity": round(float(a.similarity), 3),
+        "span": [{"page": p.page, "start": p.start, "end": p.end} for p in a.span],
+        "coverage": a.coverage,
+        "passages": [{"value": _json_value(p.value), "evidence": p.evidence, "page": p.page,
+                      "match_kind": str(getattr(p.match_kind, "value", p.match_kind)), "agrees": p.agrees}
+                     for p in a.passages],
     }
+
+
+def _page(a: Answer, doc: DocumentResult) -> int | None:
+    """The answer's page, never one outside the document (older results may hold a model's claim)."""
+    if a.page is None or (doc.pages and not 1 <= a.page <= doc.pages):
+        return None
+    return a.page
+
+
+def _kind(a: Answer) -> str:
+    return str(getattr(a.match_kind, "value", a.match_kind))
+
+
+def format_span(a: Answer) -> str:
+    """The aligned span as text: "4:2310-2338; 5:0-120" (page: start-end character offsets of its text)."""
+    return "; ".join(f"{p.page}:{p.start}-{p.end}" for p in a.span)
 
 
 def _json_value(value: Any) -> Any:
@@ -102,12 +125,14 @@ def _csv_rows(documents: Iterable[DocumentResult]) -> Iterable[list[str]]:
     for doc in documents:
         doc_status = "ok" if doc.status == "ok" else "failed"
         if not doc.variables:
-            yield [doc.file, doc_status, "", "", "", "", "", "", "", doc.error or ""]
+            yield [doc.file, doc_status, "", "", "", "", "", "", "", doc.error or "", "", ""]
             continue
         for a in doc.variables:
             error = a.note if a.status == AnswerStatus.ERROR else (doc.error or "")
+            page = _page(a, doc)
             yield [doc.file, doc_status, a.name, format_value(a.value), _status(a), f"{float(a.confidence):.2f}",
-                   "" if a.page is None else str(a.page), a.evidence, "yes" if a.reviewed else "no", error]
+                   "" if page is None else str(page), a.evidence, "yes" if a.reviewed else "no", error, _kind(a),
+                   format_span(a)]
 
 
 def to_csv(documents: list[DocumentResult]) -> bytes:
@@ -212,12 +237,13 @@ def _results_sheet(ws: Any, documents: Sequence[DocumentResult], names: list[str
 def _evidence_sheet(ws: Any, documents: Sequence[DocumentResult]) -> None:
     from openpyxl.styles import Alignment
 
-    _header(ws, ["file", "variable", "value", "page", "evidence", "confidence", "status", "reviewed", "note"])
+    _header(ws, ["file", "variable", "value", "page", "evidence", "confidence", "status", "reviewed", "note",
+                 "match kind", "span"])
     r = 2
     for doc in documents:
         for a in doc.variables:
-            row = [doc.file, a.name, _excel_value(a.value), a.page, a.evidence, round(float(a.confidence), 3),
-                   _status(a), "yes" if a.reviewed else "no", a.note]
+            row = [doc.file, a.name, _excel_value(a.value), _page(a, doc), a.evidence, round(float(a.confidence), 3),
+                   _status(a), "yes" if a.reviewed else "no", a.note, _kind(a), format_span(a)]
             for c, value in enumerate(row, start=1):
                 _set(ws.cell(row=r, column=c), value)
             ws.cell(row=r, column=5).alignment = Alignment(wrap_text=True, vertical="top")
