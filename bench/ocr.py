@@ -23,6 +23,7 @@ onnxruntime thread (the app's default, OCR_THREADS=1), best of the rounds, engin
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import shutil
@@ -256,7 +257,7 @@ def engines() -> tuple[list[Engine], list[str]]:
 def _v1_lines(engine: Any, image: Any) -> list[Any]:
     from policy_reader.ocr import OcrLine
 
-    result, _ = engine(image, use_cls=False)  # the classifier flips upright lines (see policy_reader/ocr.py)
+    result, _ = engine(image)  # as Policy Reader ran it before: defaults, direction classifier on
     return [OcrLine.from_quad(box, text) for box, text, _score in (r[:3] for r in result or [])]
 
 
@@ -299,6 +300,7 @@ def measure(pages: list[BenchPage], engine: Engine) -> dict[str, dict[str, Any]]
 def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     from bench.report import row
 
+    load = os.getloadavg()[0]
     pages = build_pages(Path(out_dir) / "ocr_pages", quick=quick)
     found, missing = engines()
     rows, results = [], {}
@@ -310,7 +312,19 @@ def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
             rows.append(row(f"OCR {name}: CER", 100 * res["cer"], "%", digits=2))
             rows.append(row(f"OCR {name}: WER", 100 * res["wer"], "%", digits=2))
             rows.append(row(f"OCR {name}: speed", res["pages_per_s"], "pages/s"))
-    return {"rows": rows, "raw": results, "pages": [p.name for p in pages], "notes": missing}
+    return {"rows": rows, "raw": results, "pages": [p.name for p in pages], "notes": missing, "load": load}
+
+
+CHOICE = """**Choice: rapidocr 3 (PP-OCRv6 small) + `layout_text`**, the default and the only engine shipped. It has
+the lowest error on every page; its models are inside the `rapidocr` wheel (Policy Reader passes their paths,
+so rapidocr's download path is never taken) and it needs only `opencv-python-headless`, so it runs on App
+Service's Python images, which have no libGL. rapidocr-onnxruntime 1.4 (before) dropped lines (its direction
+classifier turned upright lines over, then the score limit removed them) and glued words together; its GUI
+OpenCV does not import without libGL. Reading order from the box geometry (`layout_text`) is what fixes the
+two-column page for both rapidocr versions; rapidocr 3 keeps the spaces between words itself, so no space
+reconstruction from box gaps is needed (the "lines joined by rows" rows show its words are already spaced:
+their errors are the two-column page's order). Tesseract is about 4x faster here but a system package, not
+available on App Service's code deployments, and less accurate on the noisy scan: not shipped."""
 
 
 def write_table(result: dict[str, Any], path: Path = TABLE) -> str:
@@ -319,9 +333,12 @@ def write_table(result: dict[str, Any], path: Path = TABLE) -> str:
 
     facts = machine_facts()
     raw, pages = result["raw"], result["pages"]
+    load = result.get("load") or os.getloadavg()[0]
     lines = ["# OCR engines on rendered pages with known text", "",
              f"`python -m bench.ocr` — {facts['date']}, {facts['cores usable']} cores ({facts['cpu']}), "
-             f"Python {facts['python']}. One onnxruntime / Tesseract thread. Lower error is better.", "",
+             f"Python {facts['python']}, load average {load:.1f} when it started (pages/s are for that load: "
+             "compare them within the table). One onnxruntime / Tesseract thread. Lower error is better. "
+             "Pages and metrics: see the docstring of bench/ocr.py.", "",
              "| engine | CER | WER | pages/s |", "|---|---|---|---|"]
     for name, res in raw.items():
         lines.append(f"| {name} | {100 * res['cer']:.2f} % | {100 * res['wer']:.2f} % | {res['pages_per_s']:.2f} |")
@@ -332,6 +349,7 @@ def write_table(result: dict[str, Any], path: Path = TABLE) -> str:
     for page in pages:
         cells = [f"{100 * res['per_page'][page][0]:.1f} / {100 * res['per_page'][page][1]:.1f}" for res in raw.values()]
         lines.append(f"| {page} | " + " | ".join(cells) + " |")
+    lines += ["", CHOICE]
     text = "\n".join(lines) + "\n"
     atomic_write_text(path, text)
     return text
