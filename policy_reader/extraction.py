@@ -8,14 +8,17 @@ Pure domain logic over an Extractor: no file or network I/O of its own.
 * Chunks: whole pages packed greedily within the budget; a page larger than the budget alone is
   split by characters at whitespace, with a small overlap so a sentence on a cut is seen whole.
   Every chunk is asked (no lexical skipping: it would save tokens at the cost of missed answers).
-* Evidence check: the quote must occur in the document text, compared after normalising case,
-  whitespace, quote marks, dashes, ligatures and line-end hyphenation. A quote with "..." must have
-  its parts in order on one page. A quote found on another page than claimed fixes the page.
-* Statuses: not_found (no value) / accepted (confidence >= threshold, evidence verified, no problem,
-  variable not always_review) / needs_review (anything else, the note says why) / error (the model
-  failed on pages that may hold the answer).
-* Merge: per variable, the best supported answer wins (verified evidence first, then confidence);
-  every page that supports the same value is kept in Answer.pages; list values are united.
+* Evidence check (grounding.py): the quote is aligned with the whole document (prompt markup
+  stripped, exact then fuzzy, across page breaks); the page becomes where it really is (where the
+  value is printed when it runs over a break), never the model's claim alone; the document's text
+  there must state the value and, for numbers, years, dates and booleans, be about the question.
+* Statuses: not_found (no value) / accepted (aligned exact or fuzzy >= FUZZY_ACCEPT, value supported,
+  confidence >= threshold, no problem, variable not always_review: confidence alone never accepts) /
+  needs_review (anything else, the note says why) / error (the model failed on pages that may hold
+  the answer).
+* Merge: per variable, the best grounded answer wins; every page that supports the same value is kept
+  in Answer.pages; a list gathers the items every aligned passage states (others dropped, noted);
+  a rival value with its quote forces review; "not found" says which pages were read.
 """
 from __future__ import annotations
 
