@@ -16,6 +16,10 @@ $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
+	@# rapidocr-onnxruntime (the OCR before rapidocr 3) pulled the GUI opencv-python, which needs libGL and
+	@# shares cv2/ with the headless build: remove both so the headless one is installed cleanly.
+	@if $(BIN)/python -m pip show opencv-python >/dev/null 2>&1; then \
+	  $(PIP) uninstall -y opencv-python opencv-python-headless rapidocr-onnxruntime; fi
 	@echo "==> Installing the app's packages, pinned and hash-checked (requirements.txt; first run takes a few minutes)"
 	@$(PIP) install --require-hashes -r requirements.txt
 	@echo "==> Installing Policy Reader itself (the policy-reader command)"

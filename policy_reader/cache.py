@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .fsio import atomic_write_json, read_json
+from .grounding import GROUNDING_VERSION
 from .models import Answer, AnswerStatus, Usage, Variable
 from .prompts import PROMPT_VERSION
 
@@ -45,6 +46,7 @@ class AnswerCache:
             "variables": sorted((v.model_dump(mode="json") for v in variables), key=lambda d: d["name"]),
             "extractor": cache_id,
             "prompt": PROMPT_VERSION,
+            "grounding": GROUNDING_VERSION,  # answers checked by older alignment rules are not reused
             "threshold": round(float(accept_threshold), 6),
         }, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(material.encode("utf-8")).hexdigest()

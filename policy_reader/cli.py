@@ -117,11 +117,19 @@ def _config(args: argparse.Namespace) -> int:
         print(settings_markdown_table())
         return EXIT_OK
     settings = load_settings()
+    summary = settings.summary()
+    if settings.ocr_enabled:  # whether OCR can really run here (libraries, model files), not only the switch
+        from .ocr import availability
+
+        ocr = availability()
+        summary["ocr"] = "on, " + ocr.describe()
+        if not ocr.available:
+            print(f"warning: OCR is unavailable ({ocr.reason}): scanned pages will not be read.", file=sys.stderr)
     if args.check:
         _check_jobs_dir(settings)
-        print("config: " + " | ".join(f"{key}: {safe(value)}" for key, value in settings.summary().items()))
+        print("config: " + " | ".join(f"{key}: {safe(value)}" for key, value in summary.items()))
         return EXIT_OK
-    for key, value in settings.summary().items():
+    for key, value in summary.items():
         print(f"{key:12} {safe(value)}")
     return EXIT_OK
 
@@ -348,6 +356,8 @@ def _report(view: Any, out: Path | None, interrupted: bool) -> int:
         print(f"Email not sent: {safe(view.email.get('error'))}", file=sys.stderr)
     if view.limit_message:
         print(safe(view.limit_message), file=sys.stderr)
+    for warning in view.warnings:
+        print(f"warning: {safe(warning)}", file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     if view.status.value == "completed":

@@ -29,7 +29,7 @@ class ConfigError(PolicyReaderError):
 
 class PdfError(PolicyReaderError):
     """One document could not be read. `code` is one of: empty, not_pdf, corrupt, encrypted,
-    wrong_password, too_large, too_many_pages, no_text, timeout, unreadable."""
+    wrong_password, too_large, too_many_pages, no_text, ocr_unavailable, timeout, unreadable."""
 
     code = "unreadable"
 

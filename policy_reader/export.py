@@ -57,24 +57,47 @@ def _document_payload(doc: DocumentResult) -> dict[str, Any]:
         "status": "ok" if doc.status == "ok" else "failed",
         "error": doc.error,
         "pages": doc.pages,
-        "variables": [_answer_payload(a) for a in doc.variables],
+        "variables": [_answer_payload(a, doc) for a in doc.variables],
         "doc_id": doc.doc_id,
         "error_code": doc.error_code,
         "ocr_pages": list(doc.ocr_pages),
     }
 
 
-def _answer_payload(a: Answer) -> dict[str, Any]:
+def _answer_payload(a: Answer, doc: DocumentResult) -> dict[str, Any]:
     return {
         "name": a.name,
         "value": _json_value(a.value),
         "evidence": a.evidence,
-        "page": a.page,
+        "page": _page(a, doc),
         "confidence": round(float(a.confidence), 3),
         "status": _status(a),
         "reviewed": a.reviewed,
         "note": a.note,
+        "match_kind": _kind(a),
+        "similarity": round(float(a.similarity), 3),
+        "span": [{"page": p.page, "start": p.start, "end": p.end} for p in a.span],
+        "coverage": a.coverage,
+        "passages": [{"value": _json_value(p.value), "evidence": p.evidence, "page": p.page,
+                      "match_kind": str(getattr(p.match_kind, "value", p.match_kind)), "agrees": p.agrees}
+                     for p in a.passages],
     }
+
+
+def _page(a: Answer, doc: DocumentResult) -> int | None:
+    """The answer's page, never one outside the document (older results may hold a model's claim)."""
+    if a.page is None or (doc.pages and not 1 <= a.page <= doc.pages):
+        return None
+    return a.page
+
+
+def _kind(a: Answer) -> str:
+    return str(getattr(a.match_kind, "value", a.match_kind))
+
+
+def format_span(a: Answer) -> str:
+    """The aligned span as text: "4:2310-2338; 5:0-120" (page: start-end character offsets of its text)."""
+    return "; ".join(f"{p.page}:{p.start}-{p.end}" for p in a.span)
 
 
 def _json_value(value: Any) -> Any:
@@ -123,10 +146,12 @@ CSV_FIELDS: list[tuple[str, _CsvGetter]] = [
     ("value", lambda d, a: format_value(a.value) if a else ""),
     ("status", lambda d, a: _status(a) if a else ""),
     ("confidence", lambda d, a: f"{float(a.confidence):.2f}" if a else ""),
-    ("page", lambda d, a: "" if a is None or a.page is None else str(a.page)),
+    ("page", lambda d, a: "" if a is None or _page(a, d) is None else str(_page(a, d))),
     ("evidence", lambda d, a: a.evidence if a else ""),
     ("reviewed", lambda d, a: ("yes" if a.reviewed else "no") if a else ""),
     ("error", _csv_error),
+    ("match_kind", lambda d, a: _kind(a) if a else ""),
+    ("span", lambda d, a: format_span(a) if a else ""),
 ]
 CSV_COLUMNS = tuple(name for name, _ in CSV_FIELDS)
 
@@ -340,12 +365,14 @@ EVIDENCE_FIELDS: list[tuple[str, _EvidenceGetter]] = [
     ("file", lambda d, a, t: d.file),
     ("variable", lambda d, a, t: a.name),
     ("value", lambda d, a, t: _excel_value(a.value, t.get(a.name))),
-    ("page", lambda d, a, t: a.page),
+    ("page", lambda d, a, t: _page(a, d)),
     ("evidence", lambda d, a, t: a.evidence),
     ("confidence", lambda d, a, t: round(float(a.confidence), 3)),
     ("status", lambda d, a, t: _status(a)),
     ("reviewed", lambda d, a, t: "yes" if a.reviewed else "no"),
     ("note", lambda d, a, t: a.note),
+    ("match kind", lambda d, a, t: _kind(a)),
+    ("span", lambda d, a, t: format_span(a)),
 ]
 
 

@@ -8,29 +8,34 @@ Pure domain logic over an Extractor: no file or network I/O of its own.
 * Chunks: whole pages packed greedily within the budget; a page larger than the budget alone is
   split by characters at whitespace, with a small overlap so a sentence on a cut is seen whole.
   Every chunk is asked (no lexical skipping: it would save tokens at the cost of missed answers).
-* Evidence check: the quote must occur in the document text, compared after normalising case,
-  whitespace, quote marks, dashes, ligatures and line-end hyphenation. A quote with "..." must have
-  its parts in order on one page. A quote found on another page than claimed fixes the page.
-* Statuses: not_found (no value) / accepted (confidence >= threshold, evidence verified, no problem,
-  variable not always_review) / needs_review (anything else, the note says why) / error (the model
-  failed on pages that may hold the answer).
-* Merge: per variable, the best supported answer wins (verified evidence first, then confidence);
-  every page that supports the same value is kept in Answer.pages; list values are united.
+* Evidence check (grounding.py): the quote is aligned with the whole document (prompt markup
+  stripped, exact then fuzzy, across page breaks); the page becomes where it really is (where the
+  value is printed when it runs over a break), never the model's claim alone; the document's text
+  there must state the value and, for numbers, years, dates and booleans, be about the question.
+* Statuses: not_found (no value) / accepted (aligned exact or fuzzy >= FUZZY_ACCEPT, value supported,
+  confidence >= threshold, no problem, variable not always_review: confidence alone never accepts) /
+  needs_review (anything else, the note says why) / error (the model failed on pages that may hold
+  the answer).
+* Merge: per variable, the best grounded answer wins; every page that supports the same value is kept
+  in Answer.pages; a list gathers the items every aligned passage states (others dropped, noted);
+  a rival value with its quote forces review; "not found" says which pages were read.
 """
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import math
-import re
-import unicodedata
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import LlmError
 from .extractor import Extractor
-from .models import Answer, AnswerStatus, DocumentText, PageText, Usage, Variable, VariableType
+from .grounding import (FUZZY_ACCEPT, NOT_FOUND, Alignment, DocumentIndex, Support, clean_quote, relevant,
+                        value_stated, value_support)
+from .models import (Answer, AnswerStatus, DocumentText, MatchKind, PageText, Passage, Usage, Variable,
+                     VariableType)
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -102,61 +107,6 @@ def chunk_pages(pages: list[PageText], budget_tokens: int) -> list[list[PageText
 
 # --------------------------------------------------------------------------- evidence
 
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u00ab": '"',
-                         "\u00bb": '"', "\u2033": '"', "\u2010": "-", "\u2011": "-", "\u2012": "-",
-                         "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-", "\u00ad": None})
-_HYPHEN_BREAK = re.compile(r"(\w)-[ \t]*\r?\n\s*(\w)")
-_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
-_ELLIPSIS = re.compile(r"\.\s*\.\s*\.|\u2026|\[\s*\.\.\.\s*\]")
-
-
-def normalise(text: str) -> str:
-    """Case, quotes, dashes, ligatures, line-end hyphenation and whitespace made uniform."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
-    text = _HYPHEN_BREAK.sub(r"\1\2", text)
-    return " ".join(text.casefold().split())
-
-
-def _loose(text: str) -> str:
-    """Letters and digits only: immune to spacing, punctuation and hyphenation differences."""
-    return _NON_ALNUM.sub("", normalise(text))
-
-
-class EvidenceIndex:
-    """The document's pages in comparable form, built once per document."""
-
-    def __init__(self, pages: list[PageText]) -> None:
-        self._pages: dict[int, str] = {}
-        for page in pages:  # a page given in parts is joined back
-            self._pages[page.number] = self._pages.get(page.number, "") + _loose(page.text)
-
-    def locate(self, quote: str, claimed_page: int | None) -> int | None:
-        """The page holding `quote` (the claimed page first), or None when it is not in the document."""
-        fragments = [_loose(f) for f in _ELLIPSIS.split(quote.strip().strip("\"'\u201c\u201d"))]
-        fragments = [f for f in fragments if f]
-        if not fragments:
-            return None
-        order = [claimed_page] if claimed_page in self._pages else []
-        order += [n for n in self._pages if n != claimed_page]
-        for number in order:
-            if _in_order(fragments, self._pages[number]):
-                return number
-        return None
-
-
-def _in_order(fragments: list[str], text: str) -> bool:
-    pos = 0
-    for frag in fragments:
-        found = text.find(frag, pos)
-        if found == -1:
-            return False
-        pos = found + len(frag)
-    return True
-
-
-# --------------------------------------------------------------------------- statuses
-
 
 def has_answer(answer: Answer) -> bool:
     """A value, or no value but the extractor flagged something to review (e.g. an unreadable value)."""
@@ -165,37 +115,108 @@ def has_answer(answer: Answer) -> bool:
 
 @dataclass
 class _Candidate:
-    answer: Answer
-    verified: bool
+    """One chunk's answer to one variable, aligned in the document and checked against its value."""
+
+    answer: Answer  # page / span / match kind / similarity from the alignment
+    alignment: Alignment = NOT_FOUND
+    support: Support = field(default_factory=lambda: Support(False, "no evidence quoted"))
+    claimed_page: int | None = None
+    text: str = ""  # the document's text at the span
+
+    @property
+    def grounded(self) -> bool:
+        """Found in the document and saying what the answer says (acceptable or not)."""
+        return self.alignment.found and self.support.ok
 
 
-def check_evidence(answer: Answer, index: EvidenceIndex) -> _Candidate:
-    """Verify the quote against the document text; fix the page when the quote is elsewhere."""
+def check_evidence(answer: Answer, index: DocumentIndex, variable: Variable,
+                   chunk_pages: frozenset[int] = frozenset(), others: Sequence[Variable] = ()) -> _Candidate:
+    """Align the quote in the document; the page becomes where the quote (and the value in it) is.
+
+    Several places may hold the quote: the one whose text supports the value wins, then the chunk's
+    own pages, then the first. The model's page is kept only as `claimed_page` (for the note)."""
+    claimed = answer.page
+    base = answer.model_copy(update={"page": None, "pages": [], "match_kind": MatchKind.NONE, "similarity": 0.0,
+                                     "span": []})
     if not has_answer(answer):
-        return _Candidate(answer, False)
-    page = index.locate(answer.evidence, answer.page) if answer.evidence else None
-    if page is None:
-        return _Candidate(answer, False)
-    return _Candidate(answer.model_copy(update={"page": page}), True)
+        return _Candidate(base, claimed_page=claimed)
+    prefer = chunk_pages | ({claimed} if claimed is not None else set())
+    alignments = index.align(answer.evidence, prefer_pages=prefer) if answer.evidence else []
+    if not alignments:
+        reason = "no evidence quoted" if not answer.evidence.strip() else EVIDENCE_NOT_FOUND
+        return _Candidate(base, support=Support(False, reason), claimed_page=claimed)
+    best: tuple[Alignment, Support, str] | None = None
+    for alignment in alignments[:8]:
+        text = index.aligned_text(alignment)
+        support = value_support(variable, answer.value, text, others)
+        if best is None or (support.ok and not best[1].ok):
+            best = (alignment, support, text)
+        if support.ok:
+            break
+    assert best is not None
+    alignment, support, text = best
+    page = _value_page(index, alignment, variable, answer.value)
+    return _Candidate(base.model_copy(update={"page": page, "match_kind": alignment.kind,
+                                              "similarity": alignment.similarity, "span": list(alignment.parts)}),
+                      alignment, support, claimed, text)
 
 
-def decide_status(answer: Answer, variable: Variable, verified: bool, threshold: float,
-                  ocr_pages: set[int], extra_notes: tuple[str, ...] = ()) -> Answer:
-    """Apply the acceptance rule; the note lists every reason an answer needs review."""
+def _value_page(index: DocumentIndex, alignment: Alignment, variable: Variable, value: Any) -> int:
+    """The page of the span where the value itself is printed (a quote over a page break has two;
+    a boolean's value is where its subject is named); among several, or none, the page holding
+    most of the quote."""
+    pages = alignment.pages
+    sizes = Counter[int]()
+    for part in alignment.parts:
+        sizes[part.page] += part.end - part.start
+    if len(pages) > 1 and value is not None:
+        stating = [p for p in pages if value_stated(variable, value, index.aligned_text(alignment, p)).ok
+                   and (variable.type is not VariableType.BOOLEAN
+                        or relevant(variable, index.aligned_text(alignment, p))[0])]
+        pages = stating or pages
+    return max(pages, key=lambda p: (sizes[p], -p))
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+def _alignment_reasons(c: _Candidate, page_count: int) -> list[str]:
+    """Why an answer's grounding stops it from being accepted (empty: grounded and acceptable)."""
+    reasons: list[str] = []
+    if not c.alignment.found:
+        reason = c.support.reason or EVIDENCE_NOT_FOUND
+        if c.claimed_page is not None:
+            if page_count and not 1 <= c.claimed_page <= page_count:
+                reason += f" (the model gave page {c.claimed_page}, which this {page_count}-page document does not have)"
+            else:
+                reason += f" (the model gave page {c.claimed_page})"
+        return [reason]
+    if not c.alignment.acceptable:
+        reasons.append(f"quote only approximately found in the document (similarity {c.alignment.similarity:.2f}, "
+                       f"{FUZZY_ACCEPT:.2f} needed)")
+    if not c.support.ok and not (c.support.missing and c.answer.value is not None):
+        reasons.append(c.support.reason)
+    return reasons
+
+
+def decide_status(answer: Answer, variable: Variable, reasons: list[str], threshold: float,
+                  ocr_pages: set[int]) -> Answer:
+    """Apply the acceptance rule; the note lists every reason an answer needs review.
+
+    Accepted only when the quote is aligned (exact, or fuzzy >= FUZZY_ACCEPT), the document's text
+    there states the value, the confidence reaches the threshold and the variable is not
+    always-review: the model's confidence alone never accepts anything."""
     if not has_answer(answer):
-        return Answer(name=answer.name, status=AnswerStatus.NOT_FOUND, note=answer.note)
-    reasons: list[str] = [answer.note] if answer.note else []
-    if not verified:
-        reasons.append(EVIDENCE_NOT_FOUND if answer.evidence else "no evidence quoted")
+        return Answer(name=answer.name, status=AnswerStatus.NOT_FOUND, note=answer.note, coverage=answer.coverage)
+    reasons = ([answer.note] if answer.note else []) + [r for r in reasons if r]
     if answer.confidence < threshold:
         reasons.append(f"confidence {answer.confidence:.2f} is below {threshold:.2f}")
     if variable.always_review:
         reasons.append("always reviewed (variable setting)")
-    reasons.extend(extra_notes)
     pages = sorted(set(answer.pages) | ({answer.page} if answer.page is not None else set()))
     return answer.model_copy(update={
         "status": AnswerStatus.NEEDS_REVIEW if reasons else AnswerStatus.ACCEPTED,
-        "note": "; ".join(reasons),
+        "note": "; ".join(dict.fromkeys(reasons)),
         "pages": pages,
         "from_ocr": answer.page in ocr_pages if answer.page is not None else False,
     })
@@ -214,36 +235,115 @@ def _value_key(value: Any) -> Any:
     return value
 
 
+def _passage(c: _Candidate, agrees: bool) -> Passage:
+    a = c.answer
+    return Passage(value=a.value, evidence=a.evidence, page=a.page, match_kind=a.match_kind, span=a.span,
+                   agrees=agrees)
+
+
 def merge_candidates(variable: Variable, candidates: list[_Candidate], threshold: float,
-                     ocr_pages: set[int]) -> Answer:
-    """Best supported answer wins; same-value pages are kept; strong disagreement needs review."""
+                     ocr_pages: set[int], page_count: int = 0, others: Sequence[Variable] = ()) -> Answer:
+    """Best grounded answer wins; same-value pages are kept; a list gathers its items from every
+    passage that states them; a grounded, confident rival value forces review and shows its quote."""
     found = [c for c in candidates if has_answer(c.answer)]
     if not found:
         note = next((c.answer.note for c in candidates if c.answer.note), "")
         return Answer(name=variable.name, status=AnswerStatus.NOT_FOUND, note=note)
-    best = max(found, key=lambda c: (c.verified, c.answer.value is not None, c.answer.confidence))
+    best = max(found, key=lambda c: (c.grounded and c.alignment.acceptable, c.grounded, c.alignment.found,
+                                     c.alignment.similarity, c.answer.value is not None, c.answer.confidence))
     answer = best.answer
-    agreeing = [c for c in found if c.verified and _value_key(c.answer.value) == _value_key(answer.value)]
-    pages = {p for c in agreeing for p in [c.answer.page, *c.answer.pages] if p is not None}
-    notes: list[str] = []
-    if variable.type is VariableType.LIST and best.verified and isinstance(answer.value, list):
-        merged = list(answer.value)
-        for c in found:
-            if c.verified and isinstance(c.answer.value, list):
-                extra = [v for v in c.answer.value if _value_key(v) not in {_value_key(m) for m in merged}]
-                if extra:
-                    merged.extend(extra)
-                    if c.answer.page is not None:
-                        pages.add(c.answer.page)
-        answer = answer.model_copy(update={"value": merged})
-    elif best.verified:
-        rivals = [c for c in found if c.verified and c.answer.value is not None and c.answer.confidence >= threshold
+    reasons = _alignment_reasons(best, page_count)
+    agreeing = [c for c in found if c.grounded and _value_key(c.answer.value) == _value_key(answer.value)]
+    pages = {p for c in agreeing for p in [c.answer.page] if p is not None}
+    if variable.type is VariableType.LIST and isinstance(answer.value, list):
+        answer, list_reasons, pages = _merge_list(variable, best, found, pages, others)
+        reasons = [r for r in reasons if not r.startswith("the quote does not mention")] + list_reasons
+    elif best.grounded:
+        rivals = [c for c in found if c.grounded and c.answer.value is not None and c.answer.confidence >= threshold
                   and _value_key(c.answer.value) != _value_key(answer.value)]
         if rivals:
-            shown = ", ".join(f"{c.answer.value!r} (page {c.answer.page})" for c in rivals[:3])
-            notes.append(f"other passages give a different answer: {shown}")
+            shown = "; ".join(f"{_fmt(c.answer.value)} (page {c.answer.page}: \"{_short(c.answer.evidence)}\")"
+                              for c in rivals[:3])
+            reasons.append(f"other passages give a different answer: {shown}")
+            answer = answer.model_copy(update={"passages": [_passage(c, False) for c in rivals[:5]]})
     answer = answer.model_copy(update={"pages": sorted(pages)})
-    return decide_status(answer, variable, best.verified, threshold, ocr_pages, tuple(notes))
+    return decide_status(answer, variable, reasons, threshold, ocr_pages)
+
+
+def _merge_list(variable: Variable, best: _Candidate, found: list[_Candidate], pages: set[int],
+                others: Sequence[Variable] = ()) -> tuple[Answer, list[str], set[int]]:
+    """Items from every aligned passage; an item that no passage's text states is dropped (and said)."""
+    aligned = [c for c in found if c.alignment.found]
+    items: list[Any] = []
+    sources: dict[Any, _Candidate] = {}
+    for c in [best, *[c for c in aligned if c is not best]]:
+        for item in c.answer.value if isinstance(c.answer.value, list) else []:
+            key = _value_key(item)
+            if key not in sources:
+                items.append(item)
+                sources[key] = c
+    kept: list[Any] = []
+    dropped: list[Any] = []
+    used: list[_Candidate] = []
+    for item in items:
+        holder = next((c for c in aligned if value_support(variable, [item], c.text, others).ok), None)
+        if holder is None:
+            dropped.append(item)
+            continue
+        kept.append(item)
+        if holder not in used:
+            used.append(holder)
+        if holder.answer.page is not None:
+            pages.add(holder.answer.page)
+    reasons: list[str] = []
+    value = kept if kept else best.answer.value
+    if dropped and kept:
+        reasons.append("dropped, stated in no quote: " + ", ".join(repr(d) for d in dropped))
+    elif dropped and best.alignment.found:
+        reasons.append("the quote does not mention " + ", ".join(repr(d) for d in dropped))
+    n_pass = max(1, len(used))
+    coverage = (f"{len(kept)} item{'s' if len(kept) != 1 else ''} from {n_pass} passage{'s' if n_pass != 1 else ''}"
+                + (f" on page{'s' if len(pages) != 1 else ''} {_pages_text(sorted(pages))}" if pages else ""))
+    passages = [_passage(c, True) for c in used if c is not best]
+    return best.answer.model_copy(update={"value": value, "coverage": coverage, "passages": passages}), reasons, pages
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(clean_quote(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _pages_text(numbers: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    runs: list[str] = []
+    for n in sorted(set(numbers)):
+        if runs and n == int(runs[-1].split("-")[-1]) + 1:
+            runs[-1] = f"{runs[-1].split('-')[0]}-{n}"
+        else:
+            runs.append(str(n))
+    return ", ".join(runs)
+
+
+def read_coverage(doc: DocumentText) -> str:
+    """What "not found" covered: the pages read, those read by OCR and those without text."""
+    read = [p.number for p in doc.pages if p.text.strip()]
+    empty = sorted({p.number for p in doc.pages if not p.text.strip()} |
+                   (set(range(1, doc.page_count + 1)) - {p.number for p in doc.pages}))
+    if not read:
+        return "no page had text"
+    parts = [f"read pages {_pages_text(read)} of {doc.page_count}"]
+    ocr = [n for n in doc.ocr_pages if n in read]
+    if ocr:
+        parts.append(f"{_pages_text(ocr)} by OCR")
+    if empty:
+        parts.append(f"{_pages_text(empty)} without text")
+    return "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- the loop
@@ -269,7 +369,7 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
     not ten. Results are merged in page order, so the outcome does not depend on timing.
     """
     chunks = chunk_pages(doc.pages, extractor.chunk_tokens)
-    index = EvidenceIndex(doc.pages)
+    index = DocumentIndex(doc.pages)
     ocr_pages = set(doc.ocr_pages)
     total = len(variables)
     _report(progress, "asking", 0, total)
@@ -320,14 +420,19 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
             failures.append((chunk, outcome))
             continue
         answers, _chunk_usage = outcome
+        own = frozenset(p.number for p in chunk)
         for var, ans in zip(variables, answers):
-            per_var[var.name].append(check_evidence(ans, index))
+            per_var[var.name].append(check_evidence(ans, index, var, own, variables))
     if chunks and len(failures) == len(chunks):
         raise _with_spent(failures[-1][1], usage)
     _report(progress, "merging", total, total)
-    merged = [merge_candidates(v, per_var[v.name], threshold, ocr_pages) for v in variables]
+    merged = [merge_candidates(v, per_var[v.name], threshold, ocr_pages, doc.page_count, variables)
+              for v in variables]
     if failures:
         merged = [_mark_failed(a, failures) for a in merged]
+    coverage = read_coverage(doc)
+    merged = [a.model_copy(update={"coverage": coverage}) if a.status is AnswerStatus.NOT_FOUND else a
+              for a in merged]
     return ExtractionOutcome(answers=merged, usage=usage, chunks=len(chunks), complete=not failures)
 
 

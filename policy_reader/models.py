@@ -41,14 +41,52 @@ class AnswerStatus(str, Enum):
     ERROR = "error"
 
 
+class MatchKind(str, Enum):
+    """How an answer's quote was found in the document text (see grounding.py)."""
+
+    EXACT = "exact"  # found as is (case, spacing, punctuation, hyphenation and page markers aside)
+    FUZZY = "fuzzy"  # found approximately (OCR noise, small model edits); `similarity` says how close
+    NONE = "none"  # not found, or no quote at all
+
+
+class SpanPart(BaseModel):
+    """One piece of an aligned quote: characters [start, end) of one page's text (PageText.text).
+
+    A quote that runs over a page break has one part per page; a quote elided with "..." has one
+    part per piece."""
+
+    model_config = ConfigDict(frozen=True)
+
+    page: int  # 1-based
+    start: int
+    end: int
+
+
+class Passage(BaseModel):
+    """Another passage behind an answer: a list's other items, or a rival value for a single answer."""
+
+    value: Any = None
+    evidence: str = ""
+    page: int | None = None
+    match_kind: MatchKind = MatchKind.NONE
+    span: list[SpanPart] = Field(default_factory=list)
+    agrees: bool = True  # False: this passage gives a different value (the answer needs review)
+
+
 class Answer(BaseModel):
     """The answer to one variable for one document."""
 
     name: str
     value: Any = None  # typed: str | float | int | bool | list[str] | None
     evidence: str = ""  # verbatim quote from the document
-    page: int | None = None  # 1-based page of the evidence
+    page: int | None = None  # 1-based page where the quote (and the value in it) really is; never the
+    # model's claim alone, never outside the document
     pages: list[int] = Field(default_factory=list)  # every page that supported the answer
+    match_kind: MatchKind = MatchKind.NONE  # how the quote was found in the document
+    similarity: float = 0.0  # 1.0 exact; a fuzzy match's closeness (grounding.FUZZY_ACCEPT to be accepted)
+    span: list[SpanPart] = Field(default_factory=list)  # where the quote is, page by page
+    passages: list[Passage] = Field(default_factory=list)  # the other quotes behind (or against) the value
+    coverage: str = ""  # what was read: "3 items from 2 passages" / "not in pages 1-12 (3-4 by OCR)"
     confidence: float = 0.0  # 0..1
     status: AnswerStatus = AnswerStatus.NOT_FOUND
     note: str = ""  # why it needs review, or the error message
@@ -69,6 +107,7 @@ class DocumentText(BaseModel):
     sha256: str  # of the file bytes; the cache key
     title: str = ""
     warnings: list[str] = Field(default_factory=list)
+    ocr_unavailable: bool = False  # some page needed OCR, which cannot run on this server (ocr.availability())
 
     @property
     def ocr_pages(self) -> list[int]:
@@ -82,7 +121,7 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
 
-    def add(self, other: "Usage") -> "Usage":
+    def add(self, other: Usage) -> Usage:
         """Return the sum (does not mutate)."""
         return Usage(
             calls=self.calls + other.calls,
@@ -107,4 +146,6 @@ class DocumentResult(BaseModel):
     variables: list[Answer] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     cached: bool = False  # answers came from the answer cache (no model calls)
+    warnings: list[str] = Field(default_factory=list)  # what reading the PDF reported (OCR'd, skipped pages)
+    ocr_unavailable: bool = False  # pages needed OCR that cannot run here: the job shows one warning
     elapsed_s: float = 0.0

@@ -1,15 +1,18 @@
 """One page of a PDF as a PNG, with an evidence quote highlighted: what the analyst checks an answer against.
 
-The quote comes from our own extracted text (possibly re-wrapped or re-spaced by the model), so it is
-matched against the page's characters ignoring whitespace and case, with ligatures, typographic quotes
-and dashes folded. Pages read by OCR have no text layer: the image is returned without boxes.
+What is highlighted is the answer's aligned span (grounding.py): the parts of it on this page, taken
+from the page's own text (pdf_text.page_text) and located among the page's characters near their
+offsets, so a quote over a page break is highlighted on both pages and a repeated sentence on the
+right occurrence. Without a span (older results), the quote itself is matched, cleaned of the prompt's
+page markers, ignoring whitespace and case, with ligatures, typographic quotes and dashes folded.
+Pages read by OCR have no text layer: the image is returned without boxes.
 """
 from __future__ import annotations
 
 import io
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,9 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageDraw
 
 from .errors import PdfError
-from .pdf_text import PDFIUM_LOCK, capped_scale, open_document
+from .grounding import clean_quote
+from .models import SpanPart
+from .pdf_text import PDFIUM_LOCK, capped_scale, open_document, page_text
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in image pixels
 
@@ -37,12 +42,14 @@ _FOLD = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'
 
 
 def render_page_png(path: Path, page: int, *, highlight: str | None = None, scale: float = 1.5,
-                    password: str | None = None, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> bytes:
+                    password: str | None = None, span: Sequence[SpanPart] = (),
+                    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> bytes:
     """PNG bytes of page `page` (1-based) at `scale` x 72 dpi (smaller when the page would exceed
-    `max_megapixels`), with `highlight` boxed in yellow if found."""
+    `max_megapixels`), with the answer's aligned `span` (its parts on this page) or else the `highlight`
+    quote boxed in yellow if found. A page outside the document is a PdfError, never an image."""
     with _rendered_page(path, page, scale, password, max_megapixels, rev_byteorder=True) as (pdf_page, bitmap):
         image = bitmap.to_pil().convert("RGB")
-        boxes = _quote_boxes(pdf_page, bitmap, highlight) if highlight else []
+        boxes = _quote_boxes(pdf_page, bitmap, highlight or "", _on_page(span, page)) if highlight or span else []
     if boxes:
         image = _draw_boxes(image, boxes)
     out = io.BytesIO()
@@ -51,10 +58,15 @@ def render_page_png(path: Path, page: int, *, highlight: str | None = None, scal
 
 
 def find_quote_boxes(path: Path, page: int, quote: str, *, scale: float = 1.5,
-                     password: str | None = None, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> list[Box]:
-    """The pixel boxes `render_page_png` would draw for `quote` (empty when it is not on the page)."""
+                     password: str | None = None, span: Sequence[SpanPart] = (),
+                     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> list[Box]:
+    """The pixel boxes `render_page_png` would draw for `span` / `quote` (empty when not on the page)."""
     with _rendered_page(path, page, scale, password, max_megapixels) as (pdf_page, bitmap):
-        return _quote_boxes(pdf_page, bitmap, quote)
+        return _quote_boxes(pdf_page, bitmap, quote, _on_page(span, page))
+
+
+def _on_page(span: Sequence[SpanPart], page: int) -> list[SpanPart]:
+    return [part for part in span if part.page == page]
 
 
 @contextmanager
@@ -86,12 +98,21 @@ def _rendered_page(path: Path, page: int, scale: float, password: str | None, ma
 # --------------------------------------------------------------------------- matching
 
 
-def _quote_boxes(pdf_page: pdfium.PdfPage, bitmap: pdfium.PdfBitmap, quote: str) -> list[Box]:
-    """Find `quote` among the page's characters and return one box per line it covers."""
+def _quote_boxes(pdf_page: pdfium.PdfPage, bitmap: pdfium.PdfBitmap, quote: str,
+                 parts: Sequence[SpanPart] = ()) -> list[Box]:
+    """Find the span's parts (else the quote) among the page's characters: one box per line covered."""
     textpage = pdf_page.get_textpage()
     try:
         folded, owners = _page_chars(textpage)
-        spans = _match_spans(folded, owners, quote)
+        spans: list[tuple[int, int]] = []
+        if parts:
+            text = page_text(textpage)
+            for part in parts:
+                found = _nearest_span(folded, owners, text[part.start:part.end], part.start)
+                if found:
+                    spans.append(found)
+        if not spans and quote:
+            spans = _match_spans(folded, owners, quote)
         if not spans:
             return []
         conv = bitmap.get_posconv(pdf_page)
@@ -123,12 +144,31 @@ def _page_chars(textpage: pdfium.PdfTextPage) -> tuple[str, list[int]]:
     return "".join(chars), owners
 
 
+def _nearest_span(folded: str, owners: list[int], segment: str, near: int) -> tuple[int, int] | None:
+    """(first, last) char indices of `segment` (verbatim page text) on the page, the occurrence nearest
+    to character `near` (the page text's offsets follow PDFium's character order)."""
+    needle = "".join(_fold(segment).split())
+    if not needle:
+        return None
+    best: tuple[int, int] | None = None
+    at = folded.find(needle)
+    while at >= 0:
+        candidate = (owners[at], owners[at + len(needle) - 1])
+        if best is None or abs(candidate[0] - near) < abs(best[0] - near):
+            best = candidate
+        at = folded.find(needle, at + 1)
+    return best
+
+
 def _match_spans(folded: str, owners: list[int], quote: str) -> list[tuple[int, int]]:
     """Character-index spans (first, last) of the quote on the page.
 
-    The whole quote first; when the model shortened it with '...' each long enough piece is
-    looked for on its own.
+    The whole quote first (prompt page markers removed); when the model shortened it with '...' or
+    it runs over a page break, each long enough piece is looked for on its own.
     """
+    pieces = re.split(r"\.{3,}|\u2026|\[\s*\.\.\.\s*\]|(?:<|&lt;)\s*/?\s*(?:page|document)\b[^<>]{0,40}?(?:>|&gt;)",
+                      quote, flags=re.IGNORECASE)
+    quote = clean_quote(quote)
     needle = "".join(_fold(quote).split())
     if not needle:
         return []
@@ -139,7 +179,6 @@ def _match_spans(folded: str, owners: list[int], quote: str) -> list[tuple[int, 
     if span:
         return [span]
     spans = []
-    pieces = re.split(r"\.{3,}|\u2026|\[\s*\.\.\.\s*\]", quote)
     if len(pieces) > 1:
         for piece in pieces:
             sub = "".join(_fold(piece).split())

@@ -291,6 +291,9 @@ class _Context:
     fallback_pages: list[int] = field(default_factory=list)
     not_ocrd: list[int] = field(default_factory=list)
     ocr_failed: list[int] = field(default_factory=list)
+    #: pages that needed OCR on a server where OCR cannot run, and why (ocr.availability())
+    ocr_unavailable: list[int] = field(default_factory=list)
+    ocr_unavailable_reason: str = ""
     _pypdf: Any = None
 
     def check_deadline(self, number: int) -> None:
@@ -386,15 +389,20 @@ def _pdfium_page(doc: pdfium.PdfDocument, index: int, *, render: bool) -> tuple[
         try:
             textpage = page.get_textpage()
             try:
-                text = _normalise(textpage.get_text_range())
+                text = page_text(textpage)
             finally:
                 textpage.close()
             image = None
             if render and _sparse(text) and _worth_ocr(page, text):
-                image = _render_for_ocr(page)
+                image = render_for_ocr(page)
             return text, image
         finally:
             page.close()
+
+
+def page_text(textpage: pdfium.PdfTextPage) -> str:
+    """A page's text exactly as read_pdf stores it (answer spans are offsets into this text)."""
+    return _normalise(textpage.get_text_range())
 
 
 def _worth_ocr(page: pdfium.PdfPage, text: str) -> bool:
@@ -408,8 +416,8 @@ def _worth_ocr(page: pdfium.PdfPage, text: str) -> bool:
     return _visible(text) == 0
 
 
-def _render_for_ocr(page: pdfium.PdfPage) -> Any:
-    """A BGR numpy copy of the page at ~170 dpi; the PDFium bitmap is freed at once."""
+def render_for_ocr(page: pdfium.PdfPage) -> Any:
+    """A BGR numpy copy of the page at ~170 dpi (what the OCR engine sees); the PDFium bitmap is freed at once."""
     import numpy as np
 
     width, height = page.get_size()
@@ -422,13 +430,25 @@ def _render_for_ocr(page: pdfium.PdfPage) -> Any:
 
 
 def _ocr_page(ctx: _Context, number: int, text: str, image: Any) -> tuple[str, str]:
-    """OCR one page image; keep the text layer when OCR finds no more than it."""
-    from .ocr import ocr_image
+    """OCR one page image; keep the text layer when OCR finds no more than it.
+
+    OCR that cannot run here at all (a missing library: ocr.availability()) is recorded once per
+    page and reported as one warning, never as a failure per page."""
+    from .ocr import OcrUnavailable, availability, ocr_image
 
     ctx.check_deadline(number)
+    status = availability()
+    if not status.available:
+        ctx.ocr_unavailable.append(number)
+        ctx.ocr_unavailable_reason = status.reason
+        return text, "reading"
     ctx.progress("ocr", number - 1)
     try:
         found = _normalise(ocr_image(image))
+    except OcrUnavailable as exc:
+        ctx.ocr_unavailable.append(number)
+        ctx.ocr_unavailable_reason = str(exc)
+        return text, "reading"
     except Exception:  # noqa: BLE001 - a failing OCR costs that page only
         ctx.ocr_failed.append(number)
         return text, "reading"
@@ -512,10 +532,14 @@ def _finish(pages: list[PageText], title: str, sha: str, ctx: _Context) -> Docum
     if all(not p.text.strip() for p in pages) or len(ctx.not_ocrd) == len(pages):
         raise _no_text_error(ctx, len(pages))
     return DocumentText(pages=pages, page_count=ctx.total, sha256=sha, title=title,
-                        warnings=ctx.warnings + _warnings(ctx, pages))
+                        warnings=ctx.warnings + _warnings(ctx, pages), ocr_unavailable=bool(ctx.ocr_unavailable))
 
 
 def _no_text_error(ctx: _Context, n_pages: int) -> PdfError:
+    if ctx.ocr_unavailable:
+        return PdfError("This PDF has no text layer (it looks like a scan) and OCR is not available on this "
+                        f"server ({ctx.ocr_unavailable_reason}). Ask the operator to check "
+                        "`python -m policy_reader config --check`.", code="ocr_unavailable")
     if ctx.not_ocrd and not ctx.ocr:
         return PdfError("This PDF has no text layer (it looks like a scan) and OCR is turned off. "
                         "Turn OCR on (the job's OCR option or OCR_ENABLED=true) to read it.", code="no_text")
@@ -536,6 +560,10 @@ def _warnings(ctx: _Context, pages: list[PageText]) -> list[str]:
         out.append(f"{_pages_phrase(ctx.skipped)} could not be read and {_was(ctx.skipped)} skipped.")
     if ctx.ocr_failed:
         out.append(f"OCR failed on {_pages_phrase(ctx.ocr_failed, verb=False).lower()}.")
+    if ctx.ocr_unavailable:
+        out.append(f"{_pages_phrase(ctx.ocr_unavailable, verb=False)} {_has(ctx.ocr_unavailable)} no text layer "
+                   f"and {_was(ctx.ocr_unavailable)} not read: OCR is not available on this server "
+                   f"({ctx.ocr_unavailable_reason}).")
     if ctx.not_ocrd:
         phrase = _pages_phrase(ctx.not_ocrd, verb=False)
         if ctx.ocr:  # pypdf fallback: PDFium could not render them

@@ -60,7 +60,8 @@ def _process(path: Path, state: list[DocumentResult], variables: list[Variable],
             raise Cancelled() from None
         raise
     result = state[0] = state[0].model_copy(update={"pages": doc.page_count, "ocr_pages": doc.ocr_pages,
-                                                     "sha256": doc.sha256})
+                                                     "sha256": doc.sha256, "warnings": doc.warnings,
+                                                     "ocr_unavailable": doc.ocr_unavailable})
     _stop_check(should_stop)
 
     key = AnswerCache.key(doc.sha256, variables, extractor.cache_id, settings.accept_threshold) if cache else ""

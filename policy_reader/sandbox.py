@@ -319,10 +319,12 @@ def read_pdf(path: Path, settings: Any, *, password: str | None = None, ocr: boo
 
 
 def render_page_png(path: Path, page: int, settings: Any, *, highlight: str | None = None, scale: float = 1.5,
-                    password: str | None = None) -> bytes:
-    """page_image.render_page_png in a reader process (the evidence image the app shows)."""
+                    password: str | None = None, span: Any = ()) -> bytes:
+    """page_image.render_page_png in a reader process (the evidence image the app shows). `span`: the
+    answer's aligned quote, as SpanPart models or (page, start, end) tuples."""
+    parts = [[int(p.page), int(p.start), int(p.end)] if hasattr(p, "page") else [int(x) for x in p] for p in span]
     params = {"path": str(Path(path).resolve()), "page": int(page), "highlight": highlight, "scale": float(scale),
-              "password": password, "max_megapixels": float(settings.render_max_megapixels)}
+              "password": password, "max_megapixels": float(settings.render_max_megapixels), "span": parts}
     _, png = get_sandbox(settings).call("render_page", params, timeout_s=settings.render_timeout_s,
                                         what=f"page {page} of this PDF")
     return png or b""
@@ -413,10 +415,12 @@ def _op_read_pdf(params: dict[str, Any], progress: ProgressFn) -> tuple[Any, Non
 
 
 def _op_render_page(params: dict[str, Any], progress: ProgressFn) -> tuple[None, bytes]:
+    from .models import SpanPart
     from .page_image import render_page_png as render
 
+    span = [SpanPart(page=int(p), start=int(a), end=int(b)) for p, a, b in params.get("span") or []]
     png = render(Path(params["path"]), int(params["page"]), highlight=params.get("highlight"),
-                 scale=float(params.get("scale") or 1.5), password=params.get("password"),
+                 scale=float(params.get("scale") or 1.5), password=params.get("password"), span=span,
                  max_megapixels=float(params["max_megapixels"]))
     return None, png
 

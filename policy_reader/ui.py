@@ -241,10 +241,12 @@ def final_message(view: Any) -> tuple[str, str]:
     failed = int(get_field(view, "documents_failed", 0) or 0)
     ok = max(0, int(get_field(view, "documents_done", 0) or 0) - failed)
     error = get_field(view, "error") or get_field(view, "limit_message")
+    warned = "".join(f" {w}" for w in (get_field(view, "warnings") or []))  # job-wide, e.g. OCR unavailable
     if key == "completed":
         if failed:
-            return "warning", f"Finished: {ok} of {total} documents read, {failed} failed (see below)."
-        return "success", f"Finished: all {total} document{'s' if total != 1 else ''} read."
+            return "warning", f"Finished: {ok} of {total} documents read, {failed} failed (see below).{warned}"
+        done = f"Finished: all {total} document{'s' if total != 1 else ''} read."
+        return ("warning", done + warned) if warned else ("success", done)
     if key == "failed":
         return "error", f"The job failed: {error or 'no reason was recorded'}."
     if key == "cancelled":

@@ -120,6 +120,24 @@ def make_blank_pdf(path: str | Path, n_pages: int = 1) -> Path:
     return _save(pdf, path)
 
 
+def make_scanned_copy(src: str | Path, path: str | Path, *, dpi: int = 200, degrade=None) -> Path:
+    """An image-only copy of a PDF, as a scanner makes it: every page rasterised at `dpi` (grayscale),
+    optionally degraded (`degrade(PIL image) -> PIL image`: skew, noise), and no text layer left."""
+    import pypdfium2 as pdfium
+
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=False)
+    doc = pdfium.PdfDocument(str(src))
+    try:
+        for index in range(len(doc)):
+            image = doc[index].render(scale=dpi / 72).to_pil().convert("L")
+            pdf.add_page()
+            pdf.image(degrade(image) if degrade else image, x=0, y=0, w=_A4_MM[0], h=_A4_MM[1])
+    finally:
+        doc.close()
+    return _save(pdf, path)
+
+
 def _save(pdf: FPDF, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

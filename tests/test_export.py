@@ -104,7 +104,7 @@ def test_csv_parses_back_one_row_per_document_and_variable():
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert list(rows[0]) == ["file", "doc_status", "variable", "value", "status", "confidence", "page", "evidence",
-                             "reviewed", "error"]
+                             "reviewed", "error", "match_kind", "span"]
     assert len(rows) == 4 + 4 + 1
     first = rows[0]
     assert (first["file"], first["variable"], first["value"], first["page"], first["status"]) == (
@@ -303,4 +303,33 @@ def test_workbook_opens_in_libreoffice_with_dates_numbers_and_summary(tmp_path: 
     title = by_file["política_climática.pdf"][header.index("title")]
     assert title.value == EVIL and title.data_type == "s"  # still text, not a formula
     assert results.auto_filter.ref == f"A1:H{1 + len(documents)}"
-    assert wb["Evidence"].auto_filter.ref == f"A1:I{1 + 8 + 3 * 4}"
+    assert wb["Evidence"].auto_filter.ref == f"A1:K{1 + 8 + 3 * 4}"
+
+
+def test_exports_carry_match_kind_and_span_and_never_a_page_outside_the_document():
+    """Issue 19: CSV, Excel and JSON say how each quote was found and where; a page the model invented
+    (older results kept it) is not exported."""
+    from policy_reader.models import MatchKind, SpanPart
+
+    doc = DocumentResult(doc_id="d0001", file="p.pdf", pages=4, variables=[
+        Answer(name="ministry", value="Ministry of Environment", evidence="The Ministry of </page> <page "
+               'number="5"> Environment', page=3, confidence=1.0, status=AnswerStatus.ACCEPTED,
+               match_kind=MatchKind.EXACT, similarity=1.0,
+               span=[SpanPart(page=2, start=2310, end=2325), SpanPart(page=3, start=0, end=11)]),
+        Answer(name="year_adopted", value=2018, evidence="entered into force in 2018", page=3847659201,
+               confidence=1.0, status=AnswerStatus.NEEDS_REVIEW, note="evidence not found in the document"),
+    ])
+    payload = job_payload("job-1", "completed", [doc], USAGE)
+    ministry, year = payload["documents"][0]["variables"]
+    assert ministry["match_kind"] == "exact" and ministry["similarity"] == 1.0 and ministry["page"] == 3
+    assert ministry["span"] == [{"page": 2, "start": 2310, "end": 2325}, {"page": 3, "start": 0, "end": 11}]
+    assert year["match_kind"] == "none" and year["span"] == [] and year["page"] is None
+
+    rows = list(csv.DictReader(io.StringIO(to_csv([doc]).decode("utf-8-sig"))))
+    assert [(r["match_kind"], r["span"], r["page"]) for r in rows] == [("exact", "2:2310-2325; 3:0-11", "3"),
+                                                                       ("none", "", "")]
+    sheet = load_workbook(io.BytesIO(to_xlsx([doc], None, USAGE)))["Evidence"]
+    header = [c.value for c in sheet[1]]
+    got = [{h: c.value for h, c in zip(header, row)} for row in sheet.iter_rows(min_row=2)]
+    assert [(g["match kind"], g["span"], g["page"]) for g in got] == [("exact", "2:2310-2325; 3:0-11", 3),
+                                                                      ("none", None, None)]

@@ -162,3 +162,21 @@ def test_samples_folder_is_complete_and_reproducible(tmp_path):
 def test_boolean_needs_its_subject_not_just_the_verb():
     pages = [PageText(number=1, text="This strategy covers climate finance and the energy sector.")]
     assert _answers(pages, [ADAPTATION])["covers_adaptation"].status is AnswerStatus.NOT_FOUND
+
+
+def test_offline_quotes_are_aligned_exactly_on_their_pages_in_the_samples():
+    """The offline extractor quotes sentences verbatim: grounding finds every one exactly, on its page."""
+    from policy_reader.extraction import extract_document
+    from policy_reader.models import MatchKind
+
+    variables = load_variables(SAMPLES / "variables.csv", "variables.csv")
+    for pdf in sorted(SAMPLES.glob("*.pdf")):
+        doc = read_pdf(pdf, ocr=False)
+        expected = _load_make_samples().EXPECTED[pdf.name]
+        for a in extract_document(doc, variables, OfflineExtractor(), threshold=0.8).answers:
+            if a.value is None:
+                continue
+            assert a.match_kind is MatchKind.EXACT and a.span, (pdf.name, a.name, a.evidence)
+            assert a.status is not AnswerStatus.ACCEPTED  # offline confidence stays below the threshold
+            if a.name in expected:
+                assert a.page == expected[a.name][1], (pdf.name, a.name)

@@ -107,3 +107,46 @@ def test_quote_matches_across_a_line_break_hyphen(tmp_path: Path) -> None:
     path = make_text_pdf(tmp_path / "hy.pdf", ["The plan covers the whole adaptation frame-\nwork of the country."])
     assert find_quote_boxes(path, 1, "adaptation frame-\nwork of the country")
     assert find_quote_boxes(path, 1, "adaptation framework of the country")
+
+
+# --------------------------------------------------------------------------- aligned spans (issue 19)
+
+
+def _aligned(path: Path, quote: str):
+    from policy_reader.grounding import DocumentIndex
+    from policy_reader.pdf_text import read_pdf
+
+    (alignment, *_rest) = DocumentIndex(read_pdf(path).pages).align(quote)
+    return list(alignment.parts)
+
+
+def test_a_quote_over_a_page_break_is_highlighted_on_both_pages(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "break.pdf", ["Introduction of the plan.\n\nThe Ministry of", "Environment is "
+                                                  "responsible for implementation.\n\nOther text follows here."])
+    quote = 'The Ministry of </page>\n<page number="2">\nEnvironment is responsible for implementation.'
+    span = _aligned(path, quote)
+    assert [p.page for p in span] == [1, 2]
+    first, second = find_quote_boxes(path, 1, quote, span=span), find_quote_boxes(path, 2, quote, span=span)
+    assert len(first) == 1 and len(second) == 1
+    assert first[0][1] > second[0][1]  # the end of page 1 is lower than the top of page 2
+    # without the span (an older result) the markers are stripped and each piece is still found
+    assert find_quote_boxes(path, 2, quote) and find_quote_boxes(path, 1, quote)
+
+
+def test_a_repeated_sentence_is_highlighted_where_the_span_says(tmp_path: Path) -> None:
+    sentence = "The target is reviewed every five years."
+    path = make_text_pdf(tmp_path / "twice.pdf", [f"{sentence}\n\n{'Filler line of the policy.' * 3}\n\n{sentence}"])
+    from policy_reader.grounding import DocumentIndex
+    from policy_reader.pdf_text import read_pdf
+
+    alignments = DocumentIndex(read_pdf(path).pages).align(sentence)
+    assert len(alignments) == 2
+    top = find_quote_boxes(path, 1, sentence, span=list(alignments[0].parts))
+    bottom = find_quote_boxes(path, 1, sentence, span=list(alignments[1].parts))
+    assert len(top) == len(bottom) == 1 and bottom[0][1] > top[0][3]
+
+
+def test_a_page_outside_the_document_is_never_drawn(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "four.pdf", ["one", "two", "three", "four"])
+    with pytest.raises(PdfError):
+        render_page_png(path, 3847659201)

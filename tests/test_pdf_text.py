@@ -19,6 +19,7 @@ from tests.pdf_factory import (
     make_blank_pdf,
     make_encrypted_pdf,
     make_mixed_pdf,
+    make_scanned_copy,
     make_scanned_pdf,
     make_text_pdf,
     make_truncated_pdf,
@@ -153,6 +154,54 @@ def test_ocr_goes_page_by_page(scanned) -> None:
     _path, _doc, calls = scanned
 
     assert calls == [("reading", 1, 3), ("ocr", 1, 3), ("ocr", 2, 3), ("ocr", 2, 3), ("ocr", 3, 3)]
+
+
+#: Sentences planted in two text policies that are then "scanned" (image-only copies).
+POLICY_ONE = [
+    "This National Climate Policy is issued by the Government of Kenya.",
+    "The Ministry of Environment is responsible for its implementation in all counties.",
+    "Greenhouse gas emissions shall fall by 32 percent by 2030 against the 2010 baseline.",
+    "County governments will publish annual reports on adaptation measures.",
+    "An overall budget of 250 million shillings is allocated to the first phase.",
+    "The policy covers the energy, transport and agriculture sectors.",
+    "Public agencies shall monitor the quality of the national inventory.",
+    "The steering committee reviews the strategy every five years.",
+    "Local administrations will consult civil society on land use plans.",
+    "Renewable sources will supply 60 percent of electricity by 2035.",
+]
+POLICY_TWO = [
+    "The Climate Change Act was adopted by Parliament on 14 March 2019.",
+    "Each county council shall appoint a climate change officer.",
+    "The national authority will coordinate investment plans for public infrastructure.",
+    "Drought resilience programmes receive priority funding from the climate fund.",
+    "The statistics office will collect activity data from all sectors.",
+    "Forest cover must reach 30 percent of the land area by 2032.",
+    "Coal power plants will be phased out before the year 2040.",
+    "Incentives for efficient buildings are described in Annex 3.",
+    "The steering group reports to the Cabinet twice a year.",
+    "Training for inspectors and auditors starts in the second year.",
+]
+
+
+def _words(text: str) -> str:
+    """Lower-case words separated by single spaces, punctuation dropped: two words glued together
+    or split apart no longer match."""
+    return " " + " ".join(re.findall(r"[^\W_]+", text.casefold())) + " "
+
+
+def test_image_only_copies_of_text_policies_keep_their_sentences_and_spaces(tmp_path: Path) -> None:
+    """Scanned copies of a one-column and a two-column policy: >= 90 % of the planted sentences come
+    back word for word, with their words spaced (and the columns in reading order)."""
+    one = make_text_pdf(tmp_path / "one.pdf", [" ".join(POLICY_ONE)])
+    two = make_two_column_pdf(tmp_path / "two.pdf", " ".join(POLICY_TWO[:5]), " ".join(POLICY_TWO[5:]))
+    found: list[str] = []
+    for src, sentences in ((one, POLICY_ONE), (two, POLICY_TWO)):
+        doc = read_pdf(make_scanned_copy(src, tmp_path / f"scan-{src.name}"))
+        assert doc.ocr_pages == [1]
+        text = _words(doc.pages[0].text)
+        found += [s for s in sentences if _words(s) in text]
+    missing = [s for s in POLICY_ONE + POLICY_TWO if s not in found]
+    assert len(found) >= 0.9 * (len(POLICY_ONE) + len(POLICY_TWO)), missing
 
 
 def test_ocr_off_reads_text_layers_and_warns_about_scans(scanned) -> None:
@@ -304,25 +353,3 @@ def test_sanitize_filename(name: str, expected: str) -> None:
 def test_sanitize_filename_bounds_long_names() -> None:
     safe = sanitize_filename("x" * 5000 + ".pdf")
     assert _SAFE.match(safe) and len(safe) <= 110
-
-
-# --------------------------------------------------------------------------- OCR engine
-
-
-def test_ocr_engine_is_loaded_once_for_all_threads() -> None:
-    from policy_reader.ocr import get_engine
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        engines = list(pool.map(lambda _: get_engine(), range(8)))
-    assert all(engine is engines[0] for engine in engines)
-
-
-def test_ocr_boxes_on_one_visual_line_are_joined_left_to_right() -> None:
-    from policy_reader.ocr import _join_lines
-
-    def box(x0: int, y0: int, x1: int, y1: int) -> list[list[int]]:
-        return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
-
-    result = [[box(300, 102, 500, 130), "45 percent", 0.9], [box(10, 100, 280, 128), "Emission target", 0.9],
-              [box(10, 160, 400, 190), "by 2030", 0.9]]
-    assert _join_lines(result) == "Emission target 45 percent\nby 2030"

@@ -55,12 +55,13 @@ def downloads(manager: JobManager, job_id: str, user: str) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def page_png(path: str, mtime: float, page: int, quote: str) -> bytes:
-    """Drawn by a reader process (policy_reader/sandbox.py): the app never parses an uploaded PDF."""
+def page_png(path: str, mtime: float, page: int, quote: str, span: tuple[tuple[int, int, int], ...] = ()) -> bytes:
+    """Drawn by a reader process (policy_reader/sandbox.py): the app never parses an uploaded PDF. The
+    aligned `span` (grounding.py) is highlighted; the quote is the fallback."""
     from policy_reader import sandbox
     from policy_reader.config import get_settings
 
-    return sandbox.render_page_png(Path(path), page, get_settings(), highlight=quote or None)
+    return sandbox.render_page_png(Path(path), page, get_settings(), highlight=quote or None, span=span)
 
 
 def detail_view(manager: JobManager, job_id: str, user: str, documents: list[DocumentResult],
@@ -93,10 +94,11 @@ def detail_view(manager: JobManager, job_id: str, user: str, documents: list[Doc
             st.caption("No evidence quote.")
         review_form(manager, job_id, user, doc, variable, answer)
     with image_col:
-        if answer.page:
+        if answer.page and (not doc.pages or 1 <= answer.page <= doc.pages):  # never a page outside the PDF
             try:
                 path = manager.input_path(job_id, doc.doc_id, owner=user)
-                st.image(page_png(str(path), path.stat().st_mtime, int(answer.page), answer.evidence or ""),
+                span = tuple((s.page, s.start, s.end) for s in answer.span)  # the aligned quote (grounding.py)
+                st.image(page_png(str(path), path.stat().st_mtime, int(answer.page), answer.evidence or "", span),
                          caption=ui.plain(f"{doc.file} — page {answer.page}, quote highlighted"), width="stretch")
             except OSError:
                 st.warning("The stored PDF is no longer available, so the page cannot be shown.")

@@ -66,6 +66,7 @@ class JobView(BaseModel):
     recipients: list[str] = Field(default_factory=list)
     limit_message: str | None = None
     cancel_requested: bool = False
+    warnings: list[str] = Field(default_factory=list)  # job-wide, e.g. OCR unavailable on this server
 
     @property
     def finished(self) -> bool:
@@ -139,4 +140,5 @@ def view_of(state: dict[str, Any], queue_position: int | None = None) -> JobView
     view["webhook"] = state.get("webhook") or {}
     view["eta_s"] = eta_s(state)
     view["cancel_requested"] = bool(state.get("cancel_requested"))
+    view["warnings"] = state.get("warnings") or []
     return JobView.model_validate(view)

@@ -23,6 +23,7 @@ class Tally:
     usage: Usage = field(default_factory=Usage)
     first_error: str | None = None
     counted: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)  # job-wide, once each (e.g. OCR unavailable here)
 
     def add(self, doc_id: str, result: DocumentResult) -> bool:
         """Count one finished document; False (nothing changes) when it was counted already."""
@@ -36,6 +37,9 @@ class Tally:
                 self.first_error = f"{result.file}: {result.error or 'failed'}"
         self.usage = self.usage.add(result.usage)
         self.pages += int(result.pages or 0)
+        for warning in job_warnings(result):
+            if warning not in self.warnings:
+                self.warnings.append(warning)
         return True
 
     @classmethod
@@ -49,13 +53,24 @@ class Tally:
     def from_state(cls, state: dict[str, Any]) -> "Tally":
         return cls(done=int(state.get("documents_done", 0) or 0), failed=int(state.get("documents_failed", 0) or 0),
                    pages=int(state.get("pages_read", 0) or 0), usage=Usage.model_validate(state.get("usage") or {}),
-                   first_error=state.get("first_error"), counted=set(state.get("counted") or []))
+                   first_error=state.get("first_error"), counted=set(state.get("counted") or []),
+                   warnings=list(state.get("warnings") or []))
 
     def fields(self, *, with_ids: bool = False) -> dict[str, Any]:
         """The job.json fields of this tally (`counted` only where redeliveries must be recognised)."""
         out: dict[str, Any] = {"documents_done": self.done, "documents_failed": self.failed,
                                "pages_read": self.pages, "usage": self.usage.model_dump(mode="json"),
-                               "first_error": self.first_error}
+                               "first_error": self.first_error, "warnings": list(self.warnings)}
         if with_ids:
             out["counted"] = sorted(self.counted)
         return out
+
+
+def job_warnings(result: DocumentResult) -> list[str]:
+    """What one document tells about the whole job: OCR that cannot run on this server (the reader found
+    pages needing it) is said once for the job, with the reason, not once per page or document."""
+    if result.ocr_unavailable or result.error_code == "ocr_unavailable":
+        from ..ocr import availability, unavailable_warning
+
+        return [unavailable_warning(availability().reason)]
+    return []
