@@ -39,7 +39,7 @@ def test_results_that_cannot_be_saved_fail_the_job_and_resume_finishes_it(small_
     jobs = tmp_path / "jobs"
     with JobManager(load_settings(JOBS_DIR=str(jobs))) as manager:
         job_id = manager.create_job(name="full", files=_docs(make_pdf, 3), variables=MANY)
-        disk = small_disk("16k", at=jobs / job_id / "results")  # its own full filesystem: results only
+        disk = small_disk("64k", at=jobs / job_id / "results")  # its own full filesystem: results only
         disk.fill(leave=0)
         manager.run_job_async(job_id)
         view = manager.wait(job_id, timeout=60)
