@@ -48,7 +48,8 @@ ProgressFn = Callable[[str, int, int], None]
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 512 * 1024 * 1024  # a reply larger than this is a broken or hostile child
 POLL_S = 0.2  # how often a waiting caller checks its deadline and its stop request
-_CHILD_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "OCR_THREADS", "OMP_NUM_THREADS", "SYSTEMROOT")
+# What a reader inherits: where programs and libraries are, the locale, and nothing else (no secrets).
+_CHILD_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "SYSTEMROOT")
 
 
 class ReaderCrashed(Exception):
@@ -119,7 +120,8 @@ class _Child:
     def __init__(self, limits: Limits) -> None:
         # No secrets: a minimal environment, and a working folder without the app's .env file.
         env = {k: os.environ[k] for k in _CHILD_ENV_KEYS if k in os.environ}
-        env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), OCR_THREADS=str(limits.ocr_threads))
+        paths = [str(Path(__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env.update(PYTHONPATH=os.pathsep.join(paths), OCR_THREADS=str(limits.ocr_threads))
         env.setdefault("OMP_NUM_THREADS", str(limits.ocr_threads))
         self.proc = subprocess.Popen([sys.executable, "-m", "policy_reader.sandbox", "--child", str(limits.memory_mb)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,

@@ -212,7 +212,7 @@ def test_full_dates_of_date_variables_are_date_cells():
 def test_results_and_evidence_have_auto_filters_over_every_row():
     wb = load_workbook(io.BytesIO(to_xlsx(_documents(), VARIABLES, USAGE)))
     assert wb["Results"].auto_filter.ref == "A1:F4"  # 2 + 4 variable columns, header + 3 documents
-    assert wb["Evidence"].auto_filter.ref == "A1:I9"  # 9 columns, header + 8 answers
+    assert wb["Evidence"].auto_filter.ref == "A1:K9"  # 11 columns, header + 8 answers
     # an empty job still gets a valid (header-only) filter
     empty = load_workbook(io.BytesIO(to_xlsx([], VARIABLES, Usage())))
     assert empty["Results"].auto_filter.ref == "A1:F1"
