@@ -192,6 +192,7 @@ class _Run:
         self.last_flush = 0.0
         self.last_cancel_poll = 0.0
         self.first_error: str | None = None
+        self.unsaved: str | None = None  # first result the store refused (issue 15)
         self.extractor: Any = None
         self.cache: Any = None
         self.password: str | None = None
@@ -603,6 +604,9 @@ class JobManager:
                 continue
             break
         wait_futures(futures)
+        for future in futures:  # a task that raised lost its document's result: say why (issue 15)
+            if future.exception() is not None:
+                log.error("document task of job %s failed", run.job_id, exc_info=future.exception())
 
     def _run_document(self, run: _Run, item: WorkItem, doc: dict[str, Any]) -> None:
         """Process one work item and write its checkpoint (once)."""
@@ -627,7 +631,13 @@ class JobManager:
             result = DocumentResult(doc_id=item.doc_id, file=doc["file"], status="failed",
                                     error=f"Unexpected error: {scrub(str(exc), self.settings)}",
                                     error_code="internal", elapsed_s=round(time.monotonic() - started, 3))
-        written = self.store.write_result(item.job_id, item.doc_id, result.model_dump(mode="json"))
+        try:
+            written = self.store.write_result(item.job_id, item.doc_id, result.model_dump(mode="json"))
+        except OSError as exc:  # the store refused the checkpoint: the document is not done (issue 15)
+            log.error("result of %s/%s not saved: %s", item.job_id, item.doc_id, exc)
+            run.unsaved = run.unsaved or scrub(f"{doc['file']}: {exc}", self.settings)
+            run.doc_ended(item.doc_id, None)
+            return
         run.doc_ended(item.doc_id, result if written else None)
         if result.status == "ok":
             self._event(item.job_id, "doc.finished", doc_id=item.doc_id, file=doc["file"],
@@ -649,6 +659,10 @@ class JobManager:
             return JobStatus.CANCELLED, None
         if total == 0:
             return JobStatus.FAILED, "The job has no documents."
+        if reason != "budget" and run.done < total:  # a result was lost: never report it as completed
+            return JobStatus.FAILED, (f"{total - run.done} of {total} document(s) have no saved result "
+                                      f"({run.unsaved or 'an unexpected error; see the server log'}). "
+                                      "Saved results are kept: resume the job to read the rest.")
         if run.done >= total and run.failed == total:
             first = f" First error — {run.first_error}" if run.first_error else ""
             return JobStatus.FAILED, f"All {total} documents failed.{first}"

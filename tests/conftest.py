@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.smtp_server",
     "tests.fixtures.browser",
     "tests.fixtures.azurite",
+    "tests.fixtures.oslimits",
 ]
