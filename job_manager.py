@@ -39,7 +39,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 from pydantic import BaseModel, Field
 
 from policy_reader.config import Settings, get_settings, scrub
-from policy_reader.errors import (EmailError, JobError, JobNotFound, PolicyReaderError, VariablesError)
+from policy_reader.errors import (ConfigError, EmailError, JobError, JobNotFound, PolicyReaderError, VariablesError)
 from policy_reader.jobstore import (FileJobStore, JobQueue, JobStore, WorkItem, check_doc_id,
                                     check_job_id, doc_id_for)
 from policy_reader.models import AnswerStatus, DocumentResult, Usage, Variable
@@ -249,6 +249,7 @@ class JobManager:
     def __init__(self, settings: Settings | None = None, *, start: bool = True,
                  store: JobStore | None = None) -> None:
         self.settings = settings or get_settings()
+        start = start and not self.settings.startup_problem  # a bad setting at start-up: run nothing (issue 15)
         self.store: JobStore = store or _make_store(self.settings)
         self.manager_id = uuid.uuid4().hex
         self._queue = JobQueue()
@@ -301,6 +302,8 @@ class JobManager:
     def create_job(self, *, name: str, files: Sequence[tuple[str, bytes | Path]], variables: Sequence[Variable],
                    recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None) -> str:
         """Store the inputs and the manifest; the job is PENDING until run_job_async."""
+        if self.settings.startup_problem:  # the app came up with a bad setting: no job (issue 15)
+            raise ConfigError(f"Policy Reader cannot start jobs: {self.settings.startup_problem}")
         options = options or JobOptions()
         if not files:
             raise JobError("Add at least one PDF to start a job.", code="no_files")
@@ -997,6 +1000,8 @@ class JobManager:
 
     def resume_job(self, job_id: str, owner: str | None = None) -> None:
         """Queue the documents that have no result yet (interrupted, cancelled or failed jobs)."""
+        if self.settings.startup_problem:  # issue 15: see create_job
+            raise ConfigError(f"Policy Reader cannot start jobs: {self.settings.startup_problem}")
         state = self._state_for(job_id, owner)
         status = state["status"]
         if status == JobStatus.RUNNING.value and self._owner_alive(state):

@@ -27,8 +27,8 @@ if str(APP_DIR) not in sys.path:
 
 from job_manager import JobManager, JobOptions, current_user  # noqa: E402
 from policy_reader import ui  # noqa: E402
-from policy_reader.config import Settings, get_settings, scrub  # noqa: E402
-from policy_reader.errors import ConfigError, JobNotFound, PolicyReaderError, VariablesError  # noqa: E402
+from policy_reader.config import Settings, get_settings, scrub, startup_settings  # noqa: E402
+from policy_reader.errors import JobNotFound, PolicyReaderError, VariablesError  # noqa: E402
 from policy_reader.models import DocumentResult, Variable  # noqa: E402
 from policy_reader.variables import (  # noqa: E402
     coerce_value,
@@ -62,12 +62,10 @@ def copy_secrets_to_env() -> None:
 
 def app_settings() -> Settings:
     copy_secrets_to_env()
-    try:
-        return get_settings()
-    except ConfigError as exc:
-        st.error(f"Policy Reader is not configured correctly. {exc.message}")
-        st.stop()
-        raise  # unreachable: st.stop() ends the run
+    settings = startup_settings()  # never raises: a bad setting comes back as settings.startup_problem
+    if settings.startup_problem:  # the app still comes up, says why, and creates no job (issue 15)
+        st.error(f"Policy Reader cannot start jobs: {settings.startup_problem}")
+    return settings
 
 
 def _release_manager(manager: JobManager) -> None:
@@ -77,11 +75,11 @@ def _release_manager(manager: JobManager) -> None:
 @st.cache_resource(show_spinner=False, on_release=_release_manager)
 def job_manager_for(jobs_dir: str) -> JobManager:
     """One JobManager per process (per jobs folder). It resumes interrupted jobs as it starts."""
-    return JobManager(get_settings())  # start=True: workers start and interrupted jobs resume
+    return JobManager(startup_settings())  # start=True: workers start and interrupted jobs resume
 
 
 def get_manager() -> JobManager:
-    return job_manager_for(str(get_settings().jobs_dir.resolve()))
+    return job_manager_for(str(startup_settings().jobs_dir.resolve()))
 
 
 def signed_in_user() -> str:
@@ -278,7 +276,8 @@ def samples_card(manager: JobManager, user: str) -> None:
         text, button = st.columns([4, 1], vertical_alignment="center")
         text.markdown(f"**New here?** Run the {len(pdfs)} bundled sample policies with the sample variables "
                       "and see a full job — progress, results, evidence — in about a minute. No key needed.")
-        if button.button("▶️ Try it with the samples", key="run_samples", type="primary", width="stretch"):
+        if button.button("▶️ Try it with the samples", key="run_samples", type="primary", width="stretch",
+                         disabled=bool(manager.settings.startup_problem)):
             try:
                 variables = load_variables(SAMPLES_DIR / "variables.csv", "variables.csv")
                 submit_job(manager, user, name="Sample policies", files=[(p.name, p) for p in pdfs],
@@ -302,7 +301,7 @@ def start_page(manager: JobManager, settings: Settings, user: str) -> None:
     st.subheader("3 · Run")
     name, recipients_text, options = job_options_form(settings)
 
-    if st.button("🚀 Run", type="primary", key="run_job", disabled=not uploads):
+    if st.button("🚀 Run", type="primary", key="run_job", disabled=not uploads or bool(settings.startup_problem)):
         files = [(f.name, f.getvalue()) for f in uploads or []]
         accepted, problems = ui.screen_uploads(files, settings.max_file_mb)
         for problem in problems:

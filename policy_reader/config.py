@@ -6,17 +6,25 @@ configuration table (`python -m policy_reader config --markdown` prints it).
 """
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 
 BackendName = Literal["auto", "offline", "openai", "azure"]
+log = logging.getLogger("policy_reader.config")
+
+# App Service leaves a setting's value as the literal reference text when it cannot read the secret
+# (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references, "Troubleshooting").
+KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
+KEY_VAULT_UNRESOLVED = "Key Vault reference not resolved: check the identity's access"
 
 
 class Settings(BaseSettings):
@@ -93,6 +101,18 @@ class Settings(BaseSettings):
     admin_users: str = Field("", alias="ADMIN_USERS", description="Comma-separated signed-in users (Easy Auth names) who see every user's jobs in the Admin view; others see their own. Without sign-in everyone is `local` and sees all.")
     job_token_budget: int = Field(0, alias="JOB_TOKEN_BUDGET", ge=0, description="Most tokens one job may spend; past it the job stops and keeps what it finished (0: no limit).")
 
+    # Why this process must not start jobs (see `startup_settings`); None when the configuration is good.
+    _startup_problem: str | None = PrivateAttr(default=None)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_unresolved_key_vault_reference(cls, value: Any) -> Any:
+        """A value still reading `@Microsoft.KeyVault(...)` is App Service saying it could not read
+        the secret: refuse it (it must never be sent as a key or password) and say where to look."""
+        if isinstance(value, str) and value.strip().lower().startswith(KEY_VAULT_REFERENCE_PREFIX):
+            raise ValueError(KEY_VAULT_UNRESOLVED)
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if self.backend == "openai" and not self.openai_api_key and not self.openai_base_url:
@@ -104,6 +124,11 @@ class Settings(BaseSettings):
         if self.email_link_over_mb < self.email_zip_over_mb:
             raise ValueError("EMAIL_LINK_OVER_MB must be at least EMAIL_ZIP_OVER_MB")
         return self
+
+    @property
+    def startup_problem(self) -> str | None:
+        """One line saying why job creation is disabled (names the variable, never its value), or None."""
+        return self._startup_problem
 
     @property
     def resolved_backend(self) -> Literal["offline", "openai", "azure"]:
@@ -187,6 +212,83 @@ def load_settings(**overrides: object) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings (cached). Tests build their own with load_settings(...)."""
     return load_settings()
+
+
+# --------------------------------------------------------------------------- start-up check
+
+def jobs_dir_problem(settings: Settings) -> str | None:
+    """Why the file store's jobs folder cannot be used (created and written), or None."""
+    if settings.job_store != "file":
+        return None
+    folder = settings.jobs_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return (f"JOBS_DIR: the jobs folder is not writable ({exc.strerror or type(exc).__name__}). Set JOBS_DIR "
+                "to a writable folder (on Azure App Service: under /home).")
+    return None
+
+
+_jobs_dir_checked: dict[Path, str | None] = {}
+_logged_problems: set[str] = set()
+
+
+def startup_settings() -> Settings:
+    """The app's settings, never raising: with a bad or missing setting, an unresolved Key Vault
+    reference or an unusable jobs folder, safe stand-in settings whose `startup_problem` says why.
+
+    App Service ignores a start command that exits non-zero and shows its own error page, so a
+    configuration error must not stop the app: it starts, shows the one-line reason on the page and
+    in the log, and refuses to create or run jobs (`JobManager` checks `startup_problem`). The
+    stand-in keeps every valid setting and resets only the broken ones, so no broken value (such as
+    a Key Vault reference text) is ever used.
+    """
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        return _with_problem(_stand_in_settings(), exc.message)
+    folder = settings.jobs_dir.resolve() if settings.job_store == "file" else None
+    if folder is not None:
+        if folder not in _jobs_dir_checked:
+            _jobs_dir_checked[folder] = jobs_dir_problem(settings)
+        problem = _jobs_dir_checked[folder]
+        if problem:
+            stand_in = settings.model_copy(update={"jobs_dir": Path(tempfile.gettempdir()) / "policy-reader-unavailable"})
+            return _with_problem(stand_in, problem)
+    return settings
+
+
+def _with_problem(settings: Settings, problem: str) -> Settings:
+    settings._startup_problem = problem
+    if problem not in _logged_problems:  # once per process: the log stream shows it at start-up
+        _logged_problems.add(problem)
+        log.error("Policy Reader cannot start jobs: %s", problem)
+    return settings
+
+
+def _stand_in_settings() -> Settings:
+    """Settings from the environment with every invalid setting reset to its default (and, for a
+    rule across settings, the backend to offline and the store to file)."""
+    names = {(field.alias or name).lower(): name for name, field in Settings.model_fields.items()}
+    names.update({name: name for name in Settings.model_fields})
+    reset: dict[str, Any] = {}
+    for _ in range(3):
+        try:
+            return Settings(**reset)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = err.get("loc") or ()
+                name = names.get(str(loc[0]).lower(), "") if loc else ""  # errors name the env variable
+                if name:
+                    reset[name] = Settings.model_fields[name].get_default(call_default_factory=True)
+                else:  # a rule across settings (`_check`): fall back on the defaults it involves
+                    reset.update({name: Settings.model_fields[name].get_default() for name in
+                                  ("backend", "job_store", "email_zip_over_mb", "email_link_over_mb")},
+                                 backend="offline")
+    return Settings.model_construct()
 
 
 def settings_markdown_table() -> str:
