@@ -25,6 +25,8 @@ log = logging.getLogger("policy_reader.config")
 # (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references, "Troubleshooting").
 KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
 KEY_VAULT_UNRESOLVED = "Key Vault reference not resolved: check the identity's access"
+ACS_SMTP_HOST = "smtp.azurecomm.net"  # Azure Communication Services Email, port 587 + STARTTLS
+DEFAULT_SMTP_FROM = "policy-reader@localhost"
 
 
 class Settings(BaseSettings):
@@ -68,11 +70,11 @@ class Settings(BaseSettings):
     ocr_threads: int = Field(1, alias="OCR_THREADS", ge=1, le=16, description="CPU threads of the OCR engine (one page is OCR'd at a time per process). 1 keeps the web app responsive on small plans; 2+ is faster on idle multi-core machines.")
 
     # --- email
-    smtp_host: str | None = Field(None, alias="SMTP_HOST", description="SMTP server. Empty: emails are written to the job's outbox as .eml files.")
+    smtp_host: str | None = Field(None, alias="SMTP_HOST", description="SMTP server; on Azure `smtp.azurecomm.net` (Azure Communication Services Email). Empty: emails are written to the job's outbox as .eml files.")
     smtp_port: int = Field(587, alias="SMTP_PORT", description="SMTP port (587 STARTTLS, 465 SSL, 25 none).")
-    smtp_username: str | None = Field(None, alias="SMTP_USERNAME", description="SMTP user name.")
-    smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD", description="SMTP password. Secret.")
-    smtp_from: str = Field("policy-reader@localhost", alias="SMTP_FROM", description="Sender address.")
+    smtp_username: str | None = Field(None, alias="SMTP_USERNAME", description="SMTP user name. Azure Communication Services: `<resource name>|<Entra app id>|<tenant id>` (or an SMTP username made on the resource).")
+    smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD", description="SMTP password (Azure Communication Services: the Entra app's client secret). Secret.")
+    smtp_from: str = Field(DEFAULT_SMTP_FROM, alias="SMTP_FROM", description="Sender address. Azure Communication Services accepts only a MailFrom address of a domain connected to the resource, e.g. `DoNotReply@<domain>`.")
     smtp_security: Literal["starttls", "ssl", "none"] = Field("starttls", alias="SMTP_SECURITY", description="`starttls`, `ssl` or `none`.")
     smtp_timeout_s: float = Field(30.0, alias="SMTP_TIMEOUT_S", gt=0, description="SMTP connection timeout, seconds.")
     smtp_ca_file: Path | None = Field(None, alias="SMTP_CA_FILE", description="Extra CA certificate (PEM) trusted for SMTP TLS, besides the system ones (a private relay's certificate). Certificates are always verified.")
@@ -121,6 +123,9 @@ class Settings(BaseSettings):
             raise ValueError("LLM_BACKEND=azure needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT")
         if self.job_store == "azure" and not (self.azure_storage_connection_string or self.azure_storage_account_url):
             raise ValueError("JOB_STORE=azure needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL")
+        if (self.smtp_host or "").strip().lower() == ACS_SMTP_HOST and self.smtp_from == DEFAULT_SMTP_FROM:
+            raise ValueError("SMTP_FROM must be set for Azure Communication Services: it sends only from a MailFrom "
+                             "address of a domain connected to the resource (e.g. DoNotReply@<domain>)")
         if self.email_link_over_mb < self.email_zip_over_mb:
             raise ValueError("EMAIL_LINK_OVER_MB must be at least EMAIL_ZIP_OVER_MB")
         return self
@@ -286,7 +291,7 @@ def _stand_in_settings() -> Settings:
                     reset[name] = Settings.model_fields[name].get_default(call_default_factory=True)
                 else:  # a rule across settings (`_check`): fall back on the defaults it involves
                     reset.update({name: Settings.model_fields[name].get_default() for name in
-                                  ("backend", "job_store", "email_zip_over_mb", "email_link_over_mb")},
+                                  ("backend", "job_store", "smtp_host", "email_zip_over_mb", "email_link_over_mb")},
                                  backend="offline")
     return Settings.model_construct()
 

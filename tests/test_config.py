@@ -113,6 +113,7 @@ def test_startup_settings_keep_the_good_settings_and_refuse_jobs(monkeypatch, tm
     monkeypatch.setenv("OPENAI_API_KEY", KEY_VAULT_REF)
     monkeypatch.setenv("SMTP_PASSWORD", "real-smtp-pass-77")
     monkeypatch.setenv("SMTP_HOST", "smtp.azurecomm.net")
+    monkeypatch.setenv("SMTP_FROM", "DoNotReply@contoso.azurecomm.net")
     get_settings.cache_clear()
     try:
         settings = startup_settings()
@@ -143,3 +144,11 @@ def test_startup_settings_without_a_problem_are_the_settings(monkeypatch):
         assert startup_settings() is get_settings() and get_settings().startup_problem is None
     finally:
         get_settings.cache_clear()
+
+
+def test_azure_communication_services_needs_a_real_sender():
+    with pytest.raises(ConfigError) as info:
+        load_settings(SMTP_HOST="smtp.azurecomm.net", SMTP_USERNAME="res|app|tenant", SMTP_PASSWORD="s3cret-value")
+    assert "SMTP_FROM must be set for Azure Communication Services" in info.value.message
+    settings = load_settings(SMTP_HOST="smtp.azurecomm.net", SMTP_FROM="DoNotReply@contoso.azurecomm.net")
+    assert (settings.smtp_port, settings.smtp_security) == (587, "starttls")  # the defaults are ACS's
