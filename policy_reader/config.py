@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     # --- email
     smtp_host: str | None = Field(None, alias="SMTP_HOST", description="SMTP server; on Azure `smtp.azurecomm.net` (Azure Communication Services Email). Empty: emails are written to the job's outbox as .eml files.")
     smtp_port: int = Field(587, alias="SMTP_PORT", description="SMTP port (587 STARTTLS, 465 SSL, 25 none).")
-    smtp_username: str | None = Field(None, alias="SMTP_USERNAME", description="SMTP user name. Azure Communication Services: `<resource name>|<Entra app id>|<tenant id>` (or an SMTP username made on the resource).")
+    smtp_username: str | None = Field(None, alias="SMTP_USERNAME", description="SMTP user name. Azure Communication Services: its resource name, the Entra app id and the tenant id joined by vertical bars (or an SMTP username made on the resource).")
     smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD", description="SMTP password (Azure Communication Services: the Entra app's client secret). Secret.")
     smtp_from: str = Field(DEFAULT_SMTP_FROM, alias="SMTP_FROM", description="Sender address. Azure Communication Services accepts only a MailFrom address of a domain connected to the resource, e.g. `DoNotReply@<domain>`.")
     smtp_security: Literal["starttls", "ssl", "none"] = Field("starttls", alias="SMTP_SECURITY", description="`starttls`, `ssl` or `none`.")
