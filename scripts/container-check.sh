@@ -27,8 +27,11 @@ VOLUME=policy-reader-check-home-$$
 if [ "${NETWORK:-}" = host ]; then NET=(--network host -e "PORT=$PORT"); else NET=(-p "127.0.0.1:$PORT:8080"); fi
 
 say() { echo "container-check: $*"; }
-cleanup() {
-  "${PODMAN[@]}" rm -f "$NAME" "$NAME-bad" >/dev/null 2>&1 || true
+cleanup() {  # one container at a time: a failure on one must not leave the other running
+  for container in "$NAME" "$NAME-bad"; do
+    "${PODMAN[@]}" rm -f -t 5 "$container" >/dev/null 2>&1 || true
+    if "${PODMAN[@]}" container exists "$container" 2>/dev/null; then say "WARNING: could not remove $container"; fi
+  done
   "${PODMAN[@]}" volume rm -f "$VOLUME" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -62,7 +65,7 @@ jobs=$("${PODMAN[@]}" exec "$NAME" sh -c 'ls -d /home/policy-reader/jobs/*/resul
 [ "$jobs" -ge 1 ] || { say "FAILED: no job files under /home/policy-reader/jobs"; exit 1; }
 say "the job's files are in /home/policy-reader/jobs (the /home volume)"
 "${PODMAN[@]}" logs "$NAME" 2>&1 | grep -E "^config: |^startup: " | sed 's/^/  log: /'
-"${PODMAN[@]}" rm -f "$NAME" >/dev/null
+"${PODMAN[@]}" rm -f -t 5 "$NAME" >/dev/null
 
 ref='@Microsoft.KeyVault(SecretUri=https://check-vault.vault.azure.net/secrets/openai-key/)'
 "${PODMAN[@]}" run -d --name "$NAME-bad" "${RUN_EXTRA[@]}" "${NET[@]}" -e "OPENAI_API_KEY=$ref" "$IMAGE" >/dev/null
