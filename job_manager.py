@@ -25,7 +25,7 @@ from typing import Any, Literal, Sequence
 
 from policy_reader.auth import current_user
 from policy_reader.config import Settings, get_settings
-from policy_reader.errors import EmailError, JobDamaged, JobError, JobNotFound
+from policy_reader.errors import ConfigError, EmailError, JobDamaged, JobError, JobNotFound
 from policy_reader.jobs import JobOptions, JobStatus, JobView, build_services
 from policy_reader.jobs import intake
 from policy_reader.jobs import transitions as tr
@@ -47,6 +47,7 @@ class JobManager:
 
     def __init__(self, settings: Settings | None = None, *, start: bool = True, store: JobStore | None = None) -> None:
         self.settings = settings or get_settings()
+        start = start and not self.settings.startup_problem  # a bad setting at start-up: run nothing
         self.services = build_services(self.settings, store)
         self.store: JobStore = self.services.store
         self.executor: Executor = make_executor(self.services, background=start)
@@ -63,6 +64,7 @@ class JobManager:
     def create_job(self, *, name: str, files: Sequence[tuple[str, bytes | Path]], variables: Sequence[Variable],
                    recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None) -> str:
         """Check and store the inputs; the job is PENDING until run_job_async."""
+        self._refuse_when_misconfigured()
         return intake.create_job(self.services, name=name, files=files, variables=variables,
                                  recipients=recipients, owner=owner, options=options)
 
@@ -84,6 +86,7 @@ class JobManager:
 
     def resume_job(self, job_id: str, owner: str | None = None) -> None:
         """Queue the documents that have no result yet (interrupted, cancelled or failed jobs)."""
+        self._refuse_when_misconfigured()
         state = self._state_for(job_id, owner)
         status = state["status"]
         if status == JobStatus.RUNNING.value and self.executor.is_live(state):
@@ -241,6 +244,11 @@ class JobManager:
         self.shutdown(wait=False)
 
     # ------------------------------------------------------------------ helpers
+
+    def _refuse_when_misconfigured(self) -> None:
+        """The app came up with a bad setting (config.startup_settings): it says why and runs no job."""
+        if self.settings.startup_problem:
+            raise ConfigError(f"Policy Reader cannot start jobs: {self.settings.startup_problem}")
 
     def _state_for(self, job_id: str, owner: str | None) -> dict[str, Any]:
         """The job's state, or JobNotFound when the id is invalid, unknown or not `owner`'s job."""

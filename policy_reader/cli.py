@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from .config import Settings, load_settings, settings_markdown_table
+from .config import Settings, jobs_dir_problem, load_settings, settings_markdown_table
 from .errors import PolicyReaderError, storage_error
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -135,17 +135,9 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _check_jobs_dir(settings: Settings) -> None:
-    if settings.job_store != "file":
-        return
-    folder = settings.jobs_dir
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        raise CliError(f"The jobs folder {folder} is not writable ({exc.strerror}). Set JOBS_DIR to a "
-                       "writable folder (on Azure App Service: under /home).") from None
+    problem = jobs_dir_problem(settings)  # the same sentence the app shows (config.startup_settings)
+    if problem:
+        raise CliError(problem)
 
 
 def _recover(args: argparse.Namespace) -> int:

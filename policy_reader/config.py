@@ -6,19 +6,29 @@ configuration table (`python -m policy_reader config --markdown` prints it).
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 
 BackendName = Literal["auto", "offline", "openai", "azure"]
+log = logging.getLogger("policy_reader.config")
+
+# App Service leaves a setting's value as the literal reference text when it cannot read the secret
+# (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references, "Troubleshooting").
+KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
+KEY_VAULT_UNRESOLVED = "Key Vault reference not resolved: check the identity's access"
+ACS_SMTP_HOST = "smtp.azurecomm.net"  # Azure Communication Services Email, port 587 + STARTTLS
+DEFAULT_SMTP_FROM = "policy-reader@localhost"
 
 
 class Settings(BaseSettings):
@@ -73,11 +83,11 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, alias="MAX_QUESTION_CHARS", ge=50, description="Longest question (and instructions) of one variable, characters.")
 
     # --- email
-    smtp_host: str | None = Field(None, alias="SMTP_HOST", description="SMTP server. Empty: emails are written to the job's outbox as .eml files.")
+    smtp_host: str | None = Field(None, alias="SMTP_HOST", description="SMTP server; on Azure `smtp.azurecomm.net` (Azure Communication Services Email). Empty: emails are written to the job's outbox as .eml files.")
     smtp_port: int = Field(587, alias="SMTP_PORT", description="SMTP port (587 STARTTLS, 465 SSL, 25 none).")
-    smtp_username: str | None = Field(None, alias="SMTP_USERNAME", description="SMTP user name.")
-    smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD", description="SMTP password. Secret.")
-    smtp_from: str = Field("policy-reader@localhost", alias="SMTP_FROM", description="Sender address.")
+    smtp_username: str | None = Field(None, alias="SMTP_USERNAME", description="SMTP user name. Azure Communication Services: its resource name, the Entra app id and the tenant id joined by vertical bars (or an SMTP username made on the resource).")
+    smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD", description="SMTP password (Azure Communication Services: the Entra app's client secret). Secret.")
+    smtp_from: str = Field(DEFAULT_SMTP_FROM, alias="SMTP_FROM", description="Sender address. Azure Communication Services accepts only a MailFrom address of a domain connected to the resource, e.g. `DoNotReply@<domain>`.")
     smtp_security: Literal["starttls", "ssl", "none"] = Field("starttls", alias="SMTP_SECURITY", description="`starttls`, `ssl` or `none`.")
     smtp_timeout_s: float = Field(30.0, alias="SMTP_TIMEOUT_S", gt=0, description="SMTP connection timeout, seconds.")
     smtp_ca_file: Path | None = Field(None, alias="SMTP_CA_FILE", description="Extra CA certificate (PEM) trusted for SMTP TLS, besides the system ones (a private relay's certificate). Certificates are always verified.")
@@ -119,6 +129,18 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    # Why this process must not start jobs (see `startup_settings`); None when the configuration is good.
+    _startup_problem: str | None = PrivateAttr(default=None)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_unresolved_key_vault_reference(cls, value: Any) -> Any:
+        """A value still reading `@Microsoft.KeyVault(...)` is App Service saying it could not read
+        the secret: refuse it (it must never be sent as a key or password) and say where to look."""
+        if isinstance(value, str) and value.strip().lower().startswith(KEY_VAULT_REFERENCE_PREFIX):
+            raise ValueError(KEY_VAULT_UNRESOLVED)
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if self.backend == "openai" and not self.openai_api_key and not self.openai_base_url:
@@ -127,12 +149,20 @@ class Settings(BaseSettings):
             raise ValueError("LLM_BACKEND=azure needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT")
         if self.job_store == "azure" and not (self.azure_storage_connection_string or self.azure_storage_account_url):
             raise ValueError("JOB_STORE=azure needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL")
+        if (self.smtp_host or "").strip().lower() == ACS_SMTP_HOST and self.smtp_from == DEFAULT_SMTP_FROM:
+            raise ValueError("SMTP_FROM must be set for Azure Communication Services: it sends only from a MailFrom "
+                             "address of a domain connected to the resource (e.g. DoNotReply@<domain>)")
         if self.email_link_over_mb < self.email_zip_over_mb:
             raise ValueError("EMAIL_LINK_OVER_MB must be at least EMAIL_ZIP_OVER_MB")
         from .pricing import parse_price_table  # raises ValueError naming the bad entry
 
         parse_price_table(self.model_prices)
         return self
+
+    @property
+    def startup_problem(self) -> str | None:
+        """One line saying why job creation is disabled (names the variable, never its value), or None."""
+        return self._startup_problem
 
     @property
     def resolved_backend(self) -> Literal["offline", "openai", "azure"]:
@@ -264,6 +294,83 @@ def load_settings(**overrides: object) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings (cached). Tests build their own with load_settings(...)."""
     return load_settings()
+
+
+# --------------------------------------------------------------------------- start-up check
+
+def jobs_dir_problem(settings: Settings) -> str | None:
+    """Why the file store's jobs folder cannot be used (created and written), or None."""
+    if settings.job_store != "file":
+        return None
+    folder = settings.jobs_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return (f"JOBS_DIR: the jobs folder is not writable ({exc.strerror or type(exc).__name__}). Set JOBS_DIR "
+                "to a writable folder (on Azure App Service: under /home).")
+    return None
+
+
+_jobs_dir_checked: dict[Path, str | None] = {}
+_logged_problems: set[str] = set()
+
+
+def startup_settings() -> Settings:
+    """The app's settings, never raising: with a bad or missing setting, an unresolved Key Vault
+    reference or an unusable jobs folder, safe stand-in settings whose `startup_problem` says why.
+
+    App Service ignores a start command that exits non-zero and shows its own error page, so a
+    configuration error must not stop the app: it starts, shows the one-line reason on the page and
+    in the log, and refuses to create or run jobs (`JobManager` checks `startup_problem`). The
+    stand-in keeps every valid setting and resets only the broken ones, so no broken value (such as
+    a Key Vault reference text) is ever used.
+    """
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        return _with_problem(_stand_in_settings(), exc.message)
+    folder = settings.jobs_dir.resolve() if settings.job_store == "file" else None
+    if folder is not None:
+        if folder not in _jobs_dir_checked:
+            _jobs_dir_checked[folder] = jobs_dir_problem(settings)
+        problem = _jobs_dir_checked[folder]
+        if problem:
+            stand_in = settings.model_copy(update={"jobs_dir": Path(tempfile.gettempdir()) / "policy-reader-unavailable"})
+            return _with_problem(stand_in, problem)
+    return settings
+
+
+def _with_problem(settings: Settings, problem: str) -> Settings:
+    settings._startup_problem = problem
+    if problem not in _logged_problems:  # once per process: the log stream shows it at start-up
+        _logged_problems.add(problem)
+        log.error("Policy Reader cannot start jobs: %s", problem)
+    return settings
+
+
+def _stand_in_settings() -> Settings:
+    """Settings from the environment with every invalid setting reset to its default (and, for a
+    rule across settings, the backend to offline and the store to file)."""
+    names = {(field.alias or name).lower(): name for name, field in Settings.model_fields.items()}
+    names.update({name: name for name in Settings.model_fields})
+    reset: dict[str, Any] = {}
+    for _ in range(3):
+        try:
+            return Settings(**reset)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = err.get("loc") or ()
+                name = names.get(str(loc[0]).lower(), "") if loc else ""  # errors name the env variable
+                if name:
+                    reset[name] = Settings.model_fields[name].get_default(call_default_factory=True)
+                else:  # a rule across settings (`_check`): fall back on the defaults it involves
+                    reset.update({name: Settings.model_fields[name].get_default() for name in
+                                  ("backend", "job_store", "smtp_host", "email_zip_over_mb", "email_link_over_mb")},
+                                 backend="offline")
+    return Settings.model_construct()
 
 
 def settings_markdown_table() -> str:

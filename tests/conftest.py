@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.azurite",
     "tests.fixtures.webhook",
     "tests.fixtures.disk",
+    "tests.fixtures.oslimits",
 ]

@@ -235,3 +235,23 @@ def test_markup_from_documents_names_and_links_is_shown_as_text(tmp_path: Path, 
 
     assert_no_link_or_image_to(page, beacon)
     assert [u for u in fetched if f":{beacon.port}/" in u] == [] and beacon.hits == []
+
+
+def test_samples_run_to_the_end_in_the_app_where_the_os_refuses_hard_links(tmp_path: Path, streamlit_server,
+                                                                           browser_page, link_refused,
+                                                                           artifacts_dir: Path) -> None:
+    """The real app with link() refused by the OS for the whole `streamlit run` process, as on App
+    Service's /home (SMB): the sample job finishes with every document's result kept."""
+    import os
+
+    url = streamlit_server({"LLM_BACKEND": "offline", "OCR_ENABLED": "false", **link_refused.env})
+    page = browser_page
+    page.goto(url)
+    page.get_by_text("Try it with the samples").click()
+    page.wait_for_url(re.compile(r"[?&]job=[0-9a-f]+"))
+    page.get_by_text(re.compile(r"Finished: ")).first.wait_for(timeout=90_000)
+    page.screenshot(path=str(artifacts_dir / "08-no-hard-links-samples.png"), full_page=True)
+    assert page.get_by_text("Finished: all 3 documents read.").is_visible(), _server_log(tmp_path)
+    job_id = re.search(r"job=([0-9a-f]{20})", page.url).group(1)
+    results = Path(os.environ["JOBS_DIR"]) / job_id / "results"
+    assert sorted(p.name for p in results.glob("d*.json")) == ["d0001.json", "d0002.json", "d0003.json"]

@@ -60,6 +60,35 @@ def test_extract_writes_each_format(tmp_path, inputs, suffix):
     assert jobs.returncode == 0 and "completed" in jobs.stdout and "3/3" in jobs.stdout
 
 
+
+def test_extract_completes_where_the_os_refuses_hard_links(tmp_path, inputs, link_refused):
+    """App Service /home (SMB) refuses link(): a whole CLI job still reads and keeps every document."""
+    variables, pdfs = inputs
+    out = tmp_path / "results.json"
+    proc = _cli(tmp_path, "extract", *map(str, pdfs), "--variables", str(variables), "--out", str(out),
+                env={**_env(tmp_path), **link_refused.env})
+    assert proc.returncode == 0, proc.stderr
+    assert "completed: 3 of 3 document(s) read, 0 failed" in proc.stderr, proc.stderr
+    data = json.loads(out.read_bytes())
+    assert [d["variables"][0]["value"] for d in data["documents"]] == [2010, 2011, 2012]
+    job_dir = next((tmp_path / "jobs").glob("[0-9a-f]" * 20))
+    assert sorted(p.name for p in (job_dir / "results").glob("d*.json")) == ["d0001.json", "d0002.json", "d0003.json"]
+
+
+def test_results_the_store_refuses_fail_the_job_instead_of_completing_it(tmp_path, inputs, link_refused):
+    """When the file system refuses every result file, the job must not say "completed: 0 of 3"."""
+    variables, pdfs = inputs
+    out = tmp_path / "results.json"
+    env = {**_env(tmp_path), **link_refused.env, "PR_FAIL_RENAME_TO": "/results/d"}
+    proc = _cli(tmp_path, "extract", *map(str, pdfs), "--variables", str(variables), "--out", str(out), env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "completed" not in proc.stderr
+    assert "3 of 3 document(s) have no saved result" in proc.stderr, proc.stderr
+    assert "Input/output error" in proc.stderr and "resume" in proc.stderr
+    status = json.loads(_cli(tmp_path, "jobs", "--json").stdout)[0]
+    assert status["status"] == "failed"
+
+
 def test_format_flag_overrides_extension(tmp_path, inputs):
     variables, pdfs = inputs
     out = tmp_path / "out.data"

@@ -105,3 +105,71 @@ def test_admin_users():
     assert settings.is_admin("ops@contoso.com") and settings.is_admin("lead@contoso.com")
     assert not settings.is_admin("alice@contoso.com")
     assert not load_settings().is_admin("alice@contoso.com")
+
+
+# --------------------------------------------------------------------------- App Service start-up
+
+KEY_VAULT_REF = "@Microsoft.KeyVault(VaultName=pr-vault;SecretName=pr-secret)"
+
+
+@pytest.mark.parametrize("variable", ["OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "SMTP_PASSWORD",
+                                      "AZURE_STORAGE_CONNECTION_STRING", "WEBHOOK_SECRET", "SMTP_HOST",
+                                      "MAX_FILE_MB"])
+def test_an_unresolved_key_vault_reference_is_refused_and_named(variable):
+    """App Service leaves the literal `@Microsoft.KeyVault(...)` text when its identity cannot read the
+    secret: that text must never be used as a key or password, and the error names the variable."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(**{variable: KEY_VAULT_REF})
+    assert f"{variable}: Key Vault reference not resolved: check the identity's access" in info.value.message
+    assert "pr-vault" not in info.value.message and "pr-secret" not in info.value.message
+    with pytest.raises(ConfigError):  # however it is spelt
+        load_settings(**{variable: "  @microsoft.keyvault(SecretUri=https://pr-vault.vault.azure.net/secrets/x/)"})
+
+
+def test_startup_settings_keep_the_good_settings_and_refuse_jobs(monkeypatch, tmp_path, make_pdf):
+    from job_manager import JobManager
+    from policy_reader.config import get_settings, startup_settings
+    from policy_reader.models import Variable
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY_VAULT_REF)
+    monkeypatch.setenv("SMTP_PASSWORD", "real-smtp-pass-77")
+    monkeypatch.setenv("SMTP_HOST", "smtp.azurecomm.net")
+    monkeypatch.setenv("SMTP_FROM", "DoNotReply@contoso.azurecomm.net")
+    get_settings.cache_clear()
+    try:
+        settings = startup_settings()
+    finally:
+        get_settings.cache_clear()
+    reason = "OPENAI_API_KEY: Key Vault reference not resolved: check the identity's access"
+    assert reason in settings.startup_problem
+    assert settings.openai_api_key is None and settings.resolved_backend == "offline"  # never the reference
+    assert settings.smtp_host == "smtp.azurecomm.net" and "real-smtp-pass-77" in settings.secrets()
+    manager = JobManager(settings)  # start=True, yet nothing starts or resumes
+    try:
+        assert manager._started is False
+        with pytest.raises(ConfigError) as info:
+            manager.create_job(name="x", files=[("a.pdf", make_pdf("a.pdf", ["adopted in 2019"]))],
+                               variables=[Variable(name="year", question="Year adopted?", type="year")])
+        assert reason in info.value.message and "pr-vault" not in info.value.message
+        with pytest.raises(ConfigError):
+            manager.resume_job("0" * 20)
+    finally:
+        manager.shutdown()
+
+
+def test_startup_settings_without_a_problem_are_the_settings(monkeypatch):
+    from policy_reader.config import get_settings, startup_settings
+
+    get_settings.cache_clear()
+    try:
+        assert startup_settings() is get_settings() and get_settings().startup_problem is None
+    finally:
+        get_settings.cache_clear()
+
+
+def test_azure_communication_services_needs_a_real_sender():
+    with pytest.raises(ConfigError) as info:
+        load_settings(SMTP_HOST="smtp.azurecomm.net", SMTP_USERNAME="res|app|tenant", SMTP_PASSWORD="s3cret-value")
+    assert "SMTP_FROM must be set for Azure Communication Services" in info.value.message
+    settings = load_settings(SMTP_HOST="smtp.azurecomm.net", SMTP_FROM="DoNotReply@contoso.azurecomm.net")
+    assert (settings.smtp_port, settings.smtp_security) == (587, "starttls")  # the defaults are ACS's

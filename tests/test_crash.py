@@ -3,6 +3,10 @@
 The job runs against the fake OpenAI server (real HTTP, with latency), so every model call is
 counted per document: a document whose checkpoint existed when the process was killed must
 never be sent to the model again.
+
+The worker processes run with link() refused by the OS (tests/fixtures/oslimits.py), as on App
+Service's /home (SMB): the store must be crash-safe without hard links. The file store has one code
+path whatever the file system, so this run also covers a local disk.
 """
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ def _results(jobs_dir: Path, job_id: str) -> set[str]:
     return {p.stem for p in folder.glob("d*.json")} if folder.exists() else set()
 
 
-def test_sigkill_at_random_points_then_resume(fake_openai, tmp_path, make_pdf):
+def test_sigkill_at_random_points_then_resume(fake_openai, tmp_path, make_pdf, link_refused):
     fake_openai.latency = 0.25
     fake_openai.facts = {"year_adopted": (2019, "adopted in 2019")}
     jobs_dir = tmp_path / "jobs"
@@ -52,7 +56,7 @@ def test_sigkill_at_random_points_then_resume(fake_openai, tmp_path, make_pdf):
            "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "OPENAI_MODEL": "gpt-fake", "LLM_MAX_RETRIES": "2",
            "LLM_TIMEOUT_S": "5", "LLM_BACKOFF_BASE_S": "0.01", "DOCS_PER_JOB": "3",
            "HEARTBEAT_STALE_S": "30",  # a dead pid on this host is detected at once, not after 30 s
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), **link_refused.env}
     settings = load_settings(JOBS_DIR=str(jobs_dir), LLM_BACKEND="openai", OPENAI_API_KEY=TEST_KEY,
                              OPENAI_BASE_URL=fake_openai.base_url + "/v1")
     files = [(f"p{i:03d}.pdf", make_pdf(f"p{i:03d}.pdf", [f"MARKER-{i:03d}. The policy was adopted in 2019."]))

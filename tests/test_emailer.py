@@ -701,3 +701,33 @@ def test_failed_documents_are_listed_with_reasons_up_to_fifty(settings):
         assert "3 more failed documents are not listed here (see the Errors sheet of the Excel file)." in body
     assert message.documents_ok == 0 and "failed, 0 of 53 documents read, 53 failed" in build_message(
         settings, message, ["ana@example.org"], {})["Subject"]
+
+
+# Azure Communication Services SMTP: smtp.azurecomm.net:587, STARTTLS, user name
+# "<ACS resource name>|<Entra application id>|<Entra tenant id>", password = the application's secret.
+ACS_USER = "policy-reader-acs|7d3f0a52-9b1e-4c8a-a1f2-3e4d5c6b7a80|0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+ACS_SECRET = "Qx8~entra.client-secret_Value|with~odd chars"
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_azure_communication_services_login_keeps_the_pipes(make_smtp_server, tmp_path, mechanism):
+    """The ACS user name is three parts joined by '|': it must reach the server unchanged through
+    AUTH PLAIN and AUTH LOGIN (base64 of the exact bytes), over STARTTLS on the submission port."""
+    server = make_smtp_server(tls="starttls", auth=True, username=ACS_USER, password=ACS_SECRET,
+                              mechanisms=(mechanism,))
+    settings = server.settings(SMTP_FROM="DoNotReply@0f1e2d3c.azurecomm.net")
+    assert settings.smtp_security == "starttls" and settings.smtp_username == ACS_USER
+    report = send_job_email(settings, summary(), ["ana@example.org"], results_files(), tmp_path)
+    [received] = server.messages
+    assert received.tls and received.auth_user == ACS_USER
+    assert server.handler.auth_mechanisms == [mechanism]
+    assert received.parsed()["Message-ID"] == report.message_id
+    assert received.mail_from == "DoNotReply@0f1e2d3c.azurecomm.net"
+
+
+def test_azure_communication_services_wrong_secret_never_shows_it(make_smtp_server, tmp_path):
+    server = make_smtp_server(tls="starttls", auth=True, username=ACS_USER, password=ACS_SECRET)
+    settings = server.settings(SMTP_PASSWORD="expired-entra-secret-9")
+    with pytest.raises(EmailError) as info:
+        send_job_email(settings, summary(), ["ana@example.org"], results_files(), tmp_path)
+    assert "expired-entra-secret-9" not in str(info.value) and not server.messages

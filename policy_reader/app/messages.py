@@ -13,7 +13,7 @@ from typing import Any, Literal
 import streamlit as st
 
 from policy_reader import ui
-from policy_reader.config import get_settings, scrub
+from policy_reader.config import scrub, startup_settings
 from policy_reader.errors import PolicyReaderError
 
 Kind = Literal["success", "info", "warning", "error"]
@@ -41,7 +41,7 @@ def show_error(exc: BaseException) -> None:
         say("error", exc.message)
         return
     try:
-        log.error("unexpected error in the app: %s", scrub(traceback.format_exc(), get_settings()))
+        log.error("unexpected error in the app: %s", scrub(traceback.format_exc(), startup_settings()))
     except PolicyReaderError:
         pass
     say("error", f"Something went wrong ({type(exc).__name__}). The details are in the server log.")

@@ -59,9 +59,9 @@ def page_png(path: str, mtime: float, page: int, quote: str, span: tuple[tuple[i
     """Drawn by a reader process (policy_reader/sandbox.py): the app never parses an uploaded PDF. The
     aligned `span` (grounding.py) is highlighted; the quote is the fallback."""
     from policy_reader import sandbox
-    from policy_reader.config import get_settings
+    from policy_reader.config import startup_settings
 
-    return sandbox.render_page_png(Path(path), page, get_settings(), highlight=quote or None, span=span)
+    return sandbox.render_page_png(Path(path), page, startup_settings(), highlight=quote or None, span=span)
 
 
 def detail_view(manager: JobManager, job_id: str, user: str, documents: list[DocumentResult],

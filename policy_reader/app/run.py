@@ -9,7 +9,7 @@ import streamlit as st
 from job_manager import JobManager, JobOptions
 from policy_reader import sandbox, ui
 from policy_reader.app.messages import flash, say, show_error
-from policy_reader.config import Settings, get_settings
+from policy_reader.config import Settings, startup_settings
 from policy_reader.errors import PolicyReaderError, VariablesError
 from policy_reader.models import Variable
 from policy_reader.variables import load_variables, parse_variables, variables_to_csv, variables_to_xlsx
@@ -34,7 +34,7 @@ def render(manager: JobManager, settings: Settings, user: str) -> None:
     st.subheader("3 · Run")
     name, recipients, options = job_options_form(settings)
 
-    if st.button("🚀 Run", type="primary", key="run_job", disabled=not uploads):
+    if st.button("🚀 Run", type="primary", key="run_job", disabled=not uploads or bool(settings.startup_problem)):
         files = [(f.name, f.getvalue()) for f in uploads or []]
         accepted, problems = ui.screen_uploads(files, settings.max_file_mb)
         for problem in problems:
@@ -72,7 +72,8 @@ def samples_card(manager: JobManager, user: str) -> None:
         text, button = st.columns([4, 1], vertical_alignment="center")
         text.markdown(f"**New here?** Run the {len(pdfs)} bundled sample policies with the sample variables "
                       "and see a full job — progress, results, evidence — in about a minute. No key needed.")
-        if button.button("▶️ Try it with the samples", key="run_samples", type="primary", width="stretch"):
+        if button.button("▶️ Try it with the samples", key="run_samples", type="primary", width="stretch",
+                         disabled=bool(manager.settings.startup_problem)):
             try:
                 variables = load_variables(SAMPLES_DIR / "variables.csv", "variables.csv")
                 submit_job(manager, user, name="Sample policies", files=[(p.name, p) for p in pdfs],
@@ -106,7 +107,7 @@ def _load_template(upload: Any) -> None:
         return
     st.session_state["template_marker"] = marker
     try:  # parsed by a reader process, with the template limits: a hostile workbook cannot stall the app
-        variables = sandbox.load_variables(upload.getvalue(), upload.name, get_settings())
+        variables = sandbox.load_variables(upload.getvalue(), upload.name, startup_settings())
     except VariablesError as exc:
         st.session_state["template_error"] = exc.message
         say("error", exc.message)

@@ -8,14 +8,14 @@ import streamlit as st
 from job_manager import JobManager, get_job_manager
 from policy_reader import ui
 from policy_reader.auth import current_user
-from policy_reader.config import Settings, get_settings
-from policy_reader.errors import ConfigError, SignInRequired
+from policy_reader.config import Settings, startup_settings
+from policy_reader.errors import SignInRequired
 
 
 def copy_secrets_to_env() -> None:
     """Streamlit secrets -> os.environ (keys not already set), so config.py needs no Streamlit.
 
-    Must run before get_settings() is first called. A missing secrets.toml is normal (local
+    Must run before the settings are first read. A missing secrets.toml is normal (local
     runs, App Service settings) and is ignored.
     """
     try:
@@ -28,13 +28,13 @@ def copy_secrets_to_env() -> None:
 
 
 def app_settings() -> Settings:
+    """Never stops the page: App Service ignores a start command that fails, so with a bad or missing
+    setting the app still comes up, names the setting (never its value) and creates no job."""
     copy_secrets_to_env()
-    try:
-        return get_settings()
-    except ConfigError as exc:
-        st.error("Policy Reader is not configured correctly. " + ui.plain(exc.message))
-        st.stop()
-        raise  # unreachable: st.stop() ends the run
+    settings = startup_settings()
+    if settings.startup_problem:
+        st.error("Policy Reader cannot start jobs: " + ui.plain(settings.startup_problem))
+    return settings
 
 
 def _release_manager(manager: JobManager) -> None:
@@ -45,11 +45,11 @@ def _release_manager(manager: JobManager) -> None:
 def job_manager_for(jobs_dir: str) -> JobManager:
     """The process-wide JobManager (the one `job_manager.get_job_manager()` returns to scripts too).
     It starts its workers and resumes interrupted jobs as it starts."""
-    return get_job_manager(get_settings())
+    return get_job_manager(startup_settings())
 
 
 def get_manager() -> JobManager:
-    return job_manager_for(str(get_settings().jobs_dir.resolve()))
+    return job_manager_for(str(startup_settings().jobs_dir.resolve()))
 
 
 def signed_in_user(settings: Settings) -> str:

@@ -43,9 +43,10 @@ def decide(total: int, tally: Tally, stop_reason: str | None, budget_message: st
         return Outcome(JobStatus.CANCELLED)
     if total == 0:
         return Outcome(JobStatus.FAILED, "The job has no documents.")
-    if unsaved:
-        return Outcome(JobStatus.FAILED, f"The results of {len(unsaved)} of {total} documents could not be saved. "
-                                         f"{unsaved[0]} Resume the job to process only those documents.")
+    if stop_reason is None and tally.done < total:  # never "completed" over results it did not keep
+        why = unsaved[0] if unsaved else "An unexpected error stopped them; the server log says which."
+        return Outcome(JobStatus.FAILED, f"{total - tally.done} of {total} documents have no saved result. {why} "
+                                         f"Saved results are kept: resume the job to process only the others.")
     if tally.done >= total and tally.failed == total:
         first = f" First error — {tally.first_error}" if tally.first_error else ""
         return Outcome(JobStatus.FAILED, f"All {total} documents failed.{first}")

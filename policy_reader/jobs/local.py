@@ -417,6 +417,9 @@ class LocalExecutor:
                 continue
             break
         wait_futures(futures)
+        for future in futures:  # a task that raised lost its document's result: the log says why
+            if future.exception() is not None:
+                log.error("document task of job %s failed", run.job_id, exc_info=future.exception())
 
     def _holds_lease(self, run: _Run) -> bool:
         """A fresh look at job.json: a runner that lost its run (it froze; `recover` gave the job to

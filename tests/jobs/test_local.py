@@ -44,7 +44,7 @@ def test_results_that_cannot_be_saved_fail_the_job_and_resume_finishes_it(small_
         manager.run_job_async(job_id)
         view = manager.wait(job_id, timeout=60)
         assert view.status == JobStatus.FAILED, view
-        assert "could not be saved" in view.error and "the disk is full" in view.error
+        assert "have no saved result" in view.error and "the disk is full" in view.error
         assert view.documents_done < 3
 
         disk.free()
