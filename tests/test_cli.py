@@ -83,7 +83,7 @@ def test_results_the_store_refuses_fail_the_job_instead_of_completing_it(tmp_pat
     proc = _cli(tmp_path, "extract", *map(str, pdfs), "--variables", str(variables), "--out", str(out), env=env)
     assert proc.returncode == 1, proc.stderr
     assert "completed" not in proc.stderr
-    assert "3 of 3 document(s) have no saved result" in proc.stderr, proc.stderr
+    assert "3 of 3 documents have no saved result" in proc.stderr, proc.stderr
     assert "Input/output error" in proc.stderr and "resume" in proc.stderr
     status = json.loads(_cli(tmp_path, "jobs", "--json").stdout)[0]
     assert status["status"] == "failed"

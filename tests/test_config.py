@@ -146,7 +146,7 @@ def test_startup_settings_keep_the_good_settings_and_refuse_jobs(monkeypatch, tm
     assert settings.smtp_host == "smtp.azurecomm.net" and "real-smtp-pass-77" in settings.secrets()
     manager = JobManager(settings)  # start=True, yet nothing starts or resumes
     try:
-        assert manager._started is False
+        assert manager.executor.started is False
         with pytest.raises(ConfigError) as info:
             manager.create_job(name="x", files=[("a.pdf", make_pdf("a.pdf", ["adopted in 2019"]))],
                                variables=[Variable(name="year", question="Year adopted?", type="year")])

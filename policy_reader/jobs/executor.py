@@ -15,6 +15,10 @@ from typing import Any, Protocol, runtime_checkable
 
 @runtime_checkable
 class Executor(Protocol):
+    @property
+    def started(self) -> bool:
+        """Has it started taking work? (Never, in a process whose configuration is broken.)"""
+
     def start(self) -> None:
         """Start taking work (idempotent)."""
 

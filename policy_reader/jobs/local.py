@@ -124,6 +124,10 @@ class LocalExecutor:
         self._last_recover = time.monotonic()
         self._periodic: list[tuple[float, Callable[[], Any], list[float]]] = []
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     def every(self, period_s: float, task: Callable[[], Any]) -> None:
         """Run `task` from the ticker every `period_s` seconds (the facade's cleanup schedule)."""
         self._periodic.append((period_s, task, [time.monotonic()]))

@@ -173,6 +173,10 @@ class QueueExecutor:
                 thread.join(max(0.0, deadline - time.monotonic()))
 
     @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
     def running(self) -> bool:
         return self._started and not self._stop.is_set()
 
