@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     # --- storage and jobs
     jobs_dir: Path = Field(Path(".jobs"), alias="JOBS_DIR", description="Folder for job files (on Azure: under /home, e.g. /home/policy-reader/jobs).")
     job_store: Literal["file", "azure"] = Field("file", alias="JOB_STORE", description="`file` (one instance, the jobs folder) or `azure` (Blob + Queue Storage, several instances).")
-    max_parallel_jobs: int = Field(2, alias="MAX_PARALLEL_JOBS", ge=1, description="Jobs that run at once in one process; more wait in a FIFO queue.")
+    max_parallel_jobs: int = Field(2, alias="MAX_PARALLEL_JOBS", ge=1, description="Jobs one user runs at once in one process; more of theirs wait in the queue, where users take turns (other users' jobs start meanwhile).")
     docs_per_job: int = Field(16, alias="DOCS_PER_JOB", ge=1, description="Documents of one job processed in parallel. They mostly wait on the model: keep it about twice LLM_MAX_CONCURRENCY so the next documents are read while calls wait.")
     max_parallel_documents: int = Field(32, alias="MAX_PARALLEL_DOCUMENTS", ge=1, description="Global limit of documents in flight across all jobs of a process.")
     job_ttl_hours: float = Field(24.0, alias="JOB_TTL_HOURS", gt=0, description="Finished jobs older than this are deleted by the cleanup schedule.")

@@ -1,8 +1,10 @@
 """The local executor: jobs run in threads of this process, on the file store (JOB_STORE=file).
 
-- Up to MAX_PARALLEL_JOBS runner threads take jobs from the local queue (priority, then first come).
-  A runner feeds the job's documents to one document pool shared by all jobs (MAX_PARALLEL_DOCUMENTS
-  threads), at most DOCS_PER_JOB at a time for one job, largest documents first.
+- A dispatcher starts queued jobs, priority first and users in turn (jobs/queue.py), up to
+  MAX_PARALLEL_JOBS at once per user. Each running job feeds its documents to one document pool
+  shared by all jobs (MAX_PARALLEL_DOCUMENTS threads, jobs/pool.py), at most DOCS_PER_JOB at a time,
+  largest first; the pool's free thread serves users in turn, so nobody's small job waits behind
+  another user's big ones.
 - Progress lives in memory and is flushed to job.json a few times a second at most, with the
   heartbeat; job.json holds counters and in-flight documents only, so reading it costs the same for
   1 or 1,000 documents.
@@ -19,7 +21,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
+from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from typing import Any
 
@@ -31,6 +34,7 @@ from . import transitions as tr
 from .context import JobContext
 from .document import keep_result, run_document
 from .liveness import Owner, owner_alive
+from .pool import FairPool
 from .queue import JobQueue
 from .retention import job_states
 from .services import JobServices
@@ -47,9 +51,10 @@ CANCEL_POLL_S = 0.5
 class _Run:
     """In-memory state of one run of a job in this process; flushed to job.json by the ticker."""
 
-    def __init__(self, ctx: JobContext, lease: tr.Lease) -> None:
+    def __init__(self, ctx: JobContext, lease: tr.Lease, owner: str) -> None:
         self.ctx = ctx
         self.lease = lease
+        self.owner = owner  # the user: the document pool serves users in turn
         self.stop_event = threading.Event()
         self.stop_reason: str | None = None  # "cancel" | "shutdown" | "budget" | "lost"
         self.lock = threading.Lock()
@@ -117,7 +122,9 @@ class LocalExecutor:
         self._starting: set[str] = set()  # taken from the queue, not yet running: still ours (never orphaned)
         self._guard = threading.RLock()
         self._threads: list[threading.Thread] = []
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: FairPool | None = None
+        self._owners: dict[str, str] = {}  # job_id -> owner, while queued or running here
+        self._running_by_owner: Counter[str] = Counter()
         self._started = False
         self._closed = False
         self._heartbeat_s = max(0.2, min(5.0, self.settings.heartbeat_stale_s / 4))
@@ -139,22 +146,22 @@ class LocalExecutor:
             if self._started or self._closed:
                 return
             self._started = True
-            self._pool = ThreadPoolExecutor(max_workers=self.settings.max_parallel_documents,
-                                            thread_name_prefix="pr-doc")
-            targets = [(self._runner_loop, f"pr-job-{i}") for i in range(self.settings.max_parallel_jobs)]
-            for target, name in targets + [(self._ticker_loop, "pr-ticker")]:
+            self._pool = FairPool(self.settings.max_parallel_documents)
+            for target, name in [(self._dispatch_loop, "pr-dispatch"), (self._ticker_loop, "pr-ticker")]:
                 thread = threading.Thread(target=target, name=name, daemon=True)
                 thread.start()
                 self._threads.append(thread)
 
     def submit(self, job_id: str) -> None:
         _changed, state = tr.apply(self.store, job_id, tr.queue_local, self.owner.token())
-        self._put(job_id, int(state.get("priority") or 0))
+        self._put(state)
 
-    def _put(self, job_id: str, priority: int) -> None:
+    def _put(self, state: dict[str, Any]) -> None:
+        job_id, owner = state["id"], str(state.get("owner") or "local")
         with self._guard:
             self._queued[job_id] = time.monotonic()
-        self._queue.put(job_id, priority)
+            self._owners[job_id] = owner
+        self._queue.put(job_id, int(state.get("priority") or 0), owner)
         self.start()
 
     def cancel(self, job_id: str) -> None:
@@ -197,7 +204,7 @@ class LocalExecutor:
         if previous == JobStatus.RUNNING.value:
             self.services.events.emit(job_id, "job.interrupted", reason="its process stopped (no heartbeat)")
         self.services.events.emit(job_id, "job.resumed", previous=previous)
-        self._put(job_id, int(state.get("priority") or 0))
+        self._put(state)
         return True
 
     def is_live(self, state: dict[str, Any]) -> bool:
@@ -255,29 +262,43 @@ class LocalExecutor:
         self.owner.retire()
         self._queue.close()
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(cancel_futures=True)
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=2)
 
     # ------------------------------------------------------------------ threads
 
-    def _runner_loop(self) -> None:
+    def _has_room(self, owner: str) -> bool:
+        with self._guard:
+            return self._running_by_owner[owner] < self.settings.max_parallel_jobs
+
+    def _dispatch_loop(self) -> None:
         while not self._closed:
-            job_id = self._queue.get(timeout=0.5)
+            job_id = self._queue.get(timeout=0.5, may_start=self._has_room)
             if job_id is None:
                 continue
             with self._guard:
+                owner = self._owners.get(job_id, "local")
                 self._starting.add(job_id)
                 self._queued.pop(job_id, None)
-            try:
-                self._execute(job_id)
-            except Exception:  # noqa: BLE001 - a bug must not kill the runner thread
-                log.exception("job %s crashed", job_id)
-            finally:
-                with self._guard:
-                    self._starting.discard(job_id)
-                self.services.job_ended()
+                self._running_by_owner[owner] += 1
+            threading.Thread(target=self._run_job, args=(job_id, owner), name=f"pr-job-{job_id[:8]}",
+                             daemon=True).start()
+
+    def _run_job(self, job_id: str, owner: str) -> None:
+        try:
+            self._execute(job_id)
+        except Exception:  # noqa: BLE001 - a bug must not go unnoticed, nor hold the owner's slot
+            log.exception("job %s crashed", job_id)
+        finally:
+            with self._guard:
+                self._starting.discard(job_id)
+                self._running_by_owner[owner] -= 1
+                if job_id not in self._queued:
+                    self._owners.pop(job_id, None)
+            self._queue.wake()
+            self.services.job_ended()
 
     def _ticker_loop(self) -> None:
         while not self._closed:
@@ -353,7 +374,7 @@ class LocalExecutor:
             lifecycle.finalize(self.services, job_id, lease.run,
                                lifecycle.Outcome(JobStatus.FAILED, scrub(message, self.settings)), by=self.owner.id)
             return
-        run = _Run(ctx, lease)
+        run = _Run(ctx, lease, str(state.get("owner") or "local"))
         with self._guard:
             self._runs[job_id] = run
         try:
@@ -411,7 +432,7 @@ class LocalExecutor:
                     slots.release()
                     break
                 try:
-                    future = pool.submit(self._run_document, run, doc)
+                    future = pool.submit(run.owner, run.job_id, self._run_document, run, doc)
                 except RuntimeError:  # the pool is shut down: the process is stopping
                     slots.release()
                     run.stop("shutdown")

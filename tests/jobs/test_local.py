@@ -109,3 +109,34 @@ def test_a_damaged_state_file_is_reported_and_can_be_deleted_by_an_admin(tmp_pat
             manager.delete_job(job_id, owner="alice")  # its owner cannot be read any more
         manager.delete_job(job_id)  # owner=None: the CLI or an administrator
         assert not (tmp_path / "jobs" / job_id).exists()
+
+
+def test_another_users_small_job_does_not_wait_for_two_big_ones(fake_openai, tmp_path, make_pdf):
+    """Before: a one-document job waited behind another user's two 100-document jobs (42 s measured,
+    growing with their size). Now it starts at once and its document gets the next free thread."""
+    fake_openai.latency = 0.3
+    fake_openai.facts = {"year_adopted": (2011, "adopted in 2011")}
+    settings = fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), MAX_PARALLEL_JOBS="2",
+                                    MAX_PARALLEL_DOCUMENTS="2", DOCS_PER_JOB="2", LLM_MAX_CONCURRENCY="4")
+    with JobManager(settings) as manager:
+        big = [manager.submit(name=f"big {n}", owner="alice", variables=[YEAR],
+                              files=[(f"b{n}-{i}.pdf", make_pdf(f"b{n}-{i}.pdf", [f"Big {n}/{i}. Adopted in 2011."]))
+                                     for i in range(20)]) for n in range(2)]
+        _wait_until(lambda: sum(manager.get_job_status(j).documents_done for j in big) >= 2)
+        small = manager.submit(name="small", owner="bob", variables=[YEAR],
+                               files=[("s.pdf", make_pdf("s.pdf", ["Small policy. Adopted in 2011."]))])
+        view = manager.wait(small, timeout=60)
+        assert view.status == JobStatus.COMPLETED
+        done_by_then = sum(manager.get_job_status(j).documents_done for j in big)
+        assert done_by_then <= 10, f"bob waited while alice's jobs finished {done_by_then} of 40 documents"
+        for job_id in big:
+            manager.cancel_job(job_id)
+
+
+def _wait_until(predicate, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)

@@ -46,3 +46,28 @@ def test_get_blocks_until_put_and_close_wakes_waiters() -> None:
     assert closed == [None] and not sleeper.is_alive()
     queue.put("y")
     assert queue.get(timeout=0) is None  # a closed queue hands out nothing
+
+
+def test_users_take_turns_within_a_priority() -> None:
+    queue = JobQueue()
+    for job_id in ("a1", "a2", "a3"):
+        queue.put(job_id, owner="alice")
+    queue.put("b1", owner="bob")
+    queue.put("c1", owner="carol")
+    queue.put("urgent", priority=5, owner="alice")
+    assert [queue.position(j) for j in ("urgent", "a1", "b1", "c1", "a2", "a3")] == [1, 2, 3, 4, 5, 6]
+    assert queue.get(timeout=0) == "urgent"
+    # alice was just served: bob and carol go before her next job
+    assert [queue.get(timeout=0) for _ in range(5)] == ["b1", "c1", "a1", "a2", "a3"]
+
+
+def test_a_user_at_their_limit_is_skipped_without_losing_their_place() -> None:
+    queue = JobQueue()
+    queue.put("a1", owner="alice")
+    queue.put("a2", owner="alice")
+    queue.put("b1", owner="bob")
+    busy = {"alice"}
+    assert queue.get(timeout=0, may_start=lambda owner: owner not in busy) == "b1"
+    assert queue.get(timeout=0.05, may_start=lambda owner: owner not in busy) is None
+    busy.clear()
+    assert queue.get(timeout=0, may_start=lambda owner: owner not in busy) == "a1"
