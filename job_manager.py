@@ -31,7 +31,7 @@ from policy_reader.jobs import intake
 from policy_reader.jobs import transitions as tr
 from policy_reader.jobs.executor import Executor, make_executor
 from policy_reader.jobs.metrics import job_metrics
-from policy_reader.jobs.retention import cleanup_old_jobs as _cleanup, job_states
+from policy_reader.jobs.retention import cleanup_old_jobs as _cleanup, delete_job, job_states
 from policy_reader.jobs.state import TERMINAL, view_of
 from policy_reader.jobs.store import JobStore, check_doc_id, check_job_id
 from policy_reader.models import DocumentResult, Variable
@@ -119,7 +119,7 @@ class JobManager:
         if state is not None and state["status"] in (JobStatus.RUNNING.value, JobStatus.PENDING.value) \
                 and self.executor.is_live(state):
             raise JobError("Cancel the job before deleting it.", code="state")
-        self.store.delete_job(job_id)
+        delete_job(self.store, self.services.cache, job_id)
         self.services.vault.drop(job_id)
 
     def recover_interrupted(self) -> list[str]:
@@ -129,7 +129,8 @@ class JobManager:
     def cleanup_old_jobs(self, max_age_hours: float | None = None) -> list[str]:
         """Delete finished jobs older than JOB_TTL_HOURS. Never touches a pending or running job."""
         hours = self.settings.job_ttl_hours if max_age_hours is None else max_age_hours
-        return _cleanup(self.store, hours, busy=self.executor.is_busy_here, live=self.executor.is_live)
+        return _cleanup(self.store, self.services.cache, hours, busy=self.executor.is_busy_here,
+                        live=self.executor.is_live)
 
     def update_progress(self, job_id: str, **changes: Any) -> None:
         """Merge progress fields into the job (throttled when the job runs in this process)."""

@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     template_timeout_s: float = Field(20.0, alias="TEMPLATE_TIMEOUT_S", gt=0, description="Time limit for reading one variables template.")
     max_variables: int = Field(200, alias="MAX_VARIABLES", ge=1, description="Most variables in one job.")
     max_question_chars: int = Field(2000, alias="MAX_QUESTION_CHARS", ge=50, description="Longest question (and instructions) of one variable, characters.")
+    cache_sharing: bool = Field(False, alias="CACHE_SHARING", description="Let the answer cache answer one user's job from another user's run over the very same document bytes (same variables, model and prompt). Off: each user's cache is their own.")
 
     # --- email
     smtp_host: str | None = Field(None, alias="SMTP_HOST", description="SMTP server; on Azure `smtp.azurecomm.net` (Azure Communication Services Email). Empty: emails are written to the job's outbox as .eml files.")

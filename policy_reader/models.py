@@ -146,6 +146,7 @@ class DocumentResult(BaseModel):
     variables: list[Answer] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     cached: bool = False  # answers came from the answer cache (no model calls)
+    cache_key: str | None = None  # the cache entry this result used or filled (released when the job goes)
     warnings: list[str] = Field(default_factory=list)  # what reading the PDF reported (OCR'd, skipped pages)
     ocr_unavailable: bool = False  # pages needed OCR that cannot run here: the job shows one warning
     elapsed_s: float = 0.0

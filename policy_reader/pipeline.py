@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .cache import AnswerCache
+from .cache import AnswerCache, JobCache
 from .config import Settings, scrub
 from .errors import PdfError, PolicyReaderError
 from .extraction import Cancelled, ProgressFn, extract_document
@@ -24,7 +24,7 @@ __all__ = ["Cancelled", "ProgressFn", "process_document"]
 
 
 def process_document(path: Path, *, doc_id: str, display_name: str, variables: list[Variable],
-                     extractor: Extractor, settings: Settings, cache: AnswerCache | None = None,
+                     extractor: Extractor, settings: Settings, cache: AnswerCache | JobCache | None = None,
                      password: str | None = None, progress: ProgressFn | None = None,
                      should_stop: Callable[[], bool] | None = None) -> DocumentResult:
     """Answer every variable for one PDF. Progress: ("reading"|"ocr", pages_done, pages_total), then
@@ -48,7 +48,7 @@ def process_document(path: Path, *, doc_id: str, display_name: str, variables: l
 
 
 def _process(path: Path, state: list[DocumentResult], variables: list[Variable], extractor: Extractor,
-             settings: Settings, cache: AnswerCache | None, password: str | None,
+             settings: Settings, cache: AnswerCache | JobCache | None, password: str | None,
              progress: ProgressFn | None, should_stop: Callable[[], bool] | None, started: float) -> DocumentResult:
     from . import sandbox
 
@@ -64,20 +64,21 @@ def _process(path: Path, state: list[DocumentResult], variables: list[Variable],
                                                      "ocr_unavailable": doc.ocr_unavailable})
     _stop_check(should_stop)
 
-    key = AnswerCache.key(doc.sha256, variables, extractor.cache_id, settings.accept_threshold) if cache else ""
+    key = cache.key(doc.sha256, variables, extractor.cache_id, settings.accept_threshold) if cache else ""
     cached = cache.get(key, variables) if cache else None
     if cached is not None:
         if progress:
             progress("merging", len(variables), len(variables))
         return result.model_copy(update={"variables": cached.answers, "usage": Usage(), "cached": True,
-                                         "elapsed_s": _elapsed(started)})
+                                         "cache_key": key, "elapsed_s": _elapsed(started)})
 
     outcome = extract_document(doc, variables, extractor, threshold=settings.accept_threshold,
                                progress=progress, should_stop=should_stop,
                                parallel_chunks=settings.llm_max_concurrency)
     if cache is not None and outcome.complete:
         try:
-            cache.put(key, outcome.answers, outcome.usage)
+            if cache.put(key, outcome.answers, outcome.usage):
+                result = result.model_copy(update={"cache_key": key})
         except OSError as exc:  # the cache is an optimisation: a full disk there costs a re-ask, not the document
             log.warning("answer cache not written (%s): %s", type(exc).__name__, exc)
     return result.model_copy(update={"variables": outcome.answers, "usage": outcome.usage,

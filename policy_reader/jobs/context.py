@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cache import AnswerCache
+from ..cache import AnswerCache, JobCache
 from ..config import Settings
 from ..extractor import Extractor, make_extractor
 from ..models import Variable
@@ -60,6 +60,11 @@ def make_cache(settings: Settings) -> AnswerCache | None:
         return None
 
 
+def cache_scope(settings: Settings, owner: str) -> str:
+    """Whose cached answers a job may reuse: its owner's, or everyone's when CACHE_SHARING is on."""
+    return "" if settings.cache_sharing else f"owner:{owner}"
+
+
 @dataclass
 class JobContext:
     job_id: str
@@ -68,7 +73,7 @@ class JobContext:
     variables: list[Variable]
     settings: Settings
     extractor: Extractor
-    cache: AnswerCache | None
+    cache: JobCache | None
     password: str | None = None
 
     @classmethod
@@ -77,11 +82,14 @@ class JobContext:
         manifest = store.read_manifest(job_id)
         options = manifest.get("options") or {}
         run_settings = job_settings(settings, options)
+        cache = make_cache(run_settings)
+        owner = str(store.read_state(job_id).get("owner") or "local")
         return cls(job_id=job_id, manifest=manifest, docs={d["doc_id"]: d for d in manifest["documents"]},
                    variables=[Variable.model_validate(v) for v in manifest.get("variables", [])],
                    settings=run_settings,
                    extractor=make_extractor(run_settings, backend=options.get("backend"), model=options.get("model")),
-                   cache=make_cache(run_settings), password=vault.get(job_id))
+                   cache=cache.for_job(job_id, cache_scope(settings, owner)) if cache else None,
+                   password=vault.get(job_id))
 
     @property
     def documents(self) -> list[dict[str, Any]]:

@@ -404,8 +404,8 @@ class QueueExecutor:
                 self.sweep()
                 if self.cleanup and time.monotonic() - last_cleanup >= CLEANUP_EVERY_S:
                     last_cleanup = time.monotonic()
-                    cleanup_old_jobs(self.store, self.settings.job_ttl_hours, busy=lambda _j: False,
-                                     live=self.is_live)
+                    cleanup_old_jobs(self.store, self.services.cache, self.settings.job_ttl_hours,
+                                     busy=lambda _j: False, live=self.is_live)
             except Exception:  # noqa: BLE001
                 log.exception("queue sweep")
 

@@ -1,13 +1,17 @@
 """Reading every job, and deleting finished jobs after JOB_TTL_HOURS."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+from ..cache import AnswerCache
 from ..errors import JobDamaged, JobNotFound
 from .state import TERMINAL, JobStatus, now, parse_time
 from .store import JobStore
+
+log = logging.getLogger("policy_reader.jobs")
 
 
 def job_states(store: JobStore) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -19,10 +23,29 @@ def job_states(store: JobStore) -> Iterator[tuple[str, dict[str, Any]]]:
             continue
 
 
-def cleanup_old_jobs(store: JobStore, max_age_hours: float, *, busy: Callable[[str], bool],
-                     live: Callable[[dict[str, Any]], bool]) -> list[str]:
-    """Delete finished jobs older than `max_age_hours`. Never touches a job that is pending, running,
-    busy in this process, or interrupted with a live owner."""
+def delete_job(store: JobStore, cache: AnswerCache | None, job_id: str) -> None:
+    """Delete the job's files, then the cache entries no other job uses (its text goes with it)."""
+    keys = _cache_keys(store, job_id)
+    store.delete_job(job_id)
+    if cache is not None and keys:
+        try:
+            cache.release(job_id, keys)
+        except OSError as exc:  # the periodic sweep finishes it
+            log.warning("cache entries of job %s not released yet: %s", job_id, exc)
+
+
+def _cache_keys(store: JobStore, job_id: str) -> list[str]:
+    try:
+        return [key for doc_id in store.list_results(job_id)
+                if (key := (store.read_result(job_id, doc_id) or {}).get("cache_key"))]
+    except (JobNotFound, JobDamaged, OSError, ValueError):
+        return []  # a damaged job: its entries are swept once unused
+
+
+def cleanup_old_jobs(store: JobStore, cache: AnswerCache | None, max_age_hours: float, *,
+                     busy: Callable[[str], bool], live: Callable[[dict[str, Any]], bool]) -> list[str]:
+    """Delete finished jobs older than `max_age_hours`, and cache entries no job uses any more. Never
+    touches a job that is pending, running, busy in this process, or interrupted with a live owner."""
     cutoff = now() - timedelta(hours=max_age_hours)
     removed = []
     for job_id, state in job_states(store):
@@ -36,8 +59,13 @@ def cleanup_old_jobs(store: JobStore, max_age_hours: float, *, busy: Callable[[s
         if moment is None or moment > cutoff:
             continue
         try:
-            store.delete_job(job_id)
+            delete_job(store, cache, job_id)
             removed.append(job_id)
         except (JobNotFound, OSError):
             continue
+    if cache is not None:
+        try:
+            cache.sweep(store.exists, min_age_s=3600)
+        except OSError as exc:
+            log.warning("answer cache sweep: %s", exc)
     return removed

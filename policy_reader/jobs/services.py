@@ -13,7 +13,8 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import PolicyReaderError
-from .context import PasswordVault
+from ..cache import AnswerCache
+from .context import PasswordVault, make_cache
 from .events import EventLog
 from .exports import Exporter
 from .notify import Notifier
@@ -39,6 +40,7 @@ class JobServices:
     book: ResultBook
     exporter: Exporter
     notifier: Notifier
+    cache: AnswerCache | None = None  # the answer cache of this process (entries belong to jobs)
     vault: PasswordVault = field(default_factory=PasswordVault)
     ended: threading.Condition = field(default_factory=threading.Condition)
 
@@ -65,4 +67,4 @@ def build_services(settings: Settings, store: JobStore | None = None) -> JobServ
     book = ResultBook(store)
     exporter = Exporter(store, book)
     return JobServices(settings=settings, store=store, events=events, book=book, exporter=exporter,
-                       notifier=Notifier(settings, store, book, exporter, events))
+                       notifier=Notifier(settings, store, book, exporter, events), cache=make_cache(settings))
