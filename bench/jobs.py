@@ -4,8 +4,11 @@
   stored by create_job (timed apart), so queueing must not touch the documents.
 * get_job_status must not grow with the job: a 1-document and a 1,000-document job are polled
   (median of many calls) after both ran; target within 2x of each other.
+* Fairness: another user's one-document job, submitted while one user's two 100-document jobs run,
+  must finish within a few seconds of the same job run alone (before the fair queue and document pool
+  it waited 42 s, growing with the big jobs).
 * Peak memory of a 200-document job (< 500 MB) is measured in a child process (its own
-  VmHWM), so this process's corpus and caches do not count. The child talks to the fake
+  VmHWM), so this process's corpus and caches do not count; its reader processes are reported apart. The child talks to the fake
   OpenAI server (bench/extraction.py) with a short latency: the real model path, not the offline one.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 TARGET_ASYNC_S = 1.0
 TARGET_STATUS_RATIO = 2.0
 TARGET_MEMORY_MB = 500.0
+TARGET_FAIR_EXTRA_S = 5.0
 STATUS_CALLS = 300
 
 
@@ -119,11 +123,44 @@ def bench_memory(out_dir: Path, n_docs: int) -> dict[str, Any]:
         return report
 
 
-def _peak_rss_mb() -> float:
-    """This process image's peak RSS. VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so a
+def bench_fairness(out_dir: Path, big_docs: int) -> dict[str, float]:
+    """Seconds a one-document job of user B takes alone, and while user A's two `big_docs` jobs run."""
+    from job_manager import JobManager
+
+    from .extraction import ServerProcess, bench_settings
+
+    small = build_corpus(out_dir, quick=True).small
+    with ServerProcess(latency=0.3, facts=FACTS) as server, tempfile.TemporaryDirectory(prefix="bench-fair-") as tmp:
+        def copies(prefix: str, n: int) -> list[tuple[str, bytes]]:  # distinct bytes: no cache hits
+            return [(f"{prefix}{i:03d}.pdf", src.read_bytes() + f"\n%{prefix} {i}\n".encode())
+                    for i, src in zip(range(n), itertools.cycle(small))]
+
+        manager = JobManager(bench_settings(Path(tmp) / "jobs", server.base_url))
+        try:
+            def one_job(tag: str) -> float:
+                t0 = time.perf_counter()
+                job_id = manager.submit(name=tag, files=copies(tag, 1), variables=VARIABLES, owner="bob")
+                manager.wait(job_id, timeout=300)
+                return time.perf_counter() - t0
+
+            alone = one_job("alone")
+            big = [manager.submit(name=f"big{n}", files=copies(f"big{n}-", big_docs), variables=VARIABLES,
+                                  owner="alice") for n in range(2)]
+            while sum(manager.get_job_status(j).documents_done for j in big) < 4:
+                time.sleep(0.1)
+            crowded = one_job("crowded")
+            for job_id in big:
+                manager.cancel_job(job_id)
+        finally:
+            manager.shutdown()
+    return {"alone": alone, "crowded": crowded}
+
+
+def _peak_rss_mb(pid: int | str = "self") -> float:
+    """A process image's peak RSS. VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so a
     child forked from a big parent would report the parent's size (measured: 815 MB vs 130 MB)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
@@ -149,11 +186,14 @@ def _memory_child(spec_path: str) -> None:
                             variables=VARIABLES)
     view = manager.wait(job_id, timeout=850)
     wall = time.perf_counter() - t0
+    from policy_reader import sandbox
+
+    readers = sum(_peak_rss_mb(pid) for pid in sandbox.reader_pids())
     manager.shutdown()
     peak = _peak_rss_mb()
     print(json.dumps({"status": str(getattr(view.status, "value", view.status)), "done": view.documents_done,
                       "failed": view.documents_failed, "peak_mb": peak, "start_mb": before,
-                      "wall_s": wall}))
+                      "readers_mb": readers, "wall_s": wall}))
 
 
 def run(out_dir: Path, *, quick: bool = False) -> list[dict[str, Any]]:
@@ -178,6 +218,14 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict[str, Any]]:
     rows.append(_row(f"peak RSS of a {n_mem}-document job (child process, fake server; {mem['status']}, "
                      f"{mem['done']} done, {mem['calls']} calls, {mem['wall_s']:.1f} s)", mem["peak_mb"], "MB",
                      f"< {TARGET_MEMORY_MB:g}", ok))
+    rows.append(_row("peak RSS of its reader processes, together (each capped by READER_MEMORY_MB)",
+                     mem.get("readers_mb", float("nan")), "MB"))
+
+    fair = bench_fairness(out_dir, 30 if quick else 100)
+    extra = fair["crowded"] - fair["alone"]
+    rows.append(_row("another user's 1-document job, alone", fair["alone"], "s"))
+    rows.append(_row(f"the same while one user's 2 x {30 if quick else 100}-document jobs run: extra wait", extra,
+                     "s", f"< {TARGET_FAIR_EXTRA_S:g}", extra < TARGET_FAIR_EXTRA_S))
     return rows
 
 

@@ -24,6 +24,7 @@ from tests.pdf_factory import make_scanned_pdf, make_text_pdf
 from bench.report import row as _row
 
 TARGET_RATIO = 0.8  # read_pdf must keep >= 80 % of raw pypdfium2 throughput
+ISOLATION_TARGET = 0.9  # reading in reader processes (policy_reader/sandbox.py) costs < 10 % of throughput
 
 _WORDS = ("policy national climate adaptation mitigation target emission reduction energy renewable "
           "forest water sector government ministry implementation finance monitoring report annual "
@@ -40,6 +41,8 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict]:
     slow = _best(1, lambda: _read_pypdf(files))
     big = [corpus["big"]]
     big_ours, big_raw = _best_pair(2 * rounds, lambda: _read_ours(big), lambda: _read_raw_pdfium(big))
+
+    iso_seq, iso_par, in_process = _isolation(files, rounds)
 
     t0 = time.perf_counter()
     get_engine()
@@ -58,11 +61,39 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict]:
         _row(f"read_pdf / raw pypdfium2, {n_big}-page PDF", big_ratio, "x", f">= {TARGET_RATIO}",
              big_ratio >= TARGET_RATIO),
         _row("pypdfium2 speed-up over pypdf", slow / raw, "x"),
+        _row("read in reader processes / in this process, one file at a time", in_process / iso_seq, "x",
+             f">= {ISOLATION_TARGET}", in_process / iso_seq >= ISOLATION_TARGET),
+        _row("read in reader processes, files in parallel as a job reads them / in this process",
+             in_process / iso_par, "x"),
         _row("OCR engine load (once per process)", load_s, "s"),
         _row(f"read_pdf OCR, {corpus['scan_pages']} scanned pages", corpus["scan_pages"] / ocr_s, "pages/s"),
     ]
     return rows
 
+
+
+def _isolation(files: list[Path], rounds: int) -> tuple[float, float, float]:
+    """Seconds to read `files` through warm reader processes (one at a time; several at once, as a job
+    does) and in this process, best of `rounds`, alternated so other load hits all alike."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from policy_reader import sandbox
+    from policy_reader.config import load_settings
+
+    settings = load_settings(OCR_ENABLED="false")
+
+    def one_by_one() -> None:
+        for path in files:
+            sandbox.read_pdf(path, settings, ocr=False)
+
+    def in_parallel() -> None:
+        with ThreadPoolExecutor(2 * settings.reader_processes) as pool:
+            list(pool.map(lambda path: sandbox.read_pdf(path, settings, ocr=False), files))
+
+    one_by_one()  # start the readers: they stay warm, as in the app
+    seq, in_process = _best_pair(rounds, one_by_one, lambda: _read_ours(files))
+    par = _best(rounds, in_parallel)
+    return seq, par, in_process
 
 
 def _best(rounds: int, fn: Callable[[], object]) -> float:

@@ -260,6 +260,10 @@ class Sandbox:
             else:
                 self._idle.append(child)
 
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [child.proc.pid for child in self._idle if child.proc.poll() is None]
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -294,6 +298,13 @@ def get_sandbox(settings: Any) -> Sandbox:
         if box is None:
             box = _SANDBOXES[limits] = Sandbox(limits)
         return box
+
+
+def reader_pids() -> list[int]:
+    """The reader processes alive in this process's pools (for the benchmark's memory figures)."""
+    with _SANDBOXES_LOCK:
+        boxes = list(_SANDBOXES.values())
+    return [pid for box in boxes for pid in box.pids()]
 
 
 @atexit.register
