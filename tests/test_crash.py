@@ -27,6 +27,7 @@ from policy_reader.fsio import read_json
 from policy_reader.models import Variable, VariableType
 from tests.fixtures.openai_server import TEST_KEY
 from tests.fixtures.tools import missing_tool
+from tests.fixtures.common import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPER = ROOT / "tests" / "helpers" / "crash_worker.py"
@@ -141,15 +142,6 @@ def _start(job_id, env, cwd, prefix=()):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def _assert_done_once(job_id, jobs_dir, settings, smtp_server, fake_openai, at_most_twice: int) -> None:
     state = read_json(jobs_dir / job_id / "job.json")
     assert state["status"] == "completed", state
@@ -169,7 +161,7 @@ def test_a_frozen_owner_wakes_to_find_its_job_taken_over(fake_openai, smtp_serve
     job_id, jobs_dir, env, settings = _lease_job(tmp_path, fake_openai, smtp_server, make_pdf)
     owner = _start(job_id, env, tmp_path)
     assert owner.stdout.readline().strip() == "ready"
-    _wait_for(lambda: len(_results(jobs_dir, job_id)) >= 2, timeout=60)
+    wait_until(lambda: len(_results(jobs_dir, job_id)) >= 2, timeout=60)
     owner.send_signal(signal.SIGSTOP)
     try:
         successor = _start(job_id, env, tmp_path)
@@ -192,7 +184,7 @@ def test_a_process_whose_clock_runs_ahead_takes_over_without_doubling(fake_opena
     job_id, jobs_dir, env, settings = _lease_job(tmp_path, fake_openai, smtp_server, make_pdf)
     owner = _start(job_id, env, tmp_path)
     assert owner.stdout.readline().strip() == "ready"
-    _wait_for(lambda: len(_results(jobs_dir, job_id)) >= 2, timeout=60)
+    wait_until(lambda: len(_results(jobs_dir, job_id)) >= 2, timeout=60)
     ahead = _start(job_id, env, tmp_path, prefix=(faketime, "-f", "+1h"))
     out_ahead, err_ahead = ahead.communicate(timeout=90)
     out, err = owner.communicate(timeout=90)
@@ -229,7 +221,7 @@ def test_a_kill_while_the_mail_server_answers_never_sends_the_email_twice(smtp_s
     job_id, jobs_dir, env = _email_job(tmp_path, smtp_server, make_pdf)
     smtp_server.handler.reply_delay_s = 30
     first = _start(job_id, env, tmp_path)
-    _wait_for(lambda: len(smtp_server.messages) == 1, timeout=60)
+    wait_until(lambda: len(smtp_server.messages) == 1, timeout=60)
     assert _state(jobs_dir, job_id)["email"]["status"] == "sending"
     first.kill()
     first.wait(timeout=10)
@@ -249,7 +241,7 @@ def test_a_kill_during_a_slow_webhook_does_not_send_the_email_again(smtp_server,
     hook = receiver([], delay_s=30)
     job_id, jobs_dir, env = _email_job(tmp_path, smtp_server, make_pdf, WEBHOOK_URL=hook.url)
     first = _start(job_id, env, tmp_path)
-    _wait_for(lambda: len(hook.received) == 1, timeout=60)
+    wait_until(lambda: len(hook.received) == 1, timeout=60)
     assert _state(jobs_dir, job_id)["email"]["status"] == "sent"
     first.kill()
     first.wait(timeout=10)

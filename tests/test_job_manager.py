@@ -14,6 +14,7 @@ from policy_reader.config import load_settings
 from policy_reader.errors import ConfigError, JobNotFound, LimitExceeded
 from policy_reader.fsio import read_json
 from policy_reader.models import Variable, VariableType
+from tests.fixtures.common import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIABLES = [Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)]
@@ -35,15 +36,6 @@ def _slow_manager(fake_openai, tmp_path, latency: float = 0.3, **env) -> JobMana
     fake_openai.latency = latency
     fake_openai.facts = {"year_adopted": (2001, "adopted in 2001")}
     return JobManager(fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), **env))
-
-
-def _wait_until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_job_lifecycle_offline(manager, make_pdf, settings):
@@ -98,7 +90,7 @@ def test_queue_is_fifo_with_priority(fake_openai, tmp_path, make_pdf):
     manager = _slow_manager(fake_openai, tmp_path, latency=0.3, MAX_PARALLEL_JOBS=1)
     try:
         first = manager.submit(name="first", files=_pdfs(make_pdf, 2, "a"), variables=VARIABLES)
-        _wait_until(lambda: manager.get_job_status(first).status == JobStatus.RUNNING)
+        wait_until(lambda: manager.get_job_status(first).status == JobStatus.RUNNING)
         second = manager.submit(name="second", files=_pdfs(make_pdf, 1, "b"), variables=VARIABLES)
         third = manager.submit(name="third", files=_pdfs(make_pdf, 1, "c"), variables=VARIABLES)
         urgent = manager.submit(name="urgent", files=_pdfs(make_pdf, 1, "d"), variables=VARIABLES,
@@ -117,7 +109,7 @@ def test_cancel_keeps_finished_results_and_exports(fake_openai, tmp_path, make_p
     manager = _slow_manager(fake_openai, tmp_path, latency=0.15, DOCS_PER_JOB=1)
     try:
         job_id = manager.submit(name="cancel me", files=_pdfs(make_pdf, 8), variables=VARIABLES)
-        _wait_until(lambda: manager.get_job_status(job_id).documents_done >= 2)
+        wait_until(lambda: manager.get_job_status(job_id).documents_done >= 2)
         manager.cancel_job(job_id)
         view = manager.wait(job_id, timeout=30)
         assert view.status == JobStatus.CANCELLED
@@ -188,7 +180,7 @@ def test_cleanup_removes_old_finished_jobs_never_running(fake_openai, tmp_path, 
         assert done.status == JobStatus.COMPLETED
         manager.update_progress(done.id, finished_at="2000-01-01T00:00:00+00:00")
         running = manager.submit(name="busy", files=_pdfs(make_pdf, 5, "r"), variables=VARIABLES)
-        _wait_until(lambda: manager.get_job_status(running).status == JobStatus.RUNNING)
+        wait_until(lambda: manager.get_job_status(running).status == JobStatus.RUNNING)
         removed = manager.cleanup_old_jobs(max_age_hours=0)
         assert removed == [done.id]
         assert manager.get_job_status(running).status == JobStatus.RUNNING
@@ -272,7 +264,7 @@ def test_missing_key_is_a_config_error(manager, make_pdf):
 def test_shutdown_interrupts_and_next_start_resumes(fake_openai, tmp_path, make_pdf):
     first = _slow_manager(fake_openai, tmp_path, latency=0.2, DOCS_PER_JOB=1)
     job_id = first.submit(name="restart", files=_pdfs(make_pdf, 5), variables=VARIABLES)
-    _wait_until(lambda: first.get_job_status(job_id).documents_done >= 1)
+    wait_until(lambda: first.get_job_status(job_id).documents_done >= 1)
     first.shutdown(wait=False)
     view = first.get_job_status(job_id)
     assert view.status == JobStatus.INTERRUPTED

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from policy_reader.errors import LimitExceeded
 from policy_reader.models import Variable, VariableType
 from policy_reader.jobs.queued import QueueExecutor
 from tests.fixtures.azurite import AzuriteServer
+from tests.fixtures.common import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIABLES = [Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)]
@@ -34,16 +34,6 @@ def _pdfs(make_pdf, count: int) -> list[tuple[str, Path]]:
             for i in range(count)]
 
 
-def _wait_until(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
-@pytest.fixture
 def azure_settings(azurite, tmp_path):
     return azurite.settings(JOBS_DIR=str(tmp_path / "jobs"), QUEUE_VISIBILITY_TIMEOUT_S=2, QUEUE_MAX_ATTEMPTS=2)
 
@@ -122,7 +112,7 @@ def test_cancel_keeps_finished_documents_and_resume_finishes(azurite, fake_opena
     with JobManager(settings) as manager:
         job_id = manager.submit(name="cancel", files=_pdfs(make_pdf, 6), variables=VARIABLES,
                                 recipients=["analyst@example.org"])
-        _wait_until(lambda: manager.get_job_status(job_id).documents_done >= 1)
+        wait_until(lambda: manager.get_job_status(job_id).documents_done >= 1)
         manager.cancel_job(job_id)
         view = manager.wait(job_id, timeout=10)
         assert view.status == JobStatus.CANCELLED and 1 <= view.documents_done < 6
@@ -204,14 +194,14 @@ def test_workers_and_cli_share_a_job_and_survive_a_sigkill(azurite, fake_openai,
                                cwd=str(tmp_path), env=_process_env(settings, fake_openai, tmp_path / "cli"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         victim = workers[0]
-        _wait_until(lambda: any(store.exists(j) for j in store.list_job_ids()), timeout=30)
+        wait_until(lambda: any(store.exists(j) for j in store.list_job_ids()), timeout=30)
         job_id = store.list_job_ids()[0]
 
         def victim_busy() -> bool:
             flights = store.read_state(job_id).get("in_flight") or []
             return any(f":{victim.pid}:" in str(f.get("worker")) for f in flights)
 
-        _wait_until(victim_busy, timeout=30)
+        wait_until(victim_busy, timeout=30)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         out, err = cli.communicate(timeout=60)
