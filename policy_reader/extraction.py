@@ -19,6 +19,7 @@ Pure domain logic over an Extractor: no file or network I/O of its own.
 """
 from __future__ import annotations
 
+import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,6 +32,7 @@ from typing import Any, Callable
 from .errors import LlmError
 from .extractor import Extractor
 from .models import Answer, AnswerStatus, DocumentText, PageText, Usage, Variable, VariableType
+from .pacing import call_context
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -219,6 +221,9 @@ def merge_candidates(variable: Variable, candidates: list[_Candidate], threshold
     """Best supported answer wins; same-value pages are kept; strong disagreement needs review."""
     found = [c for c in candidates if has_answer(c.answer)]
     if not found:
+        unasked = next((c.answer for c in candidates if c.answer.status is AnswerStatus.ERROR), None)
+        if unasked is not None:  # the extractor could not ask it (e.g. a refused schema): say so
+            return Answer(name=variable.name, status=AnswerStatus.ERROR, note=unasked.note)
         note = next((c.answer.note for c in candidates if c.answer.note), "")
         return Answer(name=variable.name, status=AnswerStatus.NOT_FOUND, note=note)
     best = max(found, key=lambda c: (c.verified, c.answer.value is not None, c.answer.confidence))
@@ -276,10 +281,21 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
     done_lock = threading.Lock()
     finished = [0]
 
+    def on_wait(waiting: bool) -> None:  # the model's quota holds a call of this document
+        with done_lock:
+            done = finished[0]
+        _report(progress, "waiting for quota" if waiting else "asking", round(total * done / len(chunks)), total)
+
     def ask(chunk: list[PageText]) -> tuple[list[Answer], Usage]:
         if should_stop is not None and should_stop():
             raise Cancelled()
-        outcome = extractor.answer(chunk, variables)
+        with call_context(on_wait=on_wait, should_stop=should_stop):
+            try:
+                outcome = extractor.answer(chunk, variables)
+            except LlmError as exc:
+                if exc.code == "cancelled":
+                    raise Cancelled() from None
+                raise
         with done_lock:
             finished[0] += 1
             done = finished[0]
@@ -296,7 +312,7 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
     else:
         with ThreadPoolExecutor(max_workers=min(parallel_chunks, len(chunks)),
                                 thread_name_prefix="chunk") as pool:
-            futures = [pool.submit(ask, chunk) for chunk in chunks]
+            futures = [pool.submit(contextvars.copy_context().run, ask, chunk) for chunk in chunks]
             for future in futures:
                 try:
                     outcomes.append(future.result())
@@ -309,9 +325,9 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
 
     per_var: dict[str, list[_Candidate]] = {v.name: [] for v in variables}
     usage = Usage()
-    for outcome in outcomes:
-        if not isinstance(outcome, LlmError):
-            usage = usage.add(outcome[1])
+    for outcome in outcomes:  # failed chunks count too: their calls were made and billed
+        spent = (getattr(outcome, "spent", None) or Usage()) if isinstance(outcome, LlmError) else outcome[1]
+        usage = usage.add(spent)
     failures: list[tuple[list[PageText], LlmError]] = []
     for chunk, outcome in zip(chunks, outcomes):
         if isinstance(outcome, LlmError):
@@ -328,7 +344,8 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
     merged = [merge_candidates(v, per_var[v.name], threshold, ocr_pages) for v in variables]
     if failures:
         merged = [_mark_failed(a, failures) for a in merged]
-    return ExtractionOutcome(answers=merged, usage=usage, chunks=len(chunks), complete=not failures)
+    unasked = any(a.status is AnswerStatus.ERROR for a in merged)
+    return ExtractionOutcome(answers=merged, usage=usage, chunks=len(chunks), complete=not failures and not unasked)
 
 
 def _with_spent(error: LlmError, usage: Usage) -> LlmError:
