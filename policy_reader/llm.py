@@ -16,10 +16,11 @@ import functools
 import json
 import logging
 import random
+import re
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
 import openai
@@ -46,6 +47,8 @@ class ChatResult:
     finish_reason: str
     usage: Usage
     request_id: str | None = None
+    #: the completion limit actually sent (lower than asked when the server's context is the limit)
+    max_tokens: int | None = None
 
 
 @runtime_checkable
@@ -133,6 +136,22 @@ class _RateLimited(Exception):
         self.retry_after_s = retry_after_s
 
 
+class _ContextRefused(Exception):
+    """The prompt plus the asked completion exceed the server's context (numbers from its error)."""
+
+    def __init__(self, detail: str, context: int | None, prompt: int | None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.context = context
+        self.prompt = prompt
+
+
+_CONTEXT_NUMBERS = re.compile(r"maximum context length is (\d+) tokens.*?(?:\((\d+) in the messages|resulted in "
+                              r"(\d+) tokens)", re.IGNORECASE | re.DOTALL)
+#: Completion tokens below which shrinking the answer to fit the context is pointless.
+_MIN_ANSWER_TOKENS = 64
+
+
 class _Refused(Exception):
     """The server refuses this request as sent: change it (dialect) or report it; never resend it as is."""
 
@@ -196,21 +215,38 @@ class _BaseChatBackend:
         waited = 0.0
         capacity = self.profile.capacity
         while True:
-            params = self.profile.dialect.params(messages, schema, schema_name, max_tokens)
-            waited += self.pacer.acquire(estimate_charge(params, max_tokens), max_wait_s=self._max_wait_s,
-                                         waited_s=waited)
+            sent_tokens = self._fit_context(messages, max_tokens)
+            params = self.profile.dialect.params(messages, schema, schema_name, sent_tokens)
+            charge = estimate_charge(params, sent_tokens)
             in_flight = 1
             try:
-                with capacity.slot(self._concurrency) as in_flight, CALL_SLOTS.slot(self._concurrency):
-                    started = time.monotonic()
-                    result = self._once(params)
-                capacity.record(time.monotonic() - started, in_flight)
+                # the server's place first, then the quota: a call waiting for quota never holds a
+                # process-wide slot, and the quota is taken just before the request goes out
+                with capacity.slot(self._concurrency) as in_flight:
+                    waited += self.pacer.acquire(charge, max_wait_s=self._max_wait_s, waited_s=waited)
+                    with CALL_SLOTS.slot(self._concurrency):
+                        started = time.monotonic()
+                        try:
+                            result = self._once(params)
+                        except _Retryable:
+                            self.pacer.failed()
+                            raise
+                    capacity.record(time.monotonic() - started, in_flight)
                 self.pacer.succeeded()
-                return result
+                return replace(result, max_tokens=sent_tokens)
             except _RateLimited as exc:
-                hold = self.pacer.hold(exc.retry_after_s)
+                hold = self.pacer.hold(exc.retry_after_s, refund_tokens=charge)
                 log.info("quota: the provider said later (%.2fs); waiting", hold)
                 continue  # the wait happens in acquire(), for every call to this server
+            except _ContextRefused as exc:
+                room = (exc.context - exc.prompt) if exc.context and exc.prompt is not None else 0
+                if adaptations < _MAX_ADAPTATIONS and room - 16 >= _MIN_ANSWER_TOKENS and room - 16 < sent_tokens:
+                    adaptations += 1
+                    self.profile.context_window = exc.context
+                    max_tokens = room - 16  # what the context leaves for the answer
+                    log.info("server context %d tokens: asking for at most %d answer tokens", exc.context, max_tokens)
+                    continue
+                raise self._context_error(exc.detail) from None
             except _Refused as exc:
                 if adaptations < _MAX_ADAPTATIONS and self.profile.dialect.adapt(exc.refusal, params):
                     adaptations += 1
@@ -277,9 +313,10 @@ class _BaseChatBackend:
             if refusal.kind == "schema":
                 return LlmError(f"{self._service} refused the answer schema: {detail[:400]}", code="schema")
             if refusal.kind == "context":
-                return LlmError(f"The request does not fit the {self._model_word}'s context window ({detail[:200]}). "
-                                "Lower CHUNK_TOKENS, or give the server a larger context (llama.cpp: --ctx-size "
-                                "/ n_ctx).", code="context")
+                numbers = _CONTEXT_NUMBERS.search(detail)
+                context = int(numbers.group(1)) if numbers else None
+                prompt = next((int(g) for g in (numbers.groups()[1:] if numbers else ()) if g), None)
+                return _ContextRefused(detail, context, prompt)
             return _Refused(refusal, status)
         if status == 404:
             return self._permanent(status, detail)
@@ -308,6 +345,21 @@ class _BaseChatBackend:
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._settings)
+
+    def _fit_context(self, messages: list[dict[str, str]], max_tokens: int) -> int:
+        """The completion limit to send: `max_tokens`, or less when a learned context window would not
+        hold the prompt (estimated) plus that many answer tokens."""
+        context = self.profile.context_window
+        if not context:
+            return max_tokens
+        prompt = sum(len(str(m.get("content", ""))) for m in messages) // 4
+        return max(_MIN_ANSWER_TOKENS, min(max_tokens, context - prompt - 16))
+
+    def _context_error(self, detail: str) -> LlmError:
+        return LlmError(f"The document text does not fit the {self._model_word}'s context window "
+                        f"({self._scrub(detail)[:300]}). Lower CHUNK_TOKENS (now {self._settings.chunk_tokens}), or "
+                        "give the server a larger context (llama.cpp: --ctx-size, llama-cpp-python: --n_ctx).",
+                        code="context")
 
     def _permanent(self, status: int, detail: str) -> LlmError:
         """401/403/404: retrying would not help; say what to check."""

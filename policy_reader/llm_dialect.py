@@ -246,6 +246,8 @@ class ServerCapacity:
 class ServerProfile:
     dialect: Dialect
     capacity: ServerCapacity
+    #: the server's context window in tokens, once an error has told it (local servers)
+    context_window: int | None = None
     created: float = field(default_factory=time.monotonic)
 
 

@@ -182,10 +182,12 @@ class LlmExtractor:
             usage = usage.add(self._priced(result))
             if result.finish_reason == "length":
                 used = result.usage.completion_tokens
-                if 0 < used < _CONTEXT_CUT_SHARE * max_tokens:
+                sent = result.max_tokens or max_tokens
+                if sent < max_tokens or 0 < used < _CONTEXT_CUT_SHARE * sent:
                     raise _ContextFull(
-                        f"The model's answer was cut off after {used} tokens, before the {max_tokens}-token limit: "
-                        f"the server's context window is full (the prompt took {result.usage.prompt_tokens} tokens). "
+                        f"The model's answer was cut off after {used or sent} tokens, short of the {max_tokens} it "
+                        f"needs: the server's context window is full (the prompt took {result.usage.prompt_tokens} "
+                        "tokens). "
                         "Raising LLM_MAX_OUTPUT_TOKENS cannot help: lower CHUNK_TOKENS so the document text leaves "
                         "room for the answer, or give the server a larger context (llama.cpp: --ctx-size / n_ctx).",
                         usage)

@@ -64,10 +64,18 @@ _CHARS_PER_TOKEN = 4
 
 FAULT_KINDS = ("429", "500", "timeout", "invalid_json", "length", "401", "bad_shape")
 
-#: What llama-cpp-python's server (0.3.x) answers to response_format json_schema (HTTP 500).
-LLAMA_CPP_JSON_SCHEMA_ERROR = ("1 validation error for CreateChatCompletionRequest\nresponse_format\n"
-                               "  Input should be a valid dictionary or instance of ChatCompletionRequestResponseFormat"
-                               " [type=model_type, input_value={'type': 'json_schema', ...}, input_type=dict]")
+#: What llama-cpp-python's server (0.3.36, seen on 127.0.0.1) answers to response_format json_schema: HTTP 500.
+LLAMA_CPP_JSON_SCHEMA_ERROR = ("1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+                               "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+                               "'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File \"llama_cpp/server/app.py\", "
+                               "line 376, in create_chat_completion\n    POST /v1/chat/completions")
+
+
+def llama_cpp_context_error(context: int, prompt: int, completion: int) -> str:
+    """llama-cpp-python's 400 when the prompt plus the requested completion exceed its context."""
+    return (f"This model's maximum context length is {context} tokens. However, you requested {prompt + completion} "
+            f"tokens ({prompt} in the messages, {completion} in the completion). Please reduce the length of the "
+            "messages or completion.")
 
 
 @dataclass
@@ -330,31 +338,35 @@ class FakeOpenAI:
 
     # quota ------------------------------------------------------------------
 
-    def _quota_state(self, now: float) -> tuple[int, int]:
-        """(tokens, requests) charged within the window ending now. Caller holds the lock."""
+    def _quota_state(self, now: float, span_s: float | None = None) -> tuple[int, int]:
+        """(tokens, requests) charged within the last `span_s` (default: the evaluation window). Caller
+        holds the lock. The log keeps a minute at least (the headers speak per minute)."""
         assert self.quota is not None
-        while self._quota_log and self._quota_log[0][0] <= now - self.quota.window_s:
+        keep = max(60.0, self.quota.window_s)
+        while self._quota_log and self._quota_log[0][0] <= now - keep:
             self._quota_log.popleft()
-        return sum(t for _, t in self._quota_log), len(self._quota_log)
+        span = self.quota.window_s if span_s is None else span_s
+        recent = [t for when, t in self._quota_log if when > now - span]
+        return sum(recent), len(recent)
 
     def _quota_headers(self, now: float) -> dict[str, str]:
+        """OpenAI/Azure headers: limit and remaining per MINUTE (the short evaluation window, like
+        Azure's, is not in the headers: a client learns it from 429s)."""
         if self.quota is None:
             return {}
         q = self.quota
         with self._lock:
-            used_t, used_r = self._quota_state(now)
-            oldest = self._quota_log[0][0] if self._quota_log else now
+            used_t, used_r = self._quota_state(now, 60.0)
+            minute = [when for when, _ in self._quota_log if when > now - 60.0]
+        reset = max(0.0, minute[0] + 60.0 - now) if minute else 0.0
         headers: dict[str, str] = {}
-        reset = max(0.0, oldest + q.window_s - now) if used_t or used_r else 0.0
         if q.tokens_per_minute:
-            cap = int(q.tokens_per_minute * q.window_s / 60)
             headers["x-ratelimit-limit-tokens"] = str(q.tokens_per_minute)
-            headers["x-ratelimit-remaining-tokens"] = str(max(0, cap - used_t))
+            headers["x-ratelimit-remaining-tokens"] = str(max(0, q.tokens_per_minute - used_t))
             headers["x-ratelimit-reset-tokens"] = f"{reset:.3f}s"
         if q.requests_per_minute:
-            cap_r = max(1, int(q.requests_per_minute * q.window_s / 60))
             headers["x-ratelimit-limit-requests"] = str(q.requests_per_minute)
-            headers["x-ratelimit-remaining-requests"] = str(max(0, cap_r - used_r))
+            headers["x-ratelimit-remaining-requests"] = str(max(0, q.requests_per_minute - used_r))
             headers["x-ratelimit-reset-requests"] = f"{reset:.3f}s"
         return headers
 
@@ -380,7 +392,7 @@ class FakeOpenAI:
                 return True, 0.0, ""
             # when will enough of the window have expired?
             freed_t, freed_r, wait = 0, 0, 0.0
-            for when, t in self._quota_log:
+            for when, t in [e for e in self._quota_log if e[0] > now - q.window_s]:
                 freed_t += t
                 freed_r += 1
                 wait = when + q.window_s - now
@@ -402,9 +414,14 @@ class FakeOpenAI:
         if refusal is not None:
             return refusal
         prompt_tokens = len(req.text) // _CHARS_PER_TOKEN
-        if self.context_window is not None and prompt_tokens >= self.context_window:
-            return 400, {"error": {"message": f"Requested tokens ({prompt_tokens}) exceed context window of "
-                                              f"{self.context_window}", "type": "invalid_request_error"}}, {}
+        if self.context_window is not None:
+            # llama-cpp-python refuses prompt + max tokens over its context; llama-server refuses only a
+            # prompt that does not fit, and cuts the answer where the context ends
+            asked = int(req.max_tokens or 0) if self.dialect == "llama-cpp-python" else 0
+            if prompt_tokens + asked > self.context_window or prompt_tokens >= self.context_window:
+                return 400, {"error": {"message": llama_cpp_context_error(self.context_window, prompt_tokens, asked),
+                                       "type": "invalid_request_error", "param": "messages",
+                                       "code": "context_length_exceeded"}}, {}
         if not batch:
             req.charged_tokens = prompt_tokens + int(req.max_tokens or 0)
             admitted, wait, message = self._charge(req.charged_tokens)
