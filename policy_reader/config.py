@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     azure_openai_endpoint: str | None = Field(None, alias="AZURE_OPENAI_ENDPOINT", description="Azure OpenAI endpoint, https://NAME.openai.azure.com.")
     azure_openai_api_key: SecretStr | None = Field(None, alias="AZURE_OPENAI_API_KEY", description="Azure OpenAI key. Secret. Empty: Entra ID (managed identity) is used.")
     azure_openai_deployment: str | None = Field(None, alias="AZURE_OPENAI_DEPLOYMENT", description="Azure OpenAI deployment name.")
+    azure_openai_batch_deployment: str | None = Field(None, alias="AZURE_OPENAI_BATCH_DEPLOYMENT", description="Azure OpenAI global-batch deployment for batch mode (half price, answers within 24 h). Empty: AZURE_OPENAI_DEPLOYMENT.")
     openai_api_version: str | None = Field(None, alias="OPENAI_API_VERSION", description="Leave empty: Azure OpenAI is called through the GA v1 API (`<endpoint>/openai/v1/`, no api-version). Set a dated version (e.g. `2024-10-21`) only for a resource or gateway that still needs the `/openai/deployments/...?api-version=` path.")
     llm_timeout_s: float = Field(120.0, alias="LLM_TIMEOUT_S", gt=0, description="Timeout of one model call, seconds.")
     llm_max_retries: int = Field(5, alias="LLM_MAX_RETRIES", ge=0, description="Retries of a model call on 429, 5xx and timeouts (exponential backoff with jitter, Retry-After honoured).")

@@ -186,7 +186,7 @@ class _BaseChatBackend:
 
     def __init__(self, settings: Settings, client: Any, model: str, *, server: str, compatible: bool) -> None:
         self._settings = settings
-        self._client = client
+        self._client = self.client = client  # shared, configured client (batch.py uses its files/batches)
         self.model = model
         self._max_retries = settings.llm_max_retries
         self._timeout_s = settings.llm_timeout_s

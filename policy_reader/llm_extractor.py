@@ -44,6 +44,9 @@ class _BadReply(ValueError):
     """The reply is not the JSON the schema asked for."""
 
 
+BadReply = _BadReply  # public name (batch.py reads batch lines with parse_answers too)
+
+
 class _ContextFull(Exception):
     """The reply was cut by the server's context window, not by our token limit."""
 

@@ -211,6 +211,7 @@ class FakeOpenAI:
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.batches_created = 0
+        self.api_calls: list[tuple[str, str]] = []  # (method, path) of every files/batches request
         self._lock = threading.Lock()
         self._quota_log: deque[tuple[float, int]] = deque()
         self._prefixes: set[tuple[int, bytes]] = set()
@@ -502,9 +503,9 @@ class FakeOpenAI:
         now = time.time()
         with self._lock:
             state = batch["status"]
-        if state in ("validating", "in_progress") and now >= batch["created_at"] + self.batch_delay:
+        if state in ("validating", "in_progress") and now >= batch["_t0"] + self.batch_delay:
             self._run_batch(batch)
-        elif state == "validating" and now >= batch["created_at"] + self.batch_delay / 4:
+        elif state == "validating" and now >= batch["_t0"] + self.batch_delay / 4:
             with self._lock:
                 batch["status"] = "in_progress"
         with self._lock:
@@ -666,6 +667,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - http.server API
             split = urlsplit(self.path)
             api = self._api_path(split.path)
+            with server._lock:
+                server.api_calls.append(("GET", split.path))
             if not self._key_ok():
                 self._send(401, {"error": {"message": "Unauthorized", "type": "invalid_request_error"}})
                 return
@@ -722,6 +725,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     server.in_flight -= 1
 
         def _post_api(self, api: str, raw: bytes) -> None:
+            with server._lock:
+                server.api_calls.append(("POST", urlsplit(self.path).path))
             if not self._key_ok():
                 self._send(401, {"error": {"message": "Unauthorized", "type": "invalid_request_error"}})
                 return
@@ -747,7 +752,7 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                          "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window"),
                          "status": "validating", "output_file_id": None, "error_file_id": None,
                          "created_at": int(time.time()), "completed_at": None, "errors": None,
-                         "metadata": body.get("metadata"),
+                         "metadata": body.get("metadata"), "_t0": time.time(),
                          "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
                 with server._lock:
                     server.batches[batch_id] = batch
