@@ -227,7 +227,7 @@ class _BaseChatBackend:
                     with CALL_SLOTS.slot(self._concurrency):
                         started = time.monotonic()
                         try:
-                            result = self._once(params)
+                            result = self._once(params, capacity.queue_allowance(in_flight))
                         except _Retryable:
                             self.pacer.failed()
                             raise
@@ -270,13 +270,16 @@ class _BaseChatBackend:
 
     # -- internals
 
-    def _once(self, params: dict[str, Any]) -> ChatResult:
+    def _once(self, params: dict[str, Any], queued_behind: int = 0) -> ChatResult:
+        """One HTTP call. `queued_behind`: calls a one-at-a-time server may work on before this one;
+        the timeout grows by one LLM_TIMEOUT_S for each, so it times the request, not the queue."""
+        timeout = self._timeout_s * (1 + queued_behind)
         try:
             raw = self._client.chat.completions.with_raw_response.create(model=self.model, **params,
-                                                                         timeout=self._timeout_s)
+                                                                         timeout=timeout)
             completion = raw.parse()
         except openai.APITimeoutError:
-            raise _Retryable("timeout", f"no answer within {self._timeout_s:g} s") from None
+            raise _Retryable("timeout", f"no answer within {timeout:g} s") from None
         except openai.APIConnectionError as exc:
             raise _Retryable("connection", self._scrub(str(exc) or "connection error")) from None
         except openai.APIStatusError as exc:

@@ -13,9 +13,11 @@ request is changed and sent again, or the error reaches the user with the server
 
 Concurrency: a local server often works on one request at a time and queues the rest; a queued call's
 timeout runs while it waits, so it times out although the server is healthy. For compatible servers
-the number of calls in flight starts at 1 and grows while the latency stays flat (slow start); when
-latency grows with the number in flight (the server queues) or a call times out while others were in
-flight, it shrinks to what the server takes. OpenAI and Azure take LLM_MAX_CONCURRENCY from the start.
+(1) a call sent while k others are in flight gets k extra LLM_TIMEOUT_S (time the request, not the
+queue), (2) the number of calls in flight starts at 1 and grows while the latency stays flat (slow
+start), and (3) when latency grows with the number in flight (the server queues) or a call still times
+out while others were in flight, it shrinks to what the server takes and the call is sent again without
+counting as a failed attempt. OpenAI and Azure take LLM_MAX_CONCURRENCY from the start.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import json
 import re
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -191,8 +194,9 @@ class ServerCapacity:
         self.adaptive = adaptive
         self.limit = 1 if adaptive else self.upper
         self.frozen = not adaptive
-        self.baseline: float | None = None
+        self._alone: deque[float] = deque(maxlen=5)  # latencies of recent calls that had the server alone
         self.in_flight = 0
+        self.queue_timeouts = 0  # calls sent again because the server's queue made them time out
         self._cond = threading.Condition()
 
     @contextmanager
@@ -213,13 +217,19 @@ class ServerCapacity:
                 self.in_flight -= 1
                 self._cond.notify_all()
 
+    @property
+    def baseline(self) -> float | None:
+        """What one call takes with the server to itself: the fastest of the recent ones (a cold first
+        call, or a long answer, must not hide queueing behind it)."""
+        return min(self._alone) if self._alone else None
+
     def record(self, latency_s: float, in_flight: int) -> None:
         """A successful call of `latency_s` that started with `in_flight` calls (itself included)."""
         if not self.adaptive:
             return
         with self._cond:
             if in_flight <= 1:
-                self.baseline = latency_s if self.baseline is None else 0.7 * self.baseline + 0.3 * latency_s
+                self._alone.append(latency_s)
             base = self.baseline
             if base is None:
                 return
@@ -230,12 +240,18 @@ class ServerCapacity:
                 self.limit = min(self.upper, self.limit + 1)
             self._cond.notify_all()
 
+    def queue_allowance(self, in_flight: int) -> int:
+        """Calls that may be ahead of this one in a compatible server's own queue (its timeout is
+        extended by that many call times). Cloud APIs do not queue: 0."""
+        return max(0, in_flight - 1) if self.adaptive else 0
+
     def timed_out(self, in_flight: int) -> bool:
         """A call timed out. True when that is the server's queue (others were in flight): the limit
         shrinks and the call is sent again without counting as a failed attempt."""
         if not self.adaptive or in_flight <= 1:
             return False
         with self._cond:
+            self.queue_timeouts += 1
             self.limit = max(1, min(self.limit, in_flight // 2))
             self.frozen = True
             self._cond.notify_all()
