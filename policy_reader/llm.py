@@ -1,10 +1,16 @@
 """Chat backends: OpenAI (or any OpenAI-compatible server) and Azure OpenAI, with our own retries.
 
+Azure OpenAI is called through its GA v1 API (`<endpoint>/openai/v1/`, the plain OpenAI client, the
+deployment as the model, no api-version), with a key or an Entra ID token provider; the dated
+`/openai/deployments/...?api-version=` path only when OPENAI_API_VERSION is set.
+
 Why our own retry loop (the client's `max_retries=0`): we need one place that
-  * honours `Retry-After` / `retry-after-ms` exactly and otherwise backs off exponentially with
-    full jitter (so many workers hitting one quota spread out instead of retrying in lock-step),
-  * holds a PROCESS-WIDE slot while a request is in flight (never while sleeping), so
-    LLM_MAX_CONCURRENCY bounds calls across every document and job of the process,
+  * tells the three kinds of failure apart: "later" (429: wait for the quota, pacing.py — never a
+    failed attempt), a refusal (the server will never take this request: change it, llm_dialect.py, or
+    report it with the server's own words — never resend it as is) and an outage (5xx, timeouts:
+    retried LLM_MAX_RETRIES times, exponential backoff with full jitter, Retry-After honoured),
+  * holds a PROCESS-WIDE slot while a request is in flight (never while sleeping or waiting for
+    quota), so LLM_MAX_CONCURRENCY bounds calls across every document and job of the process,
   * turns every failure into an `LlmError` with a clear message and a stable code — and never
     lets a key leak into that message.
 

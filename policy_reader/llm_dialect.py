@@ -14,10 +14,11 @@ request is changed and sent again, or the error reaches the user with the server
 Concurrency: a local server often works on one request at a time and queues the rest; a queued call's
 timeout runs while it waits, so it times out although the server is healthy. For compatible servers
 (1) a call sent while k others are in flight gets k extra LLM_TIMEOUT_S (time the request, not the
-queue), (2) the number of calls in flight starts at 1 and grows while the latency stays flat (slow
-start), and (3) when latency grows with the number in flight (the server queues) or a call still times
-out while others were in flight, it shrinks to what the server takes and the call is sent again without
-counting as a failed attempt. OpenAI and Azure take LLM_MAX_CONCURRENCY from the start.
+queue), and (2) when latency grows with the number in flight (the server queues: the second of two
+calls takes twice as long as one alone) or a call still times out while others were in flight, the
+number in flight shrinks to what the server takes, and the call is sent again without counting as a
+failed attempt; a long run of flat latencies lets one more in again. OpenAI and Azure are not measured:
+they take LLM_MAX_CONCURRENCY.
 """
 from __future__ import annotations
 
@@ -188,12 +189,14 @@ class ServerCapacity:
     QUEUE_FACTOR = 1.8
     #: absolute slack (s) so scheduling jitter on tiny latencies is not read as queueing
     SLACK_S = 0.05
+    #: flat-latency calls at the limit after which one more call may be in flight again
+    RECOVER_AFTER = 20
 
     def __init__(self, upper: int, adaptive: bool) -> None:
         self.upper = max(1, upper)
         self.adaptive = adaptive
-        self.limit = 1 if adaptive else self.upper
-        self.frozen = not adaptive
+        self.limit = self.upper
+        self._streak = 0  # successes in a row with no sign of queueing (to recover from a false alarm)
         self._alone: deque[float] = deque(maxlen=5)  # latencies of recent calls that had the server alone
         self.in_flight = 0
         self.queue_timeouts = 0  # calls sent again because the server's queue made them time out
@@ -205,7 +208,7 @@ class ServerCapacity:
         with self._cond:
             if upper is not None and upper != self.upper:
                 self.upper = max(1, upper)
-                self.limit = min(self.limit, self.upper) if self.adaptive else self.upper
+                self.limit = min(self.limit, self.upper)
             while self.in_flight >= min(self.limit, self.upper):
                 self._cond.wait()
             self.in_flight += 1
@@ -235,9 +238,12 @@ class ServerCapacity:
                 return
             if in_flight > 1 and latency_s > self.QUEUE_FACTOR * base + self.SLACK_S:
                 self.limit = max(1, min(self.limit, in_flight - 1))
-                self.frozen = True
-            elif not self.frozen and in_flight >= self.limit and latency_s <= self.GROW_FACTOR * base + self.SLACK_S:
-                self.limit = min(self.upper, self.limit + 1)
+                self._streak = 0
+            elif in_flight >= self.limit and latency_s <= self.GROW_FACTOR * base + self.SLACK_S:
+                self._streak += 1
+                if self._streak >= self.RECOVER_AFTER and self.limit < self.upper:
+                    self.limit += 1
+                    self._streak = 0
             self._cond.notify_all()
 
     def queue_allowance(self, in_flight: int) -> int:
@@ -253,7 +259,7 @@ class ServerCapacity:
         with self._cond:
             self.queue_timeouts += 1
             self.limit = max(1, min(self.limit, in_flight // 2))
-            self.frozen = True
+            self._streak = 0
             self._cond.notify_all()
         return True
 

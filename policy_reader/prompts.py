@@ -4,9 +4,13 @@ Layout, in this order, on purpose:
   1. system message: the fixed instructions — identical for every call of every job;
   2. user message: the variables (identical for every chunk of a job), then
   3. the document text LAST, as `<document><page number="N">...</page>...</document>`.
-Providers cache the longest shared prompt *prefix*, so putting what changes (the pages) last makes
-instructions and variables cached across chunks and documents. The document is DATA: it never goes
-into the system message, and text inside it that looks like our markers is neutralised.
+Providers cache the longest shared prompt *prefix* — only from 1,024 tokens on, in 128-token steps,
+with the response schema counted first. So what changes (the pages) goes last, and the fixed part
+(schema, instructions, variables of a group) is identical for every chunk and document of a job. The
+instructions alone are longer than 1,024 tokens (about 1,200): every template's calls are cacheable,
+and the extra text is a reading guide that earns its place (a cached token costs a fraction of one).
+The document is DATA: it never goes into the system message, and text inside it that looks like our
+markers is neutralised.
 
 Bump PROMPT_VERSION whenever the wording or schema changes: it is part of the answer cache key.
 """
