@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, Field
 
-from .config import Settings
+from .config import Settings, scrub
 from .errors import LlmError
 from .extraction import chunk_pages
 from .llm import usage_from
@@ -278,10 +278,11 @@ class BatchClient:
             return fn()
         except openai.APIStatusError as exc:
             detail = exc.body.get("message") if isinstance(exc.body, dict) else None
-            raise LlmError(f"Could not {what} (HTTP {exc.status_code}: {detail or exc.message}).",
+            raise LlmError(scrub(f"Could not {what} (HTTP {exc.status_code}: {detail or exc.message}).",
+                                 self.settings)[:500],
                            code="auth" if exc.status_code in (401, 403) else "batch") from None
         except openai.OpenAIError as exc:
-            raise LlmError(f"Could not {what}: {exc}", code="connection") from None
+            raise LlmError(scrub(f"Could not {what}: {exc}", self.settings)[:500], code="connection") from None
 
 
 class _Obj:

@@ -27,7 +27,8 @@ What real providers do that the fake reproduces (each off by default, so a plain
     format counted first (providers put the schema before the messages).
   * `dialect = "llama-cpp-python"`: refuses `response_format: json_schema` with HTTP 500 and the text
     llama-cpp-python's server sends; takes `json_object` with a `schema` and plain text. `dialect =
-    "text-only"`: any response_format is refused with a 400.
+    "tools-only"`: any response_format is refused with a 400, tools (function calling) work. `dialect =
+    "text-only"`: response_format and tools are refused with a 400.
   * `reasoning = True`: a reasoning deployment (o-series, gpt-5): refuses `temperature`/`top_p` other
     than the default and `max_tokens` (wants `max_completion_tokens`), with OpenAI's error shapes.
   * `context_window = N`: a local server's context: a prompt over N tokens is refused (400), an answer
@@ -203,7 +204,7 @@ class FakeOpenAI:
         self.max_in_flight = 0
         self.schema_limits = SchemaLimits()
         self.quota: Quota | None = None
-        self.dialect = "openai"  # | "llama-cpp-python" | "text-only"
+        self.dialect = "openai"  # | "llama-cpp-python" | "tools-only" | "text-only"
         self.reasoning = False
         self.context_window: int | None = None
         self.parallel: int | None = None
@@ -475,7 +476,7 @@ class FakeOpenAI:
             return 500, {"error": {"message": LLAMA_CPP_JSON_SCHEMA_ERROR, "type": "internal_server_error"}}, {}
         if self.dialect == "text-only" and body.get("tools"):
             return 400, {"error": {"message": "tools are not supported", "type": "invalid_request_error"}}, {}
-        if self.dialect == "text-only" and fmt:
+        if self.dialect in ("text-only", "tools-only") and fmt:
             return 400, {"error": {"message": "response_format is not supported by this server",
                                    "type": "invalid_request_error", "param": "response_format"}}, {}
         if self.reasoning:

@@ -295,6 +295,19 @@ def test_server_without_structured_output_gets_the_schema_in_the_prompt(fake_ope
     assert fake_openai.requests[-1].response_mode == "text" and fake_openai.requests[-1].status == 200
 
 
+def test_server_with_tools_but_no_response_format_answers_through_a_forced_tool_call(fake_openai):
+    fake_openai.dialect = "tools-only"
+    fake_openai.facts = {"year_adopted": (2019, "adopted by Cabinet in 2019")}
+    backend = make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=0))
+    result = _chat(backend)
+    assert json.loads(result.content)["answers"]["year_adopted"]["value"] == 2019
+    assert result.finish_reason == "stop"
+    last = fake_openai.requests[-1]
+    assert last.response_mode == "tools" and last.status == 200
+    assert last.body["tool_choice"]["function"]["name"] == SCHEMA_NAME
+    assert backend.response_mode == "tools"
+
+
 def test_outage_is_retried_and_the_message_keeps_the_server_text(fake_openai):
     for _ in range(3):
         fake_openai.add_fault("500")
