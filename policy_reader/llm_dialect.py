@@ -23,6 +23,7 @@ they take LLM_MAX_CONCURRENCY.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -185,7 +186,8 @@ class ServerCapacity:
 
     #: latency within this factor of the one-call latency: the server works in parallel
     GROW_FACTOR = 1.5
-    #: latency beyond this factor: calls wait in the server's queue
+    #: latency beyond this factor (and beyond 0.75 x the calls in flight: a slow call among many in
+    #: parallel is not a queue): calls wait in the server's queue
     QUEUE_FACTOR = 1.8
     #: absolute slack (s) so scheduling jitter on tiny latencies is not read as queueing
     SLACK_S = 0.05
@@ -236,8 +238,10 @@ class ServerCapacity:
             base = self.baseline
             if base is None:
                 return
-            if in_flight > 1 and latency_s > self.QUEUE_FACTOR * base + self.SLACK_S:
-                self.limit = max(1, min(self.limit, in_flight - 1))
+            if in_flight > 1 and latency_s > max(self.QUEUE_FACTOR, 0.75 * in_flight) * base + self.SLACK_S:
+                # k calls that each take `base` alone took `latency`: the server works on about
+                # k x base / latency of them at once (1 for a one-at-a-time server)
+                self.limit = max(1, min(self.limit, math.ceil(in_flight * base / latency_s)))
                 self._streak = 0
             elif in_flight >= self.limit and latency_s <= self.GROW_FACTOR * base + self.SLACK_S:
                 self._streak += 1
