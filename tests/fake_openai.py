@@ -1,8 +1,9 @@
-"""A real HTTP server on 127.0.0.1 that speaks the OpenAI chat completions API (and Azure's path).
+"""A real HTTP server on 127.0.0.1 that speaks the OpenAI API (chat completions, files, batches) and
+Azure OpenAI's paths — with the limits real providers have.
 
 Used by tests and benchmarks instead of patching the openai client: requests go through the real
 client, real HTTP, real timeouts. By default it answers like a careful model: for each variable in
-the request's json_schema, if the configured fact's quote occurs on a `<page number="N">` of the
+the request's schema, if the configured fact's quote occurs on a `<page number="N">` of the
 request, it answers {value, evidence: quote, page: N, confidence: 0.95}; otherwise null.
 
     server = FakeOpenAI().start()
@@ -12,10 +13,37 @@ request, it answers {value, evidence: quote, page: N, confidence: 0.95}; otherwi
     server.responder = lambda req: {...}       # custom reply: dict(content=..., finish_reason=..., status=...)
     server.requests                            # every request recorded (secrets redacted)
     server.stop()
+
+What real providers do that the fake reproduces (each off by default, so a plain fake accepts anything):
+  * `schema_limits = SchemaLimits.azure()`: strict schemas over 100 object properties in total, 5 levels
+    of nesting, 500 enum values or 15,000 characters of names and enum values are refused with Azure
+    OpenAI's 400 ("Invalid schema for response_format ...", param "response_format").
+  * `quota = Quota(tokens_per_minute=..., requests_per_minute=..., window_s=...)`: a sliding-window
+    quota. A request is charged its prompt estimate (characters / 4) plus its max tokens, as Azure and
+    OpenAI count it; over the budget it gets a 429 with Retry-After and retry-after-ms. Every response
+    carries x-ratelimit-limit/remaining-requests/tokens and x-ratelimit-reset-tokens.
+  * prompt caching: `usage.prompt_tokens_details.cached_tokens` is the longest prefix (in 128-token
+    steps, at least 1,024 tokens) shared with an EARLIER request that had finished, the response
+    format counted first (providers put the schema before the messages).
+  * `dialect = "llama-cpp-python"`: refuses `response_format: json_schema` with HTTP 500 and the text
+    llama-cpp-python's server sends; takes `json_object` with a `schema` and plain text. `dialect =
+    "tools-only"`: any response_format is refused with a 400, tools (function calling) work. `dialect =
+    "text-only"`: response_format and tools are refused with a 400.
+  * `reasoning = True`: a reasoning deployment (o-series, gpt-5): refuses `temperature`/`top_p` other
+    than the default and `max_tokens` (wants `max_completion_tokens`), with OpenAI's error shapes.
+  * `context_window = N`: a local server's context: a prompt over N tokens is refused (400), an answer
+    is cut where the context ends (finish_reason "length").
+  * `parallel = N`: the server works on N requests at a time; the others wait in its queue (the
+    client's timeout runs meanwhile), like llama-cpp-python (1) or llama-server --parallel N.
+  * files and batches (`/v1/files`, `/v1/batches`, and Azure's `/openai/v1/...`): a batch completes
+    `batch_delay` seconds after it is created; its lines are answered like live calls; lines the
+    server refuses go to the error file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -27,9 +55,28 @@ from urllib.parse import parse_qs, urlsplit
 
 _PAGE_RE = re.compile(r'<page number="(\d+)">(.*?)</page>', re.S)
 _AZURE_PATH = re.compile(r"^/openai/deployments/([^/]+)/chat/completions$")
+_CHAT_PATHS = ("/v1/chat/completions", "/openai/v1/chat/completions")
+_API_PREFIXES = ("/openai/v1", "/v1")
 _SECRET_HEADERS = {"authorization", "api-key"}
+#: Prompt caching as providers do it: prefixes of at least 1,024 tokens, in steps of 128 tokens.
+CACHE_MIN_TOKENS = 1024
+CACHE_STEP_TOKENS = 128
+_CHARS_PER_TOKEN = 4
 
 FAULT_KINDS = ("429", "500", "timeout", "invalid_json", "length", "401", "bad_shape")
+
+#: What llama-cpp-python's server (0.3.36, seen on 127.0.0.1) answers to response_format json_schema: HTTP 500.
+LLAMA_CPP_JSON_SCHEMA_ERROR = ("1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+                               "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+                               "'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File \"llama_cpp/server/app.py\", "
+                               "line 376, in create_chat_completion\n    POST /v1/chat/completions")
+
+
+def llama_cpp_context_error(context: int, prompt: int, completion: int) -> str:
+    """llama-cpp-python's 400 when the prompt plus the requested completion exceed its context."""
+    return (f"This model's maximum context length is {context} tokens. However, you requested {prompt + completion} "
+            f"tokens ({prompt} in the messages, {completion} in the completion). Please reduce the length of the "
+            "messages or completion.")
 
 
 @dataclass
@@ -40,6 +87,30 @@ class Fault:
     retry_after: float | None = None  # seconds, sent as Retry-After (429)
     retry_after_ms: float | None = None  # sent as retry-after-ms (429)
     sleep: float = 0.0  # timeout: seconds to stall before answering (past the client's timeout)
+
+
+@dataclass
+class SchemaLimits:
+    """Caps of strict structured-output schemas (None: no cap)."""
+
+    max_properties: int | None = None
+    max_depth: int | None = None
+    max_enum_values: int | None = None
+    max_string_chars: int | None = None
+
+    @classmethod
+    def azure(cls) -> "SchemaLimits":
+        """Azure OpenAI's documented caps."""
+        return cls(max_properties=100, max_depth=5, max_enum_values=500, max_string_chars=15_000)
+
+
+@dataclass
+class Quota:
+    """A sliding-window quota: per `window_s` seconds, the per-minute numbers scaled to the window."""
+
+    tokens_per_minute: int | None = None
+    requests_per_minute: int | None = None
+    window_s: float = 60.0
 
 
 @dataclass
@@ -54,10 +125,25 @@ class RecordedRequest:
     status: int = 200
     started: float = 0.0
     ended: float = 0.0
+    #: when the (fake) model started working on it: after the server's queue (`parallel`)
+    admitted: float = 0.0
+    bearer: str | None = None  # the bearer token when it is not the test key (an Entra token)
+    charged_tokens: int = 0  # what the quota charged
+    error: str = ""  # the error message sent, if any
+    fault: Fault | None = None  # the injected fault this request met
 
     @property
     def schema(self) -> dict[str, Any]:
-        return self.body.get("response_format", {}).get("json_schema", {}).get("schema", {})
+        fmt = self.body.get("response_format") or {}
+        if fmt.get("type") == "json_schema":
+            return fmt.get("json_schema", {}).get("schema", {})
+        if fmt.get("type") == "json_object" and isinstance(fmt.get("schema"), dict):
+            return fmt["schema"]
+        for tool in self.body.get("tools") or []:
+            params = (tool.get("function") or {}).get("parameters")
+            if isinstance(params, dict):
+                return params
+        return _schema_in_text(self.text)
 
     @property
     def variable_names(self) -> list[str]:
@@ -66,6 +152,11 @@ class RecordedRequest:
     @property
     def text(self) -> str:
         return "\n".join(str(m.get("content", "")) for m in self.messages)
+
+    @property
+    def prompt_text(self) -> str:
+        """What the provider counts as the prompt: the response format (schema, tools) first, then the messages."""
+        return json.dumps(self.body.get("response_format") or self.body.get("tools") or "") + self.text
 
     @property
     def pages(self) -> dict[int, str]:
@@ -79,22 +170,55 @@ class RecordedRequest:
     def max_tokens(self) -> int | None:
         return self.body.get("max_completion_tokens", self.body.get("max_tokens"))
 
+    @property
+    def response_mode(self) -> str:
+        """json_schema | json_object | tools | text: how the client asked for structure."""
+        if self.body.get("tools"):
+            return "tools"
+        return str((self.body.get("response_format") or {}).get("type") or "text")
+
+
+def _schema_in_text(text: str) -> dict[str, Any]:
+    """Text mode: the client wrote the JSON schema into the prompt between <schema> markers."""
+    match = re.search(r"<schema>\s*(\{.*?\})\s*</schema>", text, re.S)
+    if not match:
+        return {}
+    try:
+        return json.loads(match.group(1))
+    except ValueError:
+        return {}
+
 
 class FakeOpenAI:
-    """Thread-safe fake OpenAI / Azure OpenAI chat completions server."""
+    """Thread-safe fake OpenAI / Azure OpenAI server."""
 
     def __init__(self) -> None:
         self.facts: dict[str, tuple[Any, str]] = {}
         self.latency: float = 0.0
         self.confidence: float = 0.95
-        self.expected_key: str | None = None  # when set, any other key gets a 401
+        self.expected_key: str | None = None  # when set, any other key (or bearer token) gets a 401
         self.responder: Callable[[RecordedRequest], dict[str, Any]] | None = None
         self.faults: deque[Fault] = deque()
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.schema_limits = SchemaLimits()
+        self.quota: Quota | None = None
+        self.dialect = "openai"  # | "llama-cpp-python" | "tools-only" | "text-only"
+        self.reasoning = False
+        self.context_window: int | None = None
+        self.parallel: int | None = None
+        self.batch_delay: float = 0.0
+        self.files: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batches_created = 0
+        self.api_calls: list[tuple[str, str]] = []  # (method, path) of every files/batches request
         self._lock = threading.Lock()
-        self._previous_text = ""
+        self._quota_log: deque[tuple[float, int]] = deque()
+        self._prefixes: set[tuple[int, bytes]] = set()
+        self._queue: threading.Semaphore | None = None
+        self._queue_size: int | None = None
+        self._ids = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -142,12 +266,18 @@ class FakeOpenAI:
             self.requests.clear()
             self.faults.clear()
             self.max_in_flight = 0
+            self._quota_log.clear()
+            self._prefixes.clear()
 
     @property
     def calls(self) -> int:
         """Completed chat requests that got a 200 answer."""
         with self._lock:
             return sum(1 for r in self.requests if r.status == 200)
+
+    def statuses(self) -> list[int]:
+        with self._lock:
+            return [r.status for r in self.requests]
 
     # -- behaviour
 
@@ -172,17 +302,298 @@ class FakeOpenAI:
         with self._lock:
             return self.faults.popleft() if self.faults else None
 
-    def _usage(self, text: str, content: str) -> dict[str, Any]:
+    def _new_id(self, prefix: str) -> str:
         with self._lock:
-            prev, self._previous_text = self._previous_text, text
-        shared = 0
-        for a, b in zip(prev, text):
-            if a != b:
-                break
-            shared += 1
-        return {"prompt_tokens": len(text) // 4, "completion_tokens": max(1, len(content) // 4),
-                "total_tokens": len(text) // 4 + max(1, len(content) // 4),
-                "prompt_tokens_details": {"cached_tokens": shared // 4}}
+            self._ids += 1
+            return f"{prefix}-fake{self._ids:05d}"
+
+    # prompt caching ---------------------------------------------------------
+
+    @staticmethod
+    def _prefix_digests(cache_text: str) -> list[tuple[int, bytes]]:
+        """(tokens, digest) of every 128-token prefix of at least 1,024 tokens."""
+        step = CACHE_STEP_TOKENS * _CHARS_PER_TOKEN
+        digest = hashlib.sha1()
+        out = []
+        for start in range(0, len(cache_text) - step + 1, step):
+            digest.update(cache_text[start:start + step].encode("utf-8", "surrogatepass"))
+            tokens = (start + step) // _CHARS_PER_TOKEN
+            if tokens >= CACHE_MIN_TOKENS:
+                out.append((tokens, digest.copy().digest()))
+        return out
+
+    def _cached_tokens(self, digests: list[tuple[int, bytes]]) -> int:
+        with self._lock:
+            return max((tokens for tokens, d in digests if (tokens, d) in self._prefixes), default=0)
+
+    def _remember_prefixes(self, digests: list[tuple[int, bytes]]) -> None:
+        with self._lock:
+            if len(self._prefixes) > 500_000:
+                self._prefixes.clear()
+            self._prefixes.update(digests)
+
+    def _usage(self, text: str, content: str, cached: int = 0) -> dict[str, Any]:
+        prompt = len(text) // _CHARS_PER_TOKEN
+        completion = max(1, len(content) // _CHARS_PER_TOKEN)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": min(cached, prompt)}}
+
+    # quota ------------------------------------------------------------------
+
+    def _quota_state(self, now: float, span_s: float | None = None) -> tuple[int, int]:
+        """(tokens, requests) charged within the last `span_s` (default: the evaluation window). Caller
+        holds the lock. The log keeps a minute at least (the headers speak per minute)."""
+        assert self.quota is not None
+        keep = max(60.0, self.quota.window_s)
+        while self._quota_log and self._quota_log[0][0] <= now - keep:
+            self._quota_log.popleft()
+        span = self.quota.window_s if span_s is None else span_s
+        recent = [t for when, t in self._quota_log if when > now - span]
+        return sum(recent), len(recent)
+
+    def _quota_headers(self, now: float) -> dict[str, str]:
+        """OpenAI/Azure headers: limit and remaining per MINUTE (the short evaluation window, like
+        Azure's, is not in the headers: a client learns it from 429s)."""
+        if self.quota is None:
+            return {}
+        q = self.quota
+        with self._lock:
+            used_t, used_r = self._quota_state(now, 60.0)
+            minute = [when for when, _ in self._quota_log if when > now - 60.0]
+        reset = max(0.0, minute[0] + 60.0 - now) if minute else 0.0
+        headers: dict[str, str] = {}
+        if q.tokens_per_minute:
+            headers["x-ratelimit-limit-tokens"] = str(q.tokens_per_minute)
+            headers["x-ratelimit-remaining-tokens"] = str(max(0, q.tokens_per_minute - used_t))
+            headers["x-ratelimit-reset-tokens"] = f"{reset:.3f}s"
+        if q.requests_per_minute:
+            headers["x-ratelimit-limit-requests"] = str(q.requests_per_minute)
+            headers["x-ratelimit-remaining-requests"] = str(max(0, q.requests_per_minute - used_r))
+            headers["x-ratelimit-reset-requests"] = f"{reset:.3f}s"
+        return headers
+
+    def _charge(self, tokens: int) -> tuple[bool, float, str]:
+        """Admit a request of `tokens` into the quota: (admitted, retry_after_s, message)."""
+        if self.quota is None:
+            return True, 0.0, ""
+        q = self.quota
+        now = time.monotonic()
+        with self._lock:
+            used_t, used_r = self._quota_state(now)
+            cap_t = int(q.tokens_per_minute * q.window_s / 60) if q.tokens_per_minute else None
+            cap_r = max(1, int(q.requests_per_minute * q.window_s / 60)) if q.requests_per_minute else None
+            if q.tokens_per_minute and tokens > q.tokens_per_minute:
+                return False, -1.0, (f"Request too large for tokens per min (TPM): Limit {q.tokens_per_minute}, "
+                                     f"Requested {tokens}. The input or output tokens must be reduced in order "
+                                     "to run successfully.")
+            # a request larger than one window's share goes through an empty window (it is within the TPM)
+            over_t = cap_t is not None and used_t + tokens > cap_t and used_t > 0
+            over_r = cap_r is not None and used_r + 1 > cap_r
+            if not over_t and not over_r:
+                self._quota_log.append((now, tokens))
+                return True, 0.0, ""
+            # when will enough of the window have expired?
+            freed_t, freed_r, wait = 0, 0, 0.0
+            for when, t in [e for e in self._quota_log if e[0] > now - q.window_s]:
+                freed_t += t
+                freed_r += 1
+                wait = when + q.window_s - now
+                if (not over_t or used_t - freed_t + tokens <= cap_t) and (not over_r or used_r - freed_r + 1 <= cap_r):
+                    break
+            kind = "tokens" if over_t else "requests"
+            return False, max(0.001, wait), (f"Requests to the ChatCompletions_Create Operation have exceeded the "
+                                             f"{kind} per minute rate limit of your current pricing tier. Please "
+                                             f"retry after {math.ceil(max(0.001, wait))} seconds.")
+
+    # answering --------------------------------------------------------------
+
+    def complete(self, req: RecordedRequest) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """The (status, body, headers) of one chat request, after faults, dialect, limits and quota.
+
+        Shared by live calls and batch lines (batches skip the quota and faults: `req.path` "batch")."""
+        batch = req.path == "batch"
+        refusal = self._refusal(req)
+        if refusal is not None:
+            return refusal
+        prompt_tokens = len(req.text) // _CHARS_PER_TOKEN
+        if self.context_window is not None:
+            # llama-cpp-python refuses prompt + max tokens over its context; llama-server refuses only a
+            # prompt that does not fit, and cuts the answer where the context ends
+            asked = int(req.max_tokens or 0) if self.dialect == "llama-cpp-python" else 0
+            if prompt_tokens + asked > self.context_window or prompt_tokens >= self.context_window:
+                return 400, {"error": {"message": llama_cpp_context_error(self.context_window, prompt_tokens, asked),
+                                       "type": "invalid_request_error", "param": "messages",
+                                       "code": "context_length_exceeded"}}, {}
+        if not batch:
+            req.charged_tokens = prompt_tokens + int(req.max_tokens or 0)
+            admitted, wait, message = self._charge(req.charged_tokens)
+            if not admitted:
+                headers = self._quota_headers(time.monotonic())
+                if wait >= 0:
+                    headers.update({"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(int(wait * 1000))})
+                return 429, {"error": {"message": message, "type": "tokens" if wait < 0 else "rate_limit_exceeded",
+                                       "code": "rate_limit_exceeded", "param": None}}, headers
+        reply = self.responder(req) if self.responder else self.careful_answer(req)
+        status = int(reply.get("status", 200))
+        if status != 200:
+            return status, reply.get("body", {"error": {"message": f"HTTP {status}"}}), dict(reply.get("headers") or {})
+        content = str(reply.get("content", ""))
+        finish = str(reply.get("finish_reason", "stop"))
+        fault = None if batch else req.fault
+        if fault and fault.kind == "invalid_json":
+            content = "Sure! Here are the answers: {answers: [oops"
+        elif fault and fault.kind == "bad_shape":
+            content = json.dumps({"result": "not the schema"})
+        elif fault and fault.kind == "length":
+            content, finish = content[: max(1, len(content) // 2)], "length"
+        limit = req.max_tokens
+        room = self.context_window - prompt_tokens if self.context_window is not None else None
+        for cap in (limit, room):
+            if cap is not None and len(content) // _CHARS_PER_TOKEN > cap:
+                content, finish = content[: max(1, cap * _CHARS_PER_TOKEN)], "length"
+        cache_text = req.prompt_text
+        digests = self._prefix_digests(cache_text)
+        # prompt tokens count the schema too: providers put it into the prompt, before the messages
+        usage = self._usage(cache_text, content, self._cached_tokens(digests))
+        if fault and fault.kind == "length" and req.max_tokens:
+            usage["completion_tokens"] = int(req.max_tokens)  # the model spent its whole budget
+        self._remember_prefixes(digests)
+        model = str(reply.get("model") or req.deployment or req.body.get("model", "fake"))  # responder may rename
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if req.response_mode == "tools":
+            name = (req.body["tools"][0].get("function") or {}).get("name", "answer")
+            message = {"role": "assistant", "content": None, "refusal": None,
+                       "tool_calls": [{"id": self._new_id("call"), "type": "function",
+                                       "function": {"name": name, "arguments": content}}]}
+            finish = "tool_calls" if finish == "stop" else finish
+        return 200, _completion(model, message, finish, usage), {}
+
+    def _refusal(self, req: RecordedRequest) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """The provider's 400/500 for what it does not take (dialect, reasoning parameters, schema caps)."""
+        body = req.body
+        fmt = body.get("response_format") or {}
+        if self.dialect == "llama-cpp-python" and fmt.get("type") == "json_schema":
+            return 500, {"error": {"message": LLAMA_CPP_JSON_SCHEMA_ERROR, "type": "internal_server_error"}}, {}
+        if self.dialect == "text-only" and body.get("tools"):
+            return 400, {"error": {"message": "tools are not supported", "type": "invalid_request_error"}}, {}
+        if self.dialect in ("text-only", "tools-only") and fmt:
+            return 400, {"error": {"message": "response_format is not supported by this server",
+                                   "type": "invalid_request_error", "param": "response_format"}}, {}
+        if self.reasoning:
+            for param in ("temperature", "top_p"):
+                if param in body and body[param] != 1:
+                    return 400, _openai_error(f"Unsupported value: '{param}' does not support {body[param]!r} with "
+                                              "this model. Only the default (1) value is supported.",
+                                              param, "unsupported_value"), {}
+            if "max_tokens" in body:
+                return 400, _openai_error("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                          "Use 'max_completion_tokens' instead.", "max_tokens",
+                                          "unsupported_parameter"), {}
+        if fmt.get("type") == "json_schema" and fmt.get("json_schema", {}).get("strict"):
+            problem = _schema_problem(fmt.get("json_schema", {}).get("schema", {}), self.schema_limits)
+            if problem:
+                name = fmt.get("json_schema", {}).get("name", "response")
+                return 400, _openai_error(f"Invalid schema for response_format '{name}': {problem}",
+                                          "response_format", None), {}
+        return None
+
+    # batches ----------------------------------------------------------------
+
+    def _batch_view(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The batch as the API shows it now; runs its lines once its time has come."""
+        now = time.time()
+        with self._lock:
+            state = batch["status"]
+        if state in ("validating", "in_progress") and now >= batch["_t0"] + self.batch_delay:
+            self._run_batch(batch)
+        elif state == "validating" and now >= batch["_t0"] + self.batch_delay / 4:
+            with self._lock:
+                batch["status"] = "in_progress"
+        with self._lock:
+            return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+    def _run_batch(self, batch: dict[str, Any]) -> None:
+        with self._lock:
+            if batch.get("_running") or batch["status"] not in ("validating", "in_progress"):
+                return
+            batch["_running"] = True
+        lines = self.files[batch["input_file_id"]]["content"].decode("utf-8").splitlines()
+        outputs, errors = [], []
+        for raw in lines:
+            if not raw.strip():
+                continue
+            item = json.loads(raw)
+            body = item.get("body") or {}
+            req = RecordedRequest(path="batch", query={}, headers={}, auth=None, body=body,
+                                  messages=list(body.get("messages", [])), deployment=None)
+            status, payload, _ = self.complete(req)
+            entry_id = self._new_id("batch_req")
+            if status == 200:
+                outputs.append({"id": entry_id, "custom_id": item.get("custom_id"), "error": None,
+                                "response": {"status_code": 200, "request_id": entry_id, "body": payload}})
+            else:
+                errors.append({"id": entry_id, "custom_id": item.get("custom_id"), "error": None,
+                               "response": {"status_code": status, "request_id": entry_id, "body": payload}})
+        out_id = self._store_file("batch_output", "\n".join(json.dumps(o) for o in outputs).encode())
+        err_id = self._store_file("batch_error", "\n".join(json.dumps(e) for e in errors).encode()) if errors else None
+        with self._lock:
+            batch.update(status="completed", output_file_id=out_id, error_file_id=err_id,
+                         completed_at=int(time.time()),
+                         request_counts={"total": len(outputs) + len(errors), "completed": len(outputs),
+                                         "failed": len(errors)})
+
+    def _store_file(self, purpose: str, content: bytes, filename: str = "file.jsonl") -> str:
+        file_id = self._new_id("file")
+        with self._lock:
+            self.files[file_id] = {"id": file_id, "object": "file", "bytes": len(content), "purpose": purpose,
+                                   "filename": filename, "created_at": int(time.time()), "status": "processed",
+                                   "content": content}
+        return file_id
+
+
+def _openai_error(message: str, param: str | None, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+def _schema_problem(schema: dict[str, Any], limits: SchemaLimits) -> str:
+    """The first cap the schema breaks, worded like the provider, or ""."""
+    props = enums = chars = 0
+    depth = 0
+
+    def walk(node: Any, level: int) -> None:
+        nonlocal props, enums, chars, depth
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "object" or "object" in (node.get("type") or []) or "properties" in node:
+            depth = max(depth, level)
+            for name, child in (node.get("properties") or {}).items():
+                props += 1
+                chars += len(name)
+                walk(child, level + 1)
+        if isinstance(node.get("enum"), list):
+            enums += len(node["enum"])
+            chars += sum(len(str(v)) for v in node["enum"] if v is not None)
+        if "items" in node:
+            walk(node["items"], level)
+        for key in ("anyOf", "oneOf"):
+            for child in node.get(key) or []:
+                walk(child, level)
+
+    walk(schema, 1)
+    if limits.max_properties is not None and props > limits.max_properties:
+        return (f"Expected at most {limits.max_properties} properties in total within a single schema when using "
+                f"structured outputs, but received {props}. Consider reducing the number of properties, or opt out of "
+                "structured outputs by setting 'strict: false'.")
+    if limits.max_depth is not None and depth > limits.max_depth:
+        return f"{depth} levels of nesting exceeds limit of {limits.max_depth}."
+    if limits.max_enum_values is not None and enums > limits.max_enum_values:
+        return (f"Expected at most {limits.max_enum_values} enum values in total within a single schema when using "
+                f"structured outputs, but received {enums}. Consider reducing the number of enums, or opt out of "
+                "structured outputs by setting 'strict: false'.")
+    if limits.max_string_chars is not None and chars > limits.max_string_chars:
+        return (f"Expected at most {limits.max_string_chars} characters of property names and enum values in total "
+                f"within a single schema, but received {chars}.")
+    return ""
 
 
 def _squash(text: str) -> str:
@@ -205,16 +616,34 @@ def _typed(value: Any, spec: dict[str, Any]) -> Any:
     return str(value)
 
 
-def _completion(model: str, content: str, finish_reason: str, usage: dict[str, Any]) -> dict[str, Any]:
+def _completion(model: str, message: dict[str, Any], finish_reason: str, usage: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-fake-{int(time.time() * 1000)}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
-                     "finish_reason": finish_reason, "logprobs": None}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
         "usage": usage,
     }
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """name -> (filename, bytes) of a multipart/form-data body (enough for the openai client's uploads)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not match:
+        return {}
+    boundary = b"--" + match.group(1).encode()
+    parts: dict[str, tuple[str | None, bytes]] = {}
+    for chunk in raw.split(boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, body = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        disposition = head.decode("utf-8", "replace")
+        name = re.search(r'name="([^"]*)"', disposition)
+        filename = re.search(r'filename="([^"]*)"', disposition)
+        if name:
+            parts[name.group(1)] = (filename.group(1) if filename else None, body.removesuffix(b"\r\n"))
+    return parts
 
 
 def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
@@ -227,12 +656,55 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
             return
 
+        # -- routing
+
+        def _api_path(self, path: str) -> str | None:
+            """'/files', '/batches/x', ... for /v1/... and Azure's /openai/v1/... (None: not the API)."""
+            for prefix in _API_PREFIXES:
+                if path.startswith(prefix + "/"):
+                    return path[len(prefix):]
+            return None
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            split = urlsplit(self.path)
+            api = self._api_path(split.path)
+            with server._lock:
+                server.api_calls.append(("GET", split.path))
+            if not self._key_ok():
+                self._send(401, {"error": {"message": "Unauthorized", "type": "invalid_request_error"}})
+                return
+            if api and (m := re.fullmatch(r"/files/([^/]+)/content", api)):
+                file = server.files.get(m.group(1))
+                if file is None:
+                    self._send(404, {"error": {"message": "No such File object", "type": "invalid_request_error"}})
+                    return
+                self._send_bytes(200, file["content"], "application/octet-stream")
+                return
+            if api and (m := re.fullmatch(r"/files/([^/]+)", api)):
+                file = server.files.get(m.group(1))
+                self._send(200 if file else 404, {k: v for k, v in (file or {}).items() if k != "content"}
+                           if file else {"error": {"message": "No such File object"}})
+                return
+            if api and (m := re.fullmatch(r"/batches/([^/]+)", api)):
+                batch = server.batches.get(m.group(1))
+                if batch is None:
+                    self._send(404, {"error": {"message": f"No batch found with id '{m.group(1)}'",
+                                               "type": "invalid_request_error"}})
+                    return
+                self._send(200, server._batch_view(batch))
+                return
+            self._send(404, {"error": {"message": f"no route {split.path}", "type": "not_found"}})
+
         def do_POST(self) -> None:  # noqa: N802 - http.server API
             split = urlsplit(self.path)
             azure = _AZURE_PATH.match(split.path)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            if split.path != "/v1/chat/completions" and not azure:
+            api = self._api_path(split.path)
+            if split.path not in _CHAT_PATHS and not azure:
+                if api in ("/files", "/batches") or (api or "").endswith("/cancel"):
+                    self._post_api(api or "", raw)
+                    return
                 self._send(404, {"error": {"message": f"no route {split.path}", "type": "not_found"}})
                 return
             try:
@@ -253,13 +725,61 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 with server._lock:
                     server.in_flight -= 1
 
+        def _post_api(self, api: str, raw: bytes) -> None:
+            with server._lock:
+                server.api_calls.append(("POST", urlsplit(self.path).path))
+            if not self._key_ok():
+                self._send(401, {"error": {"message": "Unauthorized", "type": "invalid_request_error"}})
+                return
+            if api == "/files":
+                parts = _multipart(self.headers.get("Content-Type", ""), raw)
+                if "file" not in parts:
+                    self._send(400, {"error": {"message": "no file part", "type": "invalid_request_error"}})
+                    return
+                purpose = parts.get("purpose", (None, b"batch"))[1].decode()
+                filename, content = parts["file"]
+                file_id = server._store_file(purpose, content, filename or "upload.jsonl")
+                self._send(200, {k: v for k, v in server.files[file_id].items() if k != "content"})
+                return
+            body = json.loads(raw or b"{}")
+            if api == "/batches":
+                file = server.files.get(body.get("input_file_id", ""))
+                if file is None:
+                    self._send(400, {"error": {"message": "input_file_id not found", "type": "invalid_request_error"}})
+                    return
+                batch_id = server._new_id("batch")
+                lines = [ln for ln in file["content"].decode("utf-8").splitlines() if ln.strip()]
+                batch = {"id": batch_id, "object": "batch", "endpoint": body.get("endpoint"),
+                         "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window"),
+                         "status": "validating", "output_file_id": None, "error_file_id": None,
+                         "created_at": int(time.time()), "completed_at": None, "errors": None,
+                         "metadata": body.get("metadata"), "_t0": time.time(),
+                         "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
+                with server._lock:
+                    server.batches[batch_id] = batch
+                    server.batches_created += 1
+                self._send(200, server._batch_view(batch))
+                return
+            m = re.fullmatch(r"/batches/([^/]+)/cancel", api)
+            batch = server.batches.get(m.group(1)) if m else None
+            if batch is None:
+                self._send(404, {"error": {"message": "no such batch", "type": "invalid_request_error"}})
+                return
+            with server._lock:
+                if batch["status"] in ("validating", "in_progress"):
+                    batch["status"] = "cancelled"
+            self._send(200, server._batch_view(batch))
+
         def _record(self, split: Any, body: dict[str, Any], deployment: str | None) -> RecordedRequest:
             headers = {k.lower(): ("<redacted>" if k.lower() in _SECRET_HEADERS else v)
                        for k, v in self.headers.items()}
             auth = "api-key" if "api-key" in headers else "bearer" if "authorization" in headers else None
+            bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
+            # a token from a token provider is recorded (tests assert it); a configured key never is
             req = RecordedRequest(path=split.path, query=parse_qs(split.query), headers=headers, auth=auth,
                                   body=body, messages=list(body.get("messages", [])), deployment=deployment,
-                                  started=time.monotonic())
+                                  started=time.monotonic(),
+                                  bearer=bearer if bearer and bearer.startswith("entra-") else None)
             with server._lock:
                 server.requests.append(req)
             return req
@@ -271,6 +791,25 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             return server.expected_key is None or self._given_key() == server.expected_key
 
         def _serve(self, req: RecordedRequest) -> None:
+            queue = self._queue()
+            if queue is not None:
+                queue.acquire()
+            try:
+                req.admitted = time.monotonic()
+                self._serve_admitted(req)
+            finally:
+                if queue is not None:
+                    queue.release()
+
+        def _queue(self) -> threading.Semaphore | None:
+            with server._lock:
+                if server.parallel is None:
+                    return None
+                if server._queue is None or server._queue_size != server.parallel:
+                    server._queue, server._queue_size = threading.BoundedSemaphore(server.parallel), server.parallel
+                return server._queue
+
+        def _serve_admitted(self, req: RecordedRequest) -> None:
             if server.latency:
                 time.sleep(server.latency)
             fault = server._next_fault()
@@ -282,7 +821,7 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return
             if fault and fault.kind == "429":
                 req.status = 429
-                extra = {}
+                extra = server._quota_headers(time.monotonic())
                 if fault.retry_after is not None:
                     extra["Retry-After"] = f"{fault.retry_after:g}"
                 if fault.retry_after_ms is not None:
@@ -297,30 +836,25 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 time.sleep(fault.sleep or 5.0)
                 req.status = 599  # the client has hung up by now
                 return
-            reply = server.responder(req) if server.responder else server.careful_answer(req)
-            status = int(reply.get("status", 200))
+            req.fault = fault
+            status, payload, headers = server.complete(req)
+            req.status = status
             if status != 200:
-                req.status = status
-                self._send(status, reply.get("body", {"error": {"message": f"HTTP {status}"}}), reply.get("headers"))
-                return
-            content = str(reply.get("content", ""))
-            finish = str(reply.get("finish_reason", "stop"))
-            if fault and fault.kind == "invalid_json":
-                content = "Sure! Here are the answers: {answers: [oops"
-            elif fault and fault.kind == "bad_shape":
-                content = json.dumps({"result": "not the schema"})
-            elif fault and fault.kind == "length":
-                content, finish = content[: max(1, len(content) // 2)], "length"
-            model = str(reply.get("model") or req.deployment or req.body.get("model", "fake"))  # responder may rename
-            self._send(200, _completion(model, content, finish, server._usage(req.text, content)))
+                req.error = str((payload.get("error") or {}).get("message", ""))
+            self._send(status, payload, headers)
 
         def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode("utf-8")
+            self._send_bytes(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
+
+        def _send_bytes(self, status: int, data: bytes, content_type: str,
+                        headers: dict[str, str] | None = None) -> None:
+            merged = server._quota_headers(time.monotonic())
+            merged.update(headers or {})
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.send_header("x-request-id", f"req-{id(self)}")
-            for k, v in (headers or {}).items():
+            for k, v in merged.items():
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)

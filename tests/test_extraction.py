@@ -213,7 +213,8 @@ def test_truncated_reply_is_asked_again_with_more_tokens(fake_openai):
     fake_openai.add_fault("length")
     answers, _ = _extractor(fake_openai, LLM_MAX_OUTPUT_TOKENS=1000).answer(POLICY.pages, [YEAR])
     assert answers[0].value == 2019
-    assert [r.max_tokens for r in fake_openai.requests] == [1000, 2000]
+    first, second = [r.max_tokens for r in fake_openai.requests]
+    assert first <= 1000 and second == 2 * first  # a call asks for what its variables need, then twice that
 
 
 def test_truncated_twice_is_never_half_parsed(fake_openai):

@@ -45,7 +45,7 @@ def test_structured_output_request_and_typed_reply(fake_openai):
     assert fmt["type"] == "json_schema"
     assert fmt["json_schema"]["strict"] is True and fmt["json_schema"]["name"] == SCHEMA_NAME
     assert req.max_tokens == 777
-    assert result.usage.calls == 1 and result.usage.prompt_tokens == len(req.text) // 4
+    assert result.usage.calls == 1 and result.usage.prompt_tokens == len(req.prompt_text) // 4
     assert result.usage.completion_tokens > 0
 
 
@@ -94,15 +94,24 @@ def test_timeout_is_retried(fake_openai):
     assert len(fake_openai.requests) == 2
 
 
-def test_retries_exhausted_gives_clear_error(fake_openai):
-    for _ in range(3):
-        fake_openai.add_fault("429")
-    backend = make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=2))
+def test_429s_never_use_up_the_retries(fake_openai):
+    """A 429 says "later", not "failed": the retry limit is for errors, not for waiting in line."""
+    for _ in range(4):
+        fake_openai.add_fault("429", retry_after_ms=50)
+    result = _chat(make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=0)))
+    assert result.content
+    assert fake_openai.statuses() == [429, 429, 429, 429, 200]
+
+
+def test_waiting_for_quota_longer_than_allowed_is_a_clear_error(fake_openai):
+    for _ in range(20):
+        fake_openai.add_fault("429", retry_after_ms=200)
+    backend = make_chat_backend(fake_openai.settings(LLM_QUOTA_MAX_WAIT_S=0.5))
     with pytest.raises(LlmError) as info:
         _chat(backend)
     assert info.value.code == "rate_limit"
-    assert "3 attempts" in str(info.value) and "LLM_MAX_CONCURRENCY" in str(info.value)
-    assert len(fake_openai.requests) == 3
+    assert "LLM_QUOTA_MAX_WAIT_S" in str(info.value) and "resume" in str(info.value).lower()
+    assert 2 <= len(fake_openai.requests) <= 5
 
 
 def test_timeouts_exhausted(fake_openai):
@@ -148,7 +157,8 @@ def test_model_that_refuses_temperature_is_asked_again_without_it(fake_openai):
     assert ["temperature" in r.body for r in fake_openai.requests] == [True, False, False]
 
 
-def test_azure_deployment_path_api_version_and_key_header(fake_openai):
+def test_azure_v1_endpoint_without_api_version(fake_openai):
+    """The GA v1 API: <endpoint>/openai/v1/chat/completions, the deployment as the model, no api-version."""
     fake_openai.facts = {"year_adopted": (2019, "adopted by Cabinet in 2019")}
     fake_openai.expected_key = AZURE_TEST_KEY
     backend = make_chat_backend(fake_openai.azure_settings())
@@ -156,11 +166,190 @@ def test_azure_deployment_path_api_version_and_key_header(fake_openai):
     result = _chat(backend)
     assert json.loads(result.content)["answers"]["year_adopted"]["value"] == 2019
     (req,) = fake_openai.requests
-    assert req.path == "/openai/deployments/policy-gpt/chat/completions"
-    assert req.deployment == "policy-gpt"
-    assert req.query["api-version"] == ["2024-10-21"]
-    assert req.auth == "api-key" and "authorization" not in req.headers
+    assert req.path == "/openai/v1/chat/completions"
+    assert req.query == {} and req.body["model"] == "policy-gpt"
+    assert req.auth == "bearer"  # the key as the v1 API takes it from the plain OpenAI client
     assert req.body["response_format"]["json_schema"]["strict"] is True
+    assert "max_completion_tokens" in req.body and "max_tokens" not in req.body
+
+
+def test_azure_dated_path_only_when_api_version_is_set(fake_openai):
+    fake_openai.expected_key = AZURE_TEST_KEY
+    backend = make_chat_backend(fake_openai.azure_settings(OPENAI_API_VERSION="2024-10-21"))
+    assert _chat(backend).content
+    (req,) = fake_openai.requests
+    assert req.path == "/openai/deployments/policy-gpt/chat/completions"
+    assert req.query["api-version"] == ["2024-10-21"] and req.auth == "api-key"
+
+
+class _FakeCredential:
+    """An Entra ID credential (what DefaultAzureCredential is to the SDK) handing out short-lived tokens."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.scopes: list[tuple[str, ...]] = []
+        self.fail = fail
+
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.credentials import AccessToken
+        from azure.core.exceptions import ClientAuthenticationError
+
+        if self.fail:
+            raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
+        self.scopes.append(scopes)
+        # already inside the refresh margin: the provider fetches a new token for every request
+        return AccessToken(f"entra-token-{len(self.scopes)}", int(time.time()) + 60)
+
+
+def test_azure_entra_token_provider_sends_a_fresh_bearer_token(fake_openai):
+    from azure.identity import get_bearer_token_provider
+
+    credential = _FakeCredential()
+    provider = get_bearer_token_provider(credential, "https://cognitiveservices.azure.com/.default")
+    settings = fake_openai.azure_settings(AZURE_OPENAI_API_KEY="")
+    backend = AzureChatBackend(settings, token_provider=provider)
+    _chat(backend)
+    _chat(backend)
+    assert [r.path for r in fake_openai.requests] == ["/openai/v1/chat/completions"] * 2
+    assert [r.bearer for r in fake_openai.requests] == ["entra-token-1", "entra-token-2"]
+    assert credential.scopes[0] == ("https://cognitiveservices.azure.com/.default",)
+    assert all("api-key" not in r.headers for r in fake_openai.requests)
+
+
+def test_azure_entra_failure_is_a_clear_auth_error(fake_openai):
+    from azure.identity import get_bearer_token_provider
+
+    provider = get_bearer_token_provider(_FakeCredential(fail=True), "https://cognitiveservices.azure.com/.default")
+    backend = AzureChatBackend(fake_openai.azure_settings(AZURE_OPENAI_API_KEY=""), token_provider=provider)
+    with pytest.raises(LlmError) as info:
+        _chat(backend)
+    assert info.value.code == "auth" and "managed identity" in str(info.value)
+    assert fake_openai.requests == []
+
+
+def test_reasoning_deployment_with_an_unknown_name_adapts_once(fake_openai):
+    """o-series / gpt-5 deployments refuse temperature and max_tokens: adapt once, then ask right away."""
+    fake_openai.reasoning = True
+    backend = make_chat_backend(fake_openai.azure_settings(AZURE_OPENAI_DEPLOYMENT="contoso-reasoner",
+                                                           LLM_MAX_RETRIES=0))
+    assert _chat(backend).content and _chat(backend).content
+    assert [r.status for r in fake_openai.requests] == [400, 200, 200]
+    assert all("max_completion_tokens" in r.body for r in fake_openai.requests)
+    assert ["temperature" in r.body for r in fake_openai.requests] == [True, False, False]
+
+
+@pytest.mark.parametrize("model", ["o4-mini", "gpt-5-mini", "o3"])
+def test_reasoning_model_names_get_no_sampling_parameters(fake_openai, model):
+    fake_openai.reasoning = True
+    backend = make_chat_backend(fake_openai.azure_settings(AZURE_OPENAI_DEPLOYMENT=model))
+    assert _chat(backend).content
+    (req,) = fake_openai.requests
+    assert req.status == 200 and "temperature" not in req.body and "top_p" not in req.body
+
+
+def test_compatible_proxy_to_a_reasoning_model_switches_to_max_completion_tokens(fake_openai):
+    fake_openai.reasoning = True
+    backend = make_chat_backend(fake_openai.settings(OPENAI_MODEL="o4-mini", LLM_MAX_RETRIES=0))
+    assert _chat(backend, max_tokens=900).content
+    assert [r.status for r in fake_openai.requests] == [400, 200]
+    assert fake_openai.requests[0].body["max_tokens"] == 900
+    assert fake_openai.requests[1].body["max_completion_tokens"] == 900 and "max_tokens" not in fake_openai.requests[1].body
+
+
+def test_unknown_refusal_names_the_deployment_and_keeps_the_server_text(fake_openai):
+    fake_openai.responder = lambda req: {"status": 400, "body": {"error": {
+        "message": "The response_format parameter is not supported by this deployment's content filter policy.",
+        "type": "invalid_request_error", "param": "seed", "code": "unsupported_parameter"}}}
+    with pytest.raises(LlmError) as info:
+        _chat(make_chat_backend(fake_openai.azure_settings()))
+    message = str(info.value)
+    assert "policy-gpt" in message and "content filter policy" in message
+    assert info.value.code == "refused"
+
+
+# --------------------------------------------------------------------------- compatible servers' dialects
+
+
+def test_llama_cpp_refusal_of_json_schema_is_not_retried_and_falls_back(fake_openai):
+    """llama-cpp-python answers json_schema with HTTP 500: a refusal, not an outage."""
+    fake_openai.dialect = "llama-cpp-python"
+    fake_openai.facts = {"year_adopted": (2019, "adopted by Cabinet in 2019")}
+    backend = make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=5))
+    first = _chat(backend)
+    assert json.loads(first.content)["answers"]["year_adopted"]["value"] == 2019
+    _chat(backend)
+    assert [r.status for r in fake_openai.requests] == [500, 200, 200]
+    assert [r.response_mode for r in fake_openai.requests] == ["json_schema", "json_object", "json_object"]
+    assert fake_openai.requests[1].body["response_format"]["schema"]["required"] == ["answers"]
+
+
+def test_server_without_structured_output_gets_the_schema_in_the_prompt(fake_openai):
+    fake_openai.dialect = "text-only"
+    fake_openai.facts = {"year_adopted": (2019, "adopted by Cabinet in 2019")}
+    backend = make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=5))
+    result = _chat(backend)
+    assert json.loads(result.content)["answers"]["year_adopted"]["value"] == 2019
+    modes = [r.response_mode for r in fake_openai.requests]
+    assert modes[-1] == "text" and modes.count("text") == 1 and all(s != 500 for s in fake_openai.statuses())
+    assert "<schema>" in fake_openai.requests[-1].text
+    _chat(backend)
+    assert fake_openai.requests[-1].response_mode == "text" and fake_openai.requests[-1].status == 200
+
+
+def test_server_with_tools_but_no_response_format_answers_through_a_forced_tool_call(fake_openai):
+    fake_openai.dialect = "tools-only"
+    fake_openai.facts = {"year_adopted": (2019, "adopted by Cabinet in 2019")}
+    backend = make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=0))
+    result = _chat(backend)
+    assert json.loads(result.content)["answers"]["year_adopted"]["value"] == 2019
+    assert result.finish_reason == "stop"
+    last = fake_openai.requests[-1]
+    assert last.response_mode == "tools" and last.status == 200
+    assert last.body["tool_choice"]["function"]["name"] == SCHEMA_NAME
+    assert backend.response_mode == "tools"
+
+
+def test_outage_is_retried_and_the_message_keeps_the_server_text(fake_openai):
+    for _ in range(3):
+        fake_openai.add_fault("500")
+    with pytest.raises(LlmError) as info:
+        _chat(make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=2)))
+    assert info.value.code == "server" and "The server had an error" in str(info.value)
+    assert len(fake_openai.requests) == 3
+
+
+def test_one_request_at_a_time_server_is_not_timed_out_by_its_queue(fake_openai):
+    """A server that works on one request at a time: calls wait in its queue; the timeout must not fire."""
+    fake_openai.parallel = 1
+    fake_openai.latency = 0.25
+    settings = fake_openai.settings(LLM_TIMEOUT_S=0.9, LLM_MAX_CONCURRENCY=8, LLM_MAX_RETRIES=1)
+    backend = make_chat_backend(settings)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            _chat(backend)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert fake_openai.statuses().count(599) == 0  # a call queued behind k others had k more call times
+    assert fake_openai.calls == 8
+    assert backend.profile.capacity.limit < 8  # the latency doubling with two in flight gave the queue away
+
+
+def test_insufficient_quota_is_not_waited_for(fake_openai):
+    fake_openai.responder = lambda req: {"status": 429, "body": {"error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota", "code": "insufficient_quota"}}}
+    with pytest.raises(LlmError) as info:
+        _chat(make_chat_backend(fake_openai.settings(LLM_MAX_RETRIES=3)))
+    assert info.value.code == "quota" and "billing" in str(info.value)
+    assert len(fake_openai.requests) == 1
 
 
 def test_azure_401_names_the_azure_setting_without_the_key(fake_openai):
