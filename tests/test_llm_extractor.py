@@ -18,6 +18,19 @@ _TYPES = [VariableType.TEXT, VariableType.NUMBER, VariableType.YEAR, VariableTyp
           VariableType.CATEGORY, VariableType.LIST, VariableType.DATE]
 
 
+# Each question is about what its fact's sentence says, as real questions are: an answer is only
+# accepted when its quote is about the question (grounding.py), not merely somewhere in the document.
+_QUESTIONS = {
+    VariableType.TEXT: "Which agency implements clause {i}?",
+    VariableType.NUMBER: "What reduction (%) does clause {i} set?",
+    VariableType.YEAR: "In which year was clause {i} adopted?",
+    VariableType.BOOLEAN: "Does clause {i} apply to all regions?",
+    VariableType.CATEGORY: "Which ministry leads clause {i}?",
+    VariableType.LIST: "Which sectors does clause {i} cover?",
+    VariableType.DATE: "When did clause {i} enter into force?",
+}
+
+
 def wide_template(count: int) -> tuple[list[Variable], dict[str, tuple[object, str]], DocumentText]:
     """`count` variables of every type, a fact planted for each on one of five pages."""
     variables, facts, pages = [], {}, {n: [] for n in range(1, 6)}
@@ -42,8 +55,7 @@ def wide_template(count: int) -> tuple[list[Variable], dict[str, tuple[object, s
             value, quote = ["energy", "water"], f"clause {i} covers energy and water"
         else:
             value, quote = f"2019-03-{1 + i % 28:02d}", f"entered into force on 2019-03-{1 + i % 28:02d} (clause {i})"
-        variables.append(Variable(name=name, question=f"What does clause {i} say ({vtype.value})?", type=vtype,
-                                  options=options))
+        variables.append(Variable(name=name, question=_QUESTIONS[vtype].format(i=i), type=vtype, options=options))
         facts[name] = (value, quote)
         pages[1 + i % 5].append(quote + ".")
     doc_pages = [PageText(number=n, text=f"Section {n}. " + " ".join(lines)) for n, lines in pages.items()]
