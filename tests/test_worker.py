@@ -34,6 +34,7 @@ def _pdfs(make_pdf, count: int) -> list[tuple[str, Path]]:
             for i in range(count)]
 
 
+@pytest.fixture
 def azure_settings(azurite, tmp_path):
     return azurite.settings(JOBS_DIR=str(tmp_path / "jobs"), QUEUE_VISIBILITY_TIMEOUT_S=2, QUEUE_MAX_ATTEMPTS=2)
 
