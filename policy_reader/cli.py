@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Read the password of encrypted PDFs from the first line of FILE ('-': standard input).")
     pw.add_argument("--password", nargs="?", const="", default=None, help=argparse.SUPPRESS)  # refused: see _password
     ex.add_argument("--no-ocr", action="store_true", help="Do not OCR pages without a text layer.")
+    ex.add_argument("--batch", action="store_true",
+                    help="Use the provider's Batch API: about half the price, results within 24 hours (the command "
+                         "waits for the batch; Ctrl-C cancels it).")
     ex.add_argument("--name", help="Job name (default: the output file name).")
 
     js = sub.add_parser("jobs", help="List jobs, newest first.")
@@ -182,7 +185,7 @@ def _extract(args: argparse.Namespace) -> int:
     variables = load_variables(var_path, var_path.name)
     settings = _settings_for(args)
     options = JobOptions(backend=args.backend, model=args.model, ocr=False if args.no_ocr else None,
-                         password=_password(args))
+                         password=_password(args), batch=args.batch)
     manager = JobManager(settings, start=False)
     try:
         job_id = manager.create_job(name=args.name or out.stem, files=[(p.name, p) for p in pdfs],

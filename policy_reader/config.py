@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     template_timeout_s: float = Field(20.0, alias="TEMPLATE_TIMEOUT_S", gt=0, description="Time limit for reading one variables template.")
     max_variables: int = Field(200, alias="MAX_VARIABLES", ge=1, description="Most variables in one job.")
     max_question_chars: int = Field(2000, alias="MAX_QUESTION_CHARS", ge=50, description="Longest question (and instructions) of one variable, characters.")
+    batch_poll_s: float = Field(60.0, alias="BATCH_POLL_S", gt=0, description="How often a batch-mode job asks the provider how its batch is doing, seconds.")
     cache_sharing: bool = Field(False, alias="CACHE_SHARING", description="Let the answer cache answer one user's job from another user's run over the very same document bytes (same variables, model and prompt). Off: each user's cache is their own.")
 
     # --- email

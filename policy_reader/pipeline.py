@@ -16,24 +16,25 @@ from .config import Settings, scrub
 from .errors import PdfError, PolicyReaderError
 from .extraction import Cancelled, ProgressFn, extract_document
 from .extractor import Extractor
-from .models import DocumentResult, Usage, Variable
+from .models import DocumentResult, DocumentText, Usage, Variable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Cancelled", "ProgressFn", "process_document"]
+__all__ = ["Cancelled", "ProgressFn", "process_document", "read_document"]
 
 
 def process_document(path: Path, *, doc_id: str, display_name: str, variables: list[Variable],
                      extractor: Extractor, settings: Settings, cache: AnswerCache | JobCache | None = None,
                      password: str | None = None, progress: ProgressFn | None = None,
-                     should_stop: Callable[[], bool] | None = None) -> DocumentResult:
+                     should_stop: Callable[[], bool] | None = None, text: DocumentText | None = None) -> DocumentResult:
     """Answer every variable for one PDF. Progress: ("reading"|"ocr", pages_done, pages_total), then
-    ("asking"|"merging", variables_done, variables_total). Raises only Cancelled."""
+    ("asking"|"merging", variables_done, variables_total). Raises only Cancelled. `text`: the document
+    already read (batch mode reads first and answers once the batch is back)."""
     started = time.monotonic()
     state = [DocumentResult(doc_id=doc_id, file=display_name)]  # [0] gains pages/sha256 once read
     try:
         return _process(path, state, variables, extractor, settings, cache, password, progress, should_stop,
-                        started)
+                        started, text)
     except Cancelled:
         raise
     except PolicyReaderError as exc:
@@ -47,18 +48,26 @@ def process_document(path: Path, *, doc_id: str, display_name: str, variables: l
         return _failed(state[0], message, "internal", started)
 
 
-def _process(path: Path, state: list[DocumentResult], variables: list[Variable], extractor: Extractor,
-             settings: Settings, cache: AnswerCache | JobCache | None, password: str | None,
-             progress: ProgressFn | None, should_stop: Callable[[], bool] | None, started: float) -> DocumentResult:
+def read_document(path: Path, settings: Settings, *, password: str | None = None, progress: ProgressFn | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> DocumentText:
+    """The document's text, read in a reader process: a hostile PDF can exhaust or crash that process,
+    never this one. Raises PdfError, or Cancelled when `should_stop` turned true."""
     from . import sandbox
 
     _stop_check(should_stop)
-    try:  # in a reader process: a hostile PDF can exhaust or crash that process, never this one
-        doc = sandbox.read_pdf(path, settings, password=password, on_progress=progress, should_stop=should_stop)
+    try:
+        return sandbox.read_pdf(path, settings, password=password, on_progress=progress, should_stop=should_stop)
     except PdfError as exc:
         if exc.code == "cancelled":
             raise Cancelled() from None
         raise
+
+
+def _process(path: Path, state: list[DocumentResult], variables: list[Variable], extractor: Extractor,
+             settings: Settings, cache: AnswerCache | JobCache | None, password: str | None,
+             progress: ProgressFn | None, should_stop: Callable[[], bool] | None, started: float,
+             text: DocumentText | None) -> DocumentResult:
+    doc = text or read_document(path, settings, password=password, progress=progress, should_stop=should_stop)
     result = state[0] = state[0].model_copy(update={"pages": doc.page_count, "ocr_pages": doc.ocr_pages,
                                                      "sha256": doc.sha256, "warnings": doc.warnings,
                                                      "ocr_unavailable": doc.ocr_unavailable})

@@ -41,7 +41,21 @@ STAGE_LABELS = {
     "emailing": "Sending email",
     "exporting": "Writing exports",
     "running": "Running",
+    "waiting for quota": "Waiting for the model's quota",
 }
+_BATCH_STATUS = {"validating": "being checked", "in_progress": "running", "finalizing": "finishing",
+                 "completed": "done", "cancelling": "being cancelled", "cancelled": "cancelled",
+                 "expired": "expired", "failed": "failed"}
+
+
+def batch_label(batch: Any) -> str:
+    """'Batch at the provider, running: 3 of 10 requests answered' for a batch-mode job."""
+    status = str(get_field(batch, "status") or "")
+    text = f"Batch at the provider, {_BATCH_STATUS.get(status, status.replace('_', ' ') or 'submitted')}"
+    total = int(get_field(batch, "total", 0) or 0)
+    if total:
+        text += f": {int(get_field(batch, 'answered', 0) or 0)} of {total} requests answered"
+    return text
 
 _EVENT_TEXT = {
     "job.created": "Job created",
@@ -216,7 +230,9 @@ def overall_label(view: Any) -> str:
     if failed:
         text += f" ({failed} failed)"
     stage = get_field(view, "stage")
-    if stage and stage != "running":  # the status badge already says "Running"
+    if stage and str(stage).startswith("batch"):
+        text += f" · {batch_label(get_field(view, 'batch') or {'status': str(stage)[6:]})}"
+    elif stage and stage != "running":  # the status badge already says "Running"
         text += f" · {STAGE_LABELS.get(str(stage), str(stage).capitalize())}"
     return text
 

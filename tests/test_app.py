@@ -433,3 +433,21 @@ def test_encrypted_pdf_without_password_says_where_to_give_it(tmp_path: Path) ->
     wait_until(at, has_results)
     assert sorted(at.dataframe[0].value["status"]) == ["failed", "ok"]
     assert "Password for encrypted PDFs" in all_text(at)
+
+
+def test_batch_mode_is_a_job_option_and_its_progress_shows_the_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_openai) -> None:
+    _slow_openai_env(monkeypatch, fake_openai)
+    monkeypatch.setenv("BATCH_POLL_S", "0.2")
+    fake_openai.batch_delay = 3.0
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["National Climate Policy. The policy was adopted in 2018."]).read_bytes()
+    at = _app().run()
+    at.toggle(key="opt_batch").set_value(True).run()
+    job_id = _start_upload_job(at, pdf, "p.pdf")
+    wait_until(at, lambda a: "batch" in all_text(a).lower() and "Batch" in all_text(a), timeout=30)
+    wait_until(at, has_results, timeout=60)
+    assert fake_openai.batches_created == 1 and fake_openai.requests == []
+    import json as _json
+
+    manifest = _json.loads((Path(os.environ["JOBS_DIR"]) / job_id / "documents.json").read_text())
+    assert manifest["options"]["batch"] is True

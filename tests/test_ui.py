@@ -276,3 +276,13 @@ def test_get_field_reads_mappings_and_objects() -> None:
     view = Usage(prompt_tokens=3)
     assert ui.get_field({"a": 1}, "a") == 1 and ui.get_field({}, "a", 7) == 7
     assert ui.get_field(view, "prompt_tokens") == 3 and ui.get_field(view, "nope", None) is None
+
+
+def test_a_batch_jobs_progress_says_what_the_provider_is_doing():
+    from policy_reader import ui
+
+    view = {"documents_done": 0, "documents_total": 10, "stage": "batch in_progress",
+            "batch": {"status": "in_progress", "answered": 3, "total": 12}}
+    assert ui.overall_label(view) == "0 / 10 documents · Batch at the provider, running: 3 of 12 requests answered"
+    assert ui.batch_label({"status": "validating"}) == "Batch at the provider, being checked"
+    assert ui.overall_label({**view, "stage": "waiting for quota"}).endswith("Waiting for the model's quota")

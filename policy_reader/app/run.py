@@ -177,11 +177,15 @@ def job_options_form(settings: Settings) -> tuple[str, list[str], JobOptions]:
                                   "ALLOWED\\_MODELS")
         threshold = c3.slider("Auto-accept at confidence", 0.0, 1.0, float(settings.accept_threshold), 0.05,
                               key="opt_threshold", help="Answers below this are marked for review")
-        c4, c5 = st.columns(2)
+        c4, c5, c6 = st.columns(3)
         ocr = c4.toggle("OCR scanned pages", value=settings.ocr_enabled, key="opt_ocr")
-        password = c5.text_input("Password for encrypted PDFs", type="password", key="opt_password",
+        batch = c5.toggle("Batch mode (half price)", value=False, key="opt_batch",
+                          disabled=backend == "offline" or settings.job_store != "file",
+                          help="The provider's Batch API: about half the price, results within 24 hours. "
+                               "The job waits for the batch; you can close the tab.")
+        password = c6.text_input("Password for encrypted PDFs", type="password", key="opt_password",
                                  help="Used to open protected PDFs of this job; kept in memory only, never stored.")
     chosen = None if backend == "offline" or not model or model == settings.model_name else model
     options = JobOptions(backend=backend, model=chosen, accept_threshold=threshold, ocr=ocr,
-                         password=password or None)
+                         password=password or None, batch=bool(batch) and backend != "offline")
     return name, ui.parse_recipients_text(recipients), options

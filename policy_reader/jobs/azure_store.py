@@ -41,7 +41,7 @@ from azure.storage.queue import QueueClient, QueueMessage
 from ..config import Settings, scrub
 from ..errors import ConfigError, JobError, JobNotFound
 from ..fsio import atomic_write_stream
-from .store import (EVENTS_FILE, checked_manifest, checked_state, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, WorkItem,
+from .store import (EVENTS_FILE, check_work_name, checked_manifest, checked_state, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, WorkItem,
                        check_doc_id, check_job_id, new_job_id)
 
 log = logging.getLogger("policy_reader.azure")
@@ -295,6 +295,17 @@ class AzureJobStore:
     def read_export(self, job_id: str, name: str) -> bytes | None:
         try:
             return self.container.download_blob(self._export_blob(job_id, name)).readall()
+        except ResourceNotFoundError:
+            return None
+
+    # ------------------------------------------------------------------ work files
+
+    def write_work(self, job_id: str, name: str, data: bytes) -> None:
+        self.container.upload_blob(self._blob(job_id, f"work/{check_work_name(name)}"), data, overwrite=True)
+
+    def read_work(self, job_id: str, name: str) -> bytes | None:
+        try:
+            return self.container.download_blob(self._blob(job_id, f"work/{check_work_name(name)}")).readall()
         except ResourceNotFoundError:
             return None
 

@@ -56,6 +56,18 @@ def check_backend(settings: Settings, options: JobOptions) -> tuple[str, str]:
     return backend, model
 
 
+def check_batch(settings: Settings, options: JobOptions, backend: str) -> None:
+    """Batch mode needs a provider with a Batch API, and runs in the process that follows the batch."""
+    if not options.batch:
+        return
+    if backend not in ("openai", "azure"):
+        raise JobError("Batch mode needs OpenAI or Azure OpenAI (their Batch API); the offline extractor and this "
+                       "backend answer at once anyway.", code="batch")
+    if settings.job_store != "file":
+        raise JobError("Batch mode runs with JOB_STORE=file for now: on the shared Azure queue each document "
+                       "is its own message. Run the job without batch mode.", code="batch")
+
+
 def check_user_limits(services: JobServices, owner: str, documents: int) -> None:
     """Per-user limits (policy_reader/limits.py): LimitExceeded says which limit and when it resets."""
     s = services.settings
@@ -82,6 +94,7 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
                           max_question_chars=services.settings.max_question_chars)
     recipients = check_recipients(services.settings, recipients)
     backend, model = check_backend(services.settings, options)
+    check_batch(services.settings, options, backend)
     check_user_limits(services, owner, len(files))
 
     store = services.store

@@ -390,7 +390,10 @@ class LocalExecutor:
                 run.tally.add(result.doc_id, result)
             run.extra["run_done_base"] = run.tally.done
             self._flush(run)
-            self._run_documents(run)
+            if (run.ctx.manifest.get("options") or {}).get("batch"):
+                self._run_batch(run)
+            else:
+                self._run_documents(run)
             budget = limits.budget_message(self.settings, run.tally.done, len(run.ctx.documents))
             outcome = lifecycle.decide(len(run.ctx.documents), run.tally, run.stop_reason, budget, run.unsaved)
         except Exception as exc:  # noqa: BLE001
@@ -446,6 +449,39 @@ class LocalExecutor:
             if future.exception() is not None:
                 log.error("document task of job %s failed", run.job_id, exc_info=future.exception())
 
+    def _run_batch(self, run: _Run) -> None:
+        """Batch mode (jobs/batched.py): the documents' calls go through the provider's Batch API."""
+        from .batched import run_batch
+
+        todo = [doc for doc in largest_first(run.ctx.documents) if doc["doc_id"] not in run.tally.counted]
+
+        def progress(stage: str, done: int, total: int) -> None:
+            with run.lock:
+                run.stage = stage
+                if stage.startswith("batch"):
+                    run.extra["batch"] = {"status": stage.split(" ", 1)[-1], "answered": done, "total": total}
+                run.dirty = True
+
+        for doc, result in run_batch(self.store, run.ctx, todo, progress=progress, should_stop=run.should_stop,
+                                     cancelled=lambda: run.stop_reason == "cancel"):
+            if not self._holds_lease(run):
+                return
+            self._keep(run, doc, result)
+        run.stage = "running"
+
+    def _keep(self, run: _Run, doc: dict[str, Any], result: Any) -> None:
+        """Store a finished document once and count it (a write the store refuses is counted as unsaved)."""
+        try:
+            kept = keep_result(self.store, self.services.events, run.job_id, doc, result)
+        except StorageError as exc:
+            with run.lock:
+                run.unsaved.append(exc.message)
+            run.doc_ended(doc["doc_id"], None)
+            return
+        run.doc_ended(doc["doc_id"], kept.result if kept.written else None)
+        if limits.budget_exceeded(run.ctx.settings, run.tally.usage):
+            run.stop("budget")
+
     def _holds_lease(self, run: _Run) -> bool:
         """A fresh look at job.json: a runner that lost its run (it froze; `recover` gave the job to
         another process) neither starts nor keeps another document."""
@@ -466,16 +502,7 @@ class LocalExecutor:
         if result is None or not self._holds_lease(run):
             run.doc_ended(doc["doc_id"], None)
             return
-        try:
-            kept = keep_result(self.store, self.services.events, run.job_id, doc, result)
-        except StorageError as exc:
-            with run.lock:
-                run.unsaved.append(exc.message)
-            run.doc_ended(doc["doc_id"], None)
-            return
-        run.doc_ended(doc["doc_id"], kept.result if kept.written else None)
-        if limits.budget_exceeded(run.ctx.settings, run.tally.usage):
-            run.stop("budget")
+        self._keep(run, doc, result)
 
 
 def largest_first(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:

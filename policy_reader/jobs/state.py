@@ -37,6 +37,7 @@ class JobOptions(BaseModel):
     accept_threshold: float | None = None
     password: str | None = None  # kept in memory only (never written to the job files)
     priority: int = 0
+    batch: bool = False  # the provider's Batch API: half price, results within 24 h (jobs/batched.py)
 
 
 class JobView(BaseModel):
@@ -67,6 +68,7 @@ class JobView(BaseModel):
     limit_message: str | None = None
     cancel_requested: bool = False
     warnings: list[str] = Field(default_factory=list)  # job-wide, e.g. OCR unavailable on this server
+    batch: dict[str, Any] = Field(default_factory=dict)  # batch mode: {"status", "answered", "total"}
 
     @property
     def finished(self) -> bool:
@@ -141,4 +143,5 @@ def view_of(state: dict[str, Any], queue_position: int | None = None) -> JobView
     view["eta_s"] = eta_s(state)
     view["cancel_requested"] = bool(state.get("cancel_requested"))
     view["warnings"] = state.get("warnings") or []
+    view["batch"] = state.get("batch") or {}
     return JobView.model_validate(view)

@@ -33,6 +33,7 @@ from ..fsio import append_line, atomic_copy_file, atomic_create_bytes, atomic_wr
 JOB_ID_RE = re.compile(r"^[0-9a-f]{20}$")
 DOC_ID_RE = re.compile(r"^d[0-9]{4,6}$")
 EXPORT_NAME_RE = re.compile(r"^results\.(csv|xlsx|json)$")
+WORK_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,40}(\.[a-z0-9_-]{1,40})?\.json$")  # e.g. batch.json, text.d0001.json
 STATE_FILE = "job.json"
 MANIFEST_FILE = "documents.json"
 REVIEWS_FILE = "reviews.json"
@@ -53,6 +54,12 @@ def check_job_id(job_id: object) -> str:
     if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id):
         raise JobNotFound(f"No job with id {str(job_id)[:40]!r}: a job id is 20 hexadecimal characters.")
     return job_id
+
+
+def check_work_name(name: object) -> str:
+    if not isinstance(name, str) or not WORK_NAME_RE.fullmatch(name):
+        raise JobError(f"Invalid work file name {str(name)[:60]!r}.")
+    return name
 
 
 def check_doc_id(doc_id: object) -> str:
@@ -119,6 +126,8 @@ class JobStore(Protocol):
     def update_reviews(self, job_id: str, change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]: ...
     def write_export(self, job_id: str, name: str, data: bytes) -> None: ...
     def read_export(self, job_id: str, name: str) -> bytes | None: ...
+    def write_work(self, job_id: str, name: str, data: bytes) -> None: ...
+    def read_work(self, job_id: str, name: str) -> bytes | None: ...
     def append_event(self, job_id: str, event: dict[str, Any]) -> None: ...
     def read_events(self, job_id: str, limit: int) -> list[dict[str, Any]]: ...
     def outbox_dir(self, job_id: str) -> Path: ...
@@ -267,6 +276,19 @@ class FileJobStore:
     def read_export(self, job_id: str, name: str) -> bytes | None:
         try:
             return self._export_file(job_id, name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    # --- work files: what a run needs to resume (a submitted batch, the documents' text)
+    def _work_file(self, job_id: str, name: str) -> Path:
+        return self._existing_dir(job_id) / "work" / check_work_name(name)
+
+    def write_work(self, job_id: str, name: str, data: bytes) -> None:
+        atomic_write_bytes(self._work_file(job_id, name), data)
+
+    def read_work(self, job_id: str, name: str) -> bytes | None:
+        try:
+            return self._work_file(job_id, name).read_bytes()
         except FileNotFoundError:
             return None
 

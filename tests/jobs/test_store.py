@@ -55,6 +55,13 @@ def test_round_trip(store: JobStore, tmp_path: Path) -> None:
     reviews = store.read_reviews(job_id)
     assert reviews["items"]["d0001"]["x"]["value"] == 1 and reviews["version"] == 1
 
+    assert store.read_work(job_id, "batch.json") is None
+    store.write_work(job_id, "batch.json", b'{"batch_id": "b1"}')
+    store.write_work(job_id, "text.d0001.json", b"{}")
+    assert store.read_work(job_id, "batch.json") == b'{"batch_id": "b1"}'
+    for bad in ("../x.json", "batch", "a/b.json", ".hidden.json"):
+        with pytest.raises(JobError):
+            store.write_work(job_id, bad, b"")
     assert store.outbox_dir(job_id).name == "outbox"
     store.release_local_copies(job_id)  # never loses what the store holds
     assert store.read_manifest(job_id)["documents"][0]["file"] == "a.pdf"
