@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.webhook",
     "tests.fixtures.disk",
     "tests.fixtures.oslimits",
+    "tests.fixtures.accuracy",
 ]
