@@ -218,7 +218,7 @@ class JobManager:
     # ------------------------------------------------------------------ measured accuracy
 
     def evaluate(self, job_id: str, gold: bytes, filename: str = "gold.csv", *, as_extracted: bool = False,
-                 owner: str | None = None) -> "Evaluation":
+                 owner: str | None = None) -> Evaluation:
         """The finished job's answers against a gold CSV (`file, variable, value[, page]`), parsed in a
         reader process with GOLD_MAX_MB / GOLD_MAX_ROWS. Reviews applied unless `as_extracted`.
         Raises GoldError (the file, naming the row) or JobError (the job has not finished)."""
@@ -229,7 +229,7 @@ class JobManager:
         return self.services.accuracy.evaluate(job_id, rows, filename=filename, as_extracted=as_extracted)
 
     def start_audit(self, job_id: str, *, margin: float | None = None, seed: int | None = None,
-                    replace: bool = False, owner: str | None = None) -> "AuditRecord":
+                    replace: bool = False, owner: str | None = None) -> AuditRecord:
         """Draw a reproducible random sample of the finished job's accepted answers, sized for `margin`
         (AUDIT_MARGIN by default), and store it with the job. `replace` discards an earlier sample."""
         self._state_for(job_id, owner)
@@ -241,12 +241,12 @@ class JobManager:
                                   margin=margin, seed=record.seed)
         return record
 
-    def get_audit(self, job_id: str, owner: str | None = None) -> "AuditRecord | None":
+    def get_audit(self, job_id: str, owner: str | None = None) -> AuditRecord | None:
         """The job's audit sample and its marks (None when none was drawn)."""
         self._state_for(job_id, owner)
         return self.services.accuracy.record(job_id)
 
-    def audit_estimate(self, job_id: str, owner: str | None = None) -> "AuditEstimate | None":
+    def audit_estimate(self, job_id: str, owner: str | None = None) -> AuditEstimate | None:
         """The accuracy of the accepted answers estimated from the marks so far, with its interval."""
         self._state_for(job_id, owner)
         return self.services.accuracy.estimate(job_id)

@@ -277,8 +277,8 @@ def evaluation_report(evaluation: Any, variables: Sequence[str], *, job_id: str,
         lines += [f"  {safe(reason)}" for reason in evaluation.skipped[:20]]
         if len(evaluation.skipped) > 20:
             lines.append(f"  ... and {len(evaluation.skipped) - 20} more")
-    lines += ["", "The interval is where the true accuracy lies with 95% confidence, given how many answers the gold "
-              "set checks."]
+    lines += ["", ("The interval is where the true accuracy lies with 95% confidence, given how many answers the "
+                   "gold set checks.")]
     return "\n".join(lines)
 
 

@@ -82,7 +82,8 @@ def _answer_payload(a: Answer, doc: DocumentResult) -> dict[str, Any]:
         "span": [{"page": p.page, "start": p.start, "end": p.end} for p in a.span],
         "coverage": a.coverage,
         "passages": [{"value": _json_value(p.value), "evidence": p.evidence, "page": p.page,
-                      "match_kind": str(getattr(p.match_kind, "value", p.match_kind)), "agrees": p.agrees}
+                      "match_kind": str(getattr(p.match_kind, "value", p.match_kind)), "agrees": p.agrees,
+                      "source": p.source}
                      for p in a.passages],
     }
 

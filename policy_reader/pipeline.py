@@ -16,7 +16,7 @@ from .config import Settings, scrub
 from .errors import PdfError, PolicyReaderError
 from .extraction import Cancelled, ProgressFn, extract_document
 from .extractor import Extractor
-from .models import DocumentResult, Usage, Variable
+from .models import DocumentResult, DocumentText, Usage, Variable
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +26,20 @@ __all__ = ["Cancelled", "ProgressFn", "process_document"]
 def process_document(path: Path, *, doc_id: str, display_name: str, variables: list[Variable],
                      extractor: Extractor, settings: Settings, cache: AnswerCache | JobCache | None = None,
                      password: str | None = None, progress: ProgressFn | None = None,
-                     should_stop: Callable[[], bool] | None = None) -> DocumentResult:
+                     should_stop: Callable[[], bool] | None = None,
+                     second_opinion: Extractor | None = None) -> DocumentResult:
     """Answer every variable for one PDF. Progress: ("reading"|"ocr", pages_done, pages_total), then
-    ("asking"|"merging", variables_done, variables_total). Raises only Cancelled."""
+    ("asking"|"merging", variables_done, variables_total). Raises only Cancelled.
+    `second_opinion`: a second engine asked too; answers the two disagree on need review (second_opinion.py)."""
     started = time.monotonic()
     state = [DocumentResult(doc_id=doc_id, file=display_name)]  # [0] gains pages/sha256 once read
     try:
-        return _process(path, state, variables, extractor, settings, cache, password, progress, should_stop,
-                        started)
+        result, doc = _process(path, state, variables, extractor, settings, cache, password, progress, should_stop,
+                               started)
+        if second_opinion is not None:
+            result = _with_second_opinion(result, doc, variables, second_opinion, settings, progress, should_stop,
+                                          started)
+        return result
     except Cancelled:
         raise
     except PolicyReaderError as exc:
@@ -49,7 +55,8 @@ def process_document(path: Path, *, doc_id: str, display_name: str, variables: l
 
 def _process(path: Path, state: list[DocumentResult], variables: list[Variable], extractor: Extractor,
              settings: Settings, cache: AnswerCache | JobCache | None, password: str | None,
-             progress: ProgressFn | None, should_stop: Callable[[], bool] | None, started: float) -> DocumentResult:
+             progress: ProgressFn | None, should_stop: Callable[[], bool] | None,
+             started: float) -> tuple[DocumentResult, DocumentText]:
     from . import sandbox
 
     _stop_check(should_stop)
@@ -70,7 +77,7 @@ def _process(path: Path, state: list[DocumentResult], variables: list[Variable],
         if progress:
             progress("merging", len(variables), len(variables))
         return result.model_copy(update={"variables": cached.answers, "usage": Usage(), "cached": True,
-                                         "cache_key": key, "elapsed_s": _elapsed(started)})
+                                         "cache_key": key, "elapsed_s": _elapsed(started)}), doc
 
     outcome = extract_document(doc, variables, extractor, threshold=settings.accept_threshold,
                                progress=progress, should_stop=should_stop,
@@ -82,6 +89,31 @@ def _process(path: Path, state: list[DocumentResult], variables: list[Variable],
         except OSError as exc:  # the cache is an optimisation: a full disk there costs a re-ask, not the document
             log.warning("answer cache not written (%s): %s", type(exc).__name__, exc)
     return result.model_copy(update={"variables": outcome.answers, "usage": outcome.usage,
+                                     "elapsed_s": _elapsed(started)}), doc
+
+
+def _with_second_opinion(result: DocumentResult, doc: DocumentText, variables: list[Variable], second: Extractor,
+                         settings: Settings, progress: ProgressFn | None, should_stop: Callable[[], bool] | None,
+                         started: float) -> DocumentResult:
+    """Ask the second engine (never cached: its answers only decide what to review) and mark the answers the
+    two disagree on. A second engine that fails costs only the second opinion, said in a warning."""
+    from .second_opinion import apply_second_opinion
+
+    source = second.cache_id.removesuffix(":v1")
+    try:
+        outcome = extract_document(doc, variables, second, threshold=settings.accept_threshold, progress=progress,
+                                   should_stop=should_stop, parallel_chunks=settings.llm_max_concurrency)
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the second opinion is optional: it never fails the document
+        log.warning("second opinion failed on %s: %s", result.doc_id, exc)
+        warning = f"The second opinion ({source}) could not be had: {scrub(str(exc), settings)}"
+        spent = getattr(exc, "spent", None)
+        usage = result.usage.add(spent) if isinstance(spent, Usage) else result.usage
+        return result.model_copy(update={"warnings": [*result.warnings, warning], "usage": usage})
+    answers = apply_second_opinion(variables, result.variables, outcome.answers, source,
+                                   {page.number: page.text for page in doc.pages})
+    return result.model_copy(update={"variables": answers, "usage": result.usage.add(outcome.usage),
                                      "elapsed_s": _elapsed(started)})
 
 

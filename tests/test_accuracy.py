@@ -8,9 +8,22 @@ import math
 
 import pytest
 
-from policy_reader.accuracy import GoldRow, evaluate, normalise_text, parse_gold, same_value, wilson
+from policy_reader.accuracy import (
+    GoldRow,
+    evaluate,
+    normalise_text,
+    parse_gold,
+    same_value,
+    wilson,
+)
 from policy_reader.errors import GoldError
-from policy_reader.models import Answer, AnswerStatus, DocumentResult, Variable, VariableType
+from policy_reader.models import (
+    Answer,
+    AnswerStatus,
+    DocumentResult,
+    Variable,
+    VariableType,
+)
 from samples.make_samples import DOCUMENTS, EXPECTED
 from tests.fixtures.accuracy import gold_csv
 

@@ -7,8 +7,22 @@ import math
 import pytest
 
 from policy_reader.accuracy import wilson
-from policy_reader.audit import (AuditMark, accepted_answers, draw, estimate, item_key, new_audit, sample_size)
-from policy_reader.models import Answer, AnswerStatus, DocumentResult, Variable, VariableType
+from policy_reader.audit import (
+    AuditMark,
+    accepted_answers,
+    draw,
+    estimate,
+    item_key,
+    new_audit,
+    sample_size,
+)
+from policy_reader.models import (
+    Answer,
+    AnswerStatus,
+    DocumentResult,
+    Variable,
+    VariableType,
+)
 
 VARIABLES = [Variable(name="year", question="?", type=VariableType.YEAR),
              Variable(name="target", question="?", type=VariableType.NUMBER)]

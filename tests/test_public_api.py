@@ -86,7 +86,7 @@ def test_statuses_and_options() -> None:
     assert [s.value for s in job_manager.JobStatus] == ["pending", "running", "completed", "failed", "cancelled",
                                                         "interrupted"]
     assert set(job_manager.JobOptions.model_fields) == {"backend", "model", "ocr", "accept_threshold", "password",
-                                                        "priority"}
+                                                        "priority", "second_opinion"}
 
 
 def test_jobs_package_exports() -> None:

@@ -166,7 +166,7 @@ def job_options_form(settings: Settings) -> tuple[str, list[str], JobOptions]:
     recipients = right.text_area("Email results to", key="recipients", height=68,
                                  placeholder="analyst@example.org, lead@example.org",
                                  help="Optional. CSV and Excel are emailed when the job ends.")
-    with st.expander("Options: model, thresholds, OCR, password"):
+    with st.expander("Options: model, thresholds, OCR, password, second opinion"):
         c1, c2, c3 = st.columns(3)
         backends = [settings.resolved_backend] + ([] if settings.resolved_backend == "offline" else ["offline"])
         backend = c1.selectbox("Backend", backends, key="opt_backend",
@@ -177,11 +177,17 @@ def job_options_form(settings: Settings) -> tuple[str, list[str], JobOptions]:
                                   "ALLOWED\\_MODELS")
         threshold = c3.slider("Auto-accept at confidence", 0.0, 1.0, float(settings.accept_threshold), 0.05,
                               key="opt_threshold", help="Answers below this are marked for review")
-        c4, c5 = st.columns(2)
+        c4, c5, c6 = st.columns(3)
         ocr = c4.toggle("OCR scanned pages", value=settings.ocr_enabled, key="opt_ocr")
         password = c5.text_input("Password for encrypted PDFs", type="password", key="opt_password",
                                  help="Used to open protected PDFs of this job; kept in memory only, never stored.")
+        seconds = ["off"] + ([] if backend == "offline" else
+                             ["offline"] + [m for m in settings.allowed_model_names(backend) if m != model])
+        second = c6.selectbox("Second opinion", seconds, key="opt_second",
+                              format_func=lambda c: {"off": "off", "offline": "offline extractor"}.get(c, c),
+                              help="Ask a second engine too; answers the two disagree on go to review, with both "
+                                   "values and quotes. Costs a second pass (free for the offline extractor).")
     chosen = None if backend == "offline" or not model or model == settings.model_name else model
     options = JobOptions(backend=backend, model=chosen, accept_threshold=threshold, ocr=ocr,
-                         password=password or None)
+                         password=password or None, second_opinion=None if second == "off" else second)
     return name, ui.parse_recipients_text(recipients), options

@@ -37,6 +37,7 @@ class JobOptions(BaseModel):
     accept_threshold: float | None = None
     password: str | None = None  # kept in memory only (never written to the job files)
     priority: int = 0
+    second_opinion: str | None = None  # None (off), "offline", or a model of the job's backend (second_opinion.py)
 
 
 class JobView(BaseModel):
