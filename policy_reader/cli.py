@@ -4,8 +4,10 @@ A CLI run is a job like any other: it goes through the same JobManager (same fol
 checkpoints, same exports), so `jobs`, `status`, `cancel` and `resume` work on it, from this
 process or another one, and the Streamlit app shows it too.
 
-Exit codes: 0 the job ran (per-document errors are in the output); 1 the job failed (every
-document failed) or was cancelled; 2 a fatal configuration or usage error (one line on stderr);
+`evaluate JOB --gold gold.csv [--json out.json]` measures a finished job's accuracy against known answers.
+
+Exit codes: 0 the job ran (per-document errors are in the output; `evaluate`: it measured); 1 the job failed
+(every document failed) or was cancelled; 2 a fatal configuration or usage error (one line on stderr);
 130 interrupted with Ctrl-C (the job is cancelled cleanly, finished documents are kept).
 """
 from __future__ import annotations
@@ -69,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Read the password of encrypted PDFs from the first line of FILE ('-': standard input).")
     pw.add_argument("--password", nargs="?", const="", default=None, help=argparse.SUPPRESS)  # refused: see _password
     ex.add_argument("--no-ocr", action="store_true", help="Do not OCR pages without a text layer.")
+    ex.add_argument("--second-opinion", metavar="ENGINE",
+                    help="Ask a second engine too ('offline', or another model of the backend); answers the two "
+                         "disagree on are marked for review.")
     ex.add_argument("--name", help="Job name (default: the output file name).")
 
     js = sub.add_parser("jobs", help="List jobs, newest first.")
@@ -192,7 +197,7 @@ def _extract(args: argparse.Namespace) -> int:
     variables = load_variables(var_path, var_path.name)
     settings = _settings_for(args)
     options = JobOptions(backend=args.backend, model=args.model, ocr=False if args.no_ocr else None,
-                         password=_password(args))
+                         password=_password(args), second_opinion=args.second_opinion)
     manager = JobManager(settings, start=False)
     try:
         job_id = manager.create_job(name=args.name or out.stem, files=[(p.name, p) for p in pdfs],
