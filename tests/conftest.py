@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.disk",
     "tests.fixtures.oslimits",
     "tests.fixtures.accuracy",
+    "tests.fixtures.stores",
 ]

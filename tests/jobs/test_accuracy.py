@@ -134,3 +134,34 @@ def test_two_reviewers_marking_at_once_lose_no_mark(policy_job) -> None:
     finally:
         other.shutdown()
     assert manager.audit_estimate(job_id).marked == len(items)
+
+
+def test_the_audit_is_stored_through_either_job_store_and_concurrent_marks_are_kept(store) -> None:
+    """FileJobStore and AzureJobStore (Azurite): the sample and its marks go through update_reviews, so two
+    reviewers marking at once (two app instances) keep every mark, and an analyst's correction stays too."""
+    from policy_reader.jobs.accuracy import AccuracyBook
+    from policy_reader.jobs.results import ResultBook
+    from policy_reader.models import Answer, AnswerStatus, DocumentResult
+    from tests.fixtures.stores import new_job
+
+    job_id = new_job(store, status="completed", backend="openai", model="gpt-x")
+    answers = [Answer(name=f"v{i}", value=i, evidence=f"value {i}", page=1, status=AnswerStatus.ACCEPTED)
+               for i in range(30)]
+    store.write_result(job_id, "d0001", DocumentResult(doc_id="d0001", file="a.pdf", variables=answers)
+                       .model_dump(mode="json"))
+    books = [AccuracyBook(store, ResultBook(store)) for _ in range(2)]
+    record = books[0].start(job_id, margin=0.2, seed=5)
+    assert record.items == draw(accepted_answers(books[0].book.stored(job_id), []), sample_size(30, 0.2), 5)
+    store.update_reviews(job_id, lambda r: r["items"].setdefault("d0001", {}).update(v0={"value": 99}))
+
+    def mark(book, part) -> None:
+        for doc_id, name in part:
+            book.mark(job_id, doc_id, name, True)
+
+    threads = [threading.Thread(target=mark, args=(book, record.items[i::2])) for i, book in enumerate(books)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert books[1].estimate(job_id).marked == len(record.items)
+    assert store.read_reviews(job_id)["items"]["d0001"]["v0"]["value"] == 99
