@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from policy_reader.auth import current_user
 from policy_reader.config import Settings, get_settings
@@ -35,6 +35,10 @@ from policy_reader.jobs.retention import cleanup_old_jobs as _cleanup, delete_jo
 from policy_reader.jobs.state import TERMINAL, view_of
 from policy_reader.jobs.store import JobStore, check_doc_id, check_job_id
 from policy_reader.models import DocumentResult, Variable
+
+if TYPE_CHECKING:
+    from policy_reader.accuracy import Evaluation
+    from policy_reader.audit import AuditEstimate, AuditRecord
 
 CLEANUP_EVERY_S = 3600.0
 
@@ -210,6 +214,49 @@ class JobManager:
         self.services.safe_apply(job_id, tr.resend_outcome, info)
         if info.get("status") != "sent":
             raise EmailError(info.get("error") or "Email could not be sent.", code=info.get("code") or "email")
+
+    # ------------------------------------------------------------------ measured accuracy
+
+    def evaluate(self, job_id: str, gold: bytes, filename: str = "gold.csv", *, as_extracted: bool = False,
+                 owner: str | None = None) -> Evaluation:
+        """The finished job's answers against a gold CSV (`file, variable, value[, page]`), parsed in a
+        reader process with GOLD_MAX_MB / GOLD_MAX_ROWS. Reviews applied unless `as_extracted`.
+        Raises GoldError (the file, naming the row) or JobError (the job has not finished)."""
+        self._state_for(job_id, owner)
+        from policy_reader import sandbox
+
+        rows = sandbox.load_gold(bytes(gold), filename, self.settings)
+        return self.services.accuracy.evaluate(job_id, rows, filename=filename, as_extracted=as_extracted)
+
+    def start_audit(self, job_id: str, *, margin: float | None = None, seed: int | None = None,
+                    replace: bool = False, owner: str | None = None) -> AuditRecord:
+        """Draw a reproducible random sample of the finished job's accepted answers, sized for `margin`
+        (AUDIT_MARGIN by default), and store it with the job. `replace` discards an earlier sample."""
+        self._state_for(job_id, owner)
+        margin = self.settings.audit_margin if margin is None else float(margin)
+        if not 0 < margin < 1:
+            raise JobError(f"The margin of error must be between 0 and 1 (0.05 = ±5%), not {margin:g}.", code="audit")
+        record = self.services.accuracy.start(job_id, margin=margin, seed=seed, replace=replace)
+        self.services.events.emit(job_id, "audit.drawn", sample=len(record.items), population=record.population,
+                                  margin=margin, seed=record.seed)
+        return record
+
+    def get_audit(self, job_id: str, owner: str | None = None) -> AuditRecord | None:
+        """The job's audit sample and its marks (None when none was drawn)."""
+        self._state_for(job_id, owner)
+        return self.services.accuracy.record(job_id)
+
+    def audit_estimate(self, job_id: str, owner: str | None = None) -> AuditEstimate | None:
+        """The accuracy of the accepted answers estimated from the marks so far, with its interval."""
+        self._state_for(job_id, owner)
+        return self.services.accuracy.estimate(job_id)
+
+    def mark_audit(self, job_id: str, doc_id: str, variable: str, *, correct: bool | None,
+                   owner: str | None = None) -> None:
+        """Mark a sampled answer right or wrong (None clears it); the exports and the email follow."""
+        self._state_for(job_id, owner)
+        self.services.accuracy.mark(job_id, doc_id, variable, correct)
+        self.services.events.emit(job_id, "audit.marked", doc_id=doc_id, variable=variable, correct=correct)
 
     # ------------------------------------------------------------------ waiting and stopping
 

@@ -4,8 +4,10 @@ A CLI run is a job like any other: it goes through the same JobManager (same fol
 checkpoints, same exports), so `jobs`, `status`, `cancel` and `resume` work on it, from this
 process or another one, and the Streamlit app shows it too.
 
-Exit codes: 0 the job ran (per-document errors are in the output); 1 the job failed (every
-document failed) or was cancelled; 2 a fatal configuration or usage error (one line on stderr);
+`evaluate JOB --gold gold.csv [--json out.json]` measures a finished job's accuracy against known answers.
+
+Exit codes: 0 the job ran (per-document errors are in the output; `evaluate`: it measured); 1 the job failed
+(every document failed) or was cancelled; 2 a fatal configuration or usage error (one line on stderr);
 130 interrupted with Ctrl-C (the job is cancelled cleanly, finished documents are kept).
 """
 from __future__ import annotations
@@ -72,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--batch", action="store_true",
                     help="Use the provider's Batch API: about half the price, results within 24 hours (the command "
                          "waits for the batch; Ctrl-C cancels it).")
+    ex.add_argument("--second-opinion", metavar="ENGINE",
+                    help="Ask a second engine too ('offline', or another model of the backend); answers the two "
+                         "disagree on are marked for review.")
     ex.add_argument("--name", help="Job name (default: the output file name).")
 
     js = sub.add_parser("jobs", help="List jobs, newest first.")
@@ -87,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("--markdown", action="store_true", help="Print the configuration reference table.")
     cf.add_argument("--check", action="store_true",
                     help="Validate the configuration and the jobs folder; print a one-line summary (start-up).")
+    ev = sub.add_parser("evaluate", help="Measure a finished job's accuracy against a gold set of known answers.")
+    ev.add_argument("job")
+    ev.add_argument("--gold", required=True, metavar="FILE",
+                    help="CSV with the columns file, variable, value and optionally page (an empty value: the "
+                         "document does not state it).")
+    ev.add_argument("--json", metavar="PATH", help="Also write the result as JSON to PATH ('-': standard output).")
+    ev.add_argument("--as-extracted", action="store_true",
+                    help="Measure the model's answers as extracted, before any analyst's correction.")
     rc = sub.add_parser("recover", help="Resume every job a crash or restart interrupted, and wait for them.")
     rc.add_argument("--quiet", action="store_true", help="Print nothing when there is nothing to resume.")
     sub.add_parser("worker", help="Process queued documents (needs JOB_STORE=azure).")
@@ -104,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker()
         if args.command == "extract":
             return _extract(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
         return _job_command(args)
     except (CliError, PolicyReaderError) as exc:
         _fail(str(exc))
@@ -185,7 +200,7 @@ def _extract(args: argparse.Namespace) -> int:
     variables = load_variables(var_path, var_path.name)
     settings = _settings_for(args)
     options = JobOptions(backend=args.backend, model=args.model, ocr=False if args.no_ocr else None,
-                         password=_password(args), batch=args.batch)
+                         password=_password(args), batch=args.batch, second_opinion=args.second_opinion)
     manager = JobManager(settings, start=False)
     try:
         job_id = manager.create_job(name=args.name or out.stem, files=[(p.name, p) for p in pdfs],
@@ -198,6 +213,81 @@ def _extract(args: argparse.Namespace) -> int:
         return _report(view, out, interrupted)
     finally:
         manager.shutdown(wait=False)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Accuracy against a gold set: a table on stdout (and JSON with --json). Exit 0 when it ran,
+    2 (one line) when the gold file or the job cannot be used."""
+    from job_manager import JobManager
+
+    from .fsio import atomic_write_text
+
+    gold = Path(args.gold)
+    if not gold.is_file():
+        raise CliError(f"Gold file not found: {args.gold}")
+    json_out = None if args.json in (None, "-") else _check_out(Path(args.json))
+    manager = JobManager(load_settings(), start=False)
+    try:
+        evaluation = manager.evaluate(args.job, gold.read_bytes(), gold.name, as_extracted=args.as_extracted)
+        variables = [v.name for v in manager.get_variables(args.job)]
+    finally:
+        manager.shutdown(wait=False)
+    text = json.dumps(evaluation.to_json(), indent=1, ensure_ascii=False)
+    if args.json == "-":
+        print(text)
+        return EXIT_OK
+    print(evaluation_report(evaluation, variables, job_id=args.job, gold=gold.name))
+    if json_out is not None:
+        atomic_write_text(json_out, text + "\n")
+        print(f"JSON written to {json_out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def evaluation_report(evaluation: Any, variables: Sequence[str], *, job_id: str, gold: str) -> str:
+    """The terminal table: per variable and overall n, right, accuracy, 95% Wilson interval, right page;
+    then the misses with both values and the quote, and the gold rows that matched nothing."""
+    from .variables import format_value
+
+    names = [n for n in variables if n in evaluation.variables]
+    names += [n for n in evaluation.variables if n not in names]
+    width = max([len("overall"), *(len(safe(n)) for n in names)]) + 2
+    lines = [f"Accuracy of job {safe(job_id)} against {safe(gold)} ({evaluation.overall.n} known answers)", "",
+             f"{'VARIABLE':{width}}{'N':>5}{'RIGHT':>7}{'ACCURACY':>10}  {'95% CI (Wilson)':17}{'RIGHT PAGE':>11}"]
+
+    def line(name: str, score: Any) -> str:
+        interval = f"{_percent(score.ci_low)} – {_percent(score.ci_high)}" if score.n else "—"
+        return (f"{safe(name):{width}}{score.n:>5}{score.correct:>7}{_percent(score.accuracy):>10}  {interval:17}"
+                f"{score.page_correct:>11}")
+
+    lines += [line(n, evaluation.variables[n]) for n in names]
+    lines.append(line("overall", evaluation.overall))
+    value_misses = [m for m in evaluation.misses if m.kind == "value"]
+    page_misses = [m for m in evaluation.misses if m.kind == "page"]
+    if value_misses:
+        lines += ["", f"Wrong values ({len(value_misses)}):"]
+    for m in value_misses:
+        lines.append(f"  row {m.row}: {safe(m.file)} / {safe(m.variable)}: expected "
+                     f"{safe(format_value(m.expected)) or '(not stated)'}, found {safe(format_value(m.found)) or '(none)'}"
+                     f"{f' (page {m.page})' if m.page else ''} [{safe(m.status)}]")
+        if m.quote:
+            lines.append(f'    quote: "{safe(m.quote)[:300]}"')
+    if page_misses:
+        lines += ["", f"Right values on another page ({len(page_misses)}):"]
+    for m in page_misses:
+        lines.append(f"  row {m.row}: {safe(m.file)} / {safe(m.variable)}: page {m.page or '—'}, the gold set says "
+                     f"page {m.expected_page}")
+    if evaluation.skipped:
+        lines += ["", f"Gold rows not measured ({len(evaluation.skipped)}):"]
+        lines += [f"  {safe(reason)}" for reason in evaluation.skipped[:20]]
+        if len(evaluation.skipped) > 20:
+            lines.append(f"  ... and {len(evaluation.skipped) - 20} more")
+    lines += ["", ("The interval is where the true accuracy lies with 95% confidence, given how many answers the "
+                   "gold set checks.")]
+    return "\n".join(lines)
 
 
 def _job_command(args: argparse.Namespace) -> int:

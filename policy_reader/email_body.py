@@ -19,10 +19,14 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .models import Answer, AnswerStatus, DocumentResult, Usage, Variable
 from .variables import format_value
+
+if TYPE_CHECKING:
+    from .audit import AuditEstimate
 
 MAX_FAILED_LISTED = 50  # longer lists are cut in the email; the Excel "Errors" sheet has them all
 MAX_SUBJECT_NAME = 120
@@ -61,11 +65,12 @@ class EmailSummary:
     job_url: str | None = None  # None: derived from APP_PUBLIC_URL when that is set
     documents: list[DocumentResult] = field(default_factory=list)  # results, reviews applied
     variables: list[Variable] = field(default_factory=list)  # the job's variables, in order
+    accuracy: AuditEstimate | None = None  # the audit's estimate of the accepted answers, once drawn
 
     @classmethod
     def from_results(cls, *, job_id: str, job_name: str, status: str, documents_total: int,
                      documents: Sequence[DocumentResult], variables: Sequence[Variable], usage: Usage,
-                     job_url: str | None = None) -> EmailSummary:
+                     job_url: str | None = None, accuracy: AuditEstimate | None = None) -> EmailSummary:
         """The summary of a job from its finished documents: counts derived, never passed twice."""
         docs = list(documents)
         return cls(job_id=job_id, job_name=job_name, status=str(getattr(status, "value", status)),
@@ -73,7 +78,7 @@ class EmailSummary:
                    documents_ok=sum(1 for d in docs if d.status == "ok"),
                    failed=[(d.file, d.error or "failed") for d in docs if d.status != "ok"],
                    needs_review=len(review_items(docs)), usage=usage, job_url=job_url,
-                   documents=docs, variables=list(variables))
+                   documents=docs, variables=list(variables), accuracy=accuracy)
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,21 @@ def _usage_text(usage: Usage) -> str:
             f"{usage.completion_tokens:,} completion, {usage.calls:,} model calls")
 
 
+def _accuracy_headline(estimate: AuditEstimate) -> str:
+    """'92.0% (95% CI 75.0%–97.8%, 23 of 25 right)' or that no sampled answer is marked yet."""
+    return estimate.overall.text() if estimate.overall.n else "audit sample drawn, no answer marked yet"
+
+
+def _accuracy_lines(estimate: AuditEstimate) -> list[tuple[str, str]]:
+    """(label, text) lines of the audit: the estimate, the sample, the model and prompt, per variable."""
+    lines = [("Accepted answers", _accuracy_headline(estimate)), ("Sample", estimate.sample_text()),
+             ("Model", estimate.model_text())]
+    for name, score in estimate.variables.items():
+        lines.append((name, f"{score.text()}; {score.population:,} accepted" if score.n
+                      else f"not in the sample ({score.population:,} accepted)"))
+    return lines
+
+
 def _facts(summary: EmailSummary) -> list[tuple[str, str]]:
     failed = len(summary.failed)
     return [
@@ -184,6 +204,7 @@ def _facts(summary: EmailSummary) -> list[tuple[str, str]]:
         ("Documents processed", f"{summary.documents_ok} of {summary.documents_total}"
                                 + (f" ({failed} failed)" if failed else "")),
         ("Answers needing review", f"{summary.needs_review:,}"),
+        *([("Accuracy of accepted answers (audit)", _accuracy_headline(summary.accuracy))] if summary.accuracy else []),
         ("Tokens", _usage_text(summary.usage)),
         ("Estimated cost", f"${summary.usage.cost_usd:,.4f}"),
     ]
@@ -350,6 +371,10 @@ def _render_text(summary: EmailSummary, plan: _Plan, attachment_note: str, every
             if item.quote:
                 out.append(f'   Quote: "{item.quote}"')
         out.append("")
+    if summary.accuracy:
+        out += ["ACCURACY OF ACCEPTED ANSWERS (AUDIT)", ""]
+        out += [f"  - {one_line(label)}: {one_line(text)}" for label, text in _accuracy_lines(summary.accuracy)]
+        out.append("")
     if plan.failed:
         out += [f"FAILED DOCUMENTS ({len(summary.failed):,})", ""]
         out += [f"  - {file}: {reason}" for file, reason in plan.failed]
@@ -424,6 +449,15 @@ def _review_html(items: list[ReviewItem]) -> str:
     return _TABLE + "".join(out) + "</table>"
 
 
+def _accuracy_html(estimate: AuditEstimate) -> str:
+    rows = "".join(f'<tr><td width="38%" valign="top" style="{_CELL};font-size:13px;color:#57606A">{_esc(label)}</td>'
+                   f'<td valign="top" style="{_CELL}">{_esc(one_line(text))}</td></tr>'
+                   for label, text in _accuracy_lines(estimate))
+    note = _p("A reviewer checked a random sample of the answers accepted without review; the interval says "
+              "how far the true share may lie from the sample's.", f"margin-top:6px;font-size:12px;{_GREY}")
+    return _TABLE + rows + "</table>" + note
+
+
 def _link_html(url: str | None) -> str:
     if not url:
         return ""
@@ -451,6 +485,9 @@ def _render_html(summary: EmailSummary, plan: _Plan, attachment_note: str, every
     if plan.review:
         parts.append(_h(f"Answers to review ({plan.review_total:,})"))
         parts.append(_review_html(plan.review))
+    if summary.accuracy:
+        parts.append(_h("Accuracy of accepted answers (audit)"))
+        parts.append(_accuracy_html(summary.accuracy))
     if plan.failed:
         parts.append(_h(f"Failed documents ({len(summary.failed):,})"))
         items = "".join(f'<li style="margin:0 0 6px 0"><b>{_esc(file)}</b>: {_esc(reason)}</li>'

@@ -316,8 +316,9 @@ def send_job_email(settings: Settings, summary: EmailSummary, recipients: Iterab
 
 
 def _write_outbox(msg: EmailMessage, job_id: str, outbox_dir: Path) -> Path:
-    """A new file per send (never overwrite an earlier one: "send again" keeps both)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    """A new file per send (never overwrite an earlier one: "send again" keeps both). Names sort in sending
+    order (microseconds in the stamp): the app offers the last one as "the email", even after a quick resend."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = outbox_dir / f"{stamp}-{_slug(job_id)}-{uuid.uuid4().hex[:8]}.eml"
     atomic_write_bytes(path, msg.as_bytes(policy=SMTP_POLICY))
     return path

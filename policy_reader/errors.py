@@ -98,3 +98,10 @@ class SignInRequired(PolicyReaderError):
     """Behind Easy Auth, a request arrived without a signed-in user: it is refused, never `local`."""
 
     code = "sign_in"
+
+
+class GoldError(PolicyReaderError):
+    """A gold-set file (known answers to measure accuracy against) cannot be used. The message names the
+    row. Codes: gold, empty, too_large, no_match."""
+
+    code = "gold"

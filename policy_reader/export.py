@@ -35,8 +35,10 @@ HEADER_FILL = "DDEBF7"
 
 # --------------------------------------------------------------------------- JSON
 
-def job_payload(job_id: str, status: str, documents: list[DocumentResult], usage: Usage) -> dict[str, Any]:
-    """The README JSON contract (extra fields are additive: doc_id, error_code, reviewed, note, ...)."""
+def job_payload(job_id: str, status: str, documents: list[DocumentResult], usage: Usage, *,
+                accuracy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The README JSON contract (extra fields are additive: doc_id, error_code, reviewed, note, ...).
+    `accuracy`: the audit's estimate (audit.AuditEstimate.to_json), null until one is measured."""
     return {
         "job_id": job_id,
         "status": str(getattr(status, "value", status)),
@@ -48,6 +50,7 @@ def job_payload(job_id: str, status: str, documents: list[DocumentResult], usage
             "cost_usd": round(usage.cost_usd, 6),
             "cached_prompt_tokens": usage.cached_prompt_tokens,
         },
+        "accuracy": accuracy,
     }
 
 
@@ -79,7 +82,8 @@ def _answer_payload(a: Answer, doc: DocumentResult) -> dict[str, Any]:
         "span": [{"page": p.page, "start": p.start, "end": p.end} for p in a.span],
         "coverage": a.coverage,
         "passages": [{"value": _json_value(p.value), "evidence": p.evidence, "page": p.page,
-                      "match_kind": str(getattr(p.match_kind, "value", p.match_kind)), "agrees": p.agrees}
+                      "match_kind": str(getattr(p.match_kind, "value", p.match_kind)), "agrees": p.agrees,
+                      "source": p.source}
                      for p in a.passages],
     }
 

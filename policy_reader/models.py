@@ -71,6 +71,7 @@ class Passage(BaseModel):
     match_kind: MatchKind = MatchKind.NONE
     span: list[SpanPart] = Field(default_factory=list)
     agrees: bool = True  # False: this passage gives a different value (the answer needs review)
+    source: str = ""  # "" = the answering engine; "second opinion: <engine>" (second_opinion.py)
 
 
 class Answer(BaseModel):

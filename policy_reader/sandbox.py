@@ -2,8 +2,8 @@
 
 Why: PDFium runs in C inside whatever process calls it. A 3 KB PDF of nested forms makes it parse
 for minutes and allocate gigabytes in one call that no Python code can interrupt; under a memory
-limit PDFium then aborts the whole process. So every PDF read (text, OCR), every evidence page image
-and every variables template is handled by a reader process:
+limit PDFium then aborts the whole process. So every PDF read (text, OCR), every evidence page image,
+every variables template and every gold file (known answers) is handled by a reader process:
 
 - memory: RLIMIT_AS of READER_MEMORY_MB, set by the child on itself before it touches a file, so a
   bomb aborts the child, never the app;
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import PdfError, PolicyReaderError, VariablesError
+from .errors import GoldError, PdfError, PolicyReaderError, VariablesError
 
 log = logging.getLogger("policy_reader.sandbox")
 
@@ -190,6 +190,8 @@ def _error_from(message: dict[str, Any]) -> PolicyReaderError:
     code = str(message.get("code") or "unreadable")
     if kind == "VariablesError":
         return VariablesError(text, code=code)
+    if kind == "GoldError":
+        return GoldError(text, code=code)
     return PdfError(text, code=code)
 
 
@@ -360,6 +362,22 @@ def load_variables(data: bytes, filename: str, settings: Any) -> list[Any]:
     return [Variable.model_validate(item) for item in result]
 
 
+def load_gold(data: bytes, filename: str, settings: Any) -> list[Any]:
+    """accuracy.parse_gold in a reader process, with GOLD_MAX_MB and GOLD_MAX_ROWS. Raises GoldError."""
+    from .accuracy import GoldRow
+
+    if len(data) > settings.gold_max_mb * 1024 * 1024:
+        raise GoldError(f"The gold file {filename!r} is {len(data) / 1048576:.1f} MB; the limit is "
+                        f"{settings.gold_max_mb:g} MB (GOLD_MAX_MB).", code="too_large")
+    params = {"data": data.hex(), "filename": filename, "max_rows": settings.gold_max_rows}
+    try:
+        result, _ = get_sandbox(settings).call("load_gold", params, timeout_s=settings.template_timeout_s,
+                                               what=f"the gold file {filename!r}")
+    except PdfError as exc:  # the reader was stopped (time) or died (memory) on this file
+        raise GoldError(exc.message, code=exc.code) from None
+    return [GoldRow.model_validate(item) for item in result]
+
+
 # --------------------------------------------------------------------------- child side
 
 def _child_main(memory_mb: int) -> int:
@@ -447,10 +465,18 @@ def _op_load_variables(params: dict[str, Any], progress: ProgressFn) -> tuple[An
     return [v.model_dump(mode="json") for v in variables], None
 
 
+def _op_load_gold(params: dict[str, Any], progress: ProgressFn) -> tuple[Any, None]:
+    from .accuracy import parse_gold
+
+    rows = parse_gold(bytes.fromhex(params["data"]), str(params["filename"]), max_rows=int(params["max_rows"]))
+    return [row.model_dump(mode="json") for row in rows], None
+
+
 _OPERATIONS: dict[str, Callable[[dict[str, Any], ProgressFn], tuple[Any, bytes | None]]] = {
     "read_pdf": _op_read_pdf,
     "render_page": _op_render_page,
     "load_variables": _op_load_variables,
+    "load_gold": _op_load_gold,
 }
 
 

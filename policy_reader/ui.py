@@ -600,3 +600,55 @@ def metric_numbers(metrics: Mapping[str, Any]) -> dict[str, str]:
 def default_job_name(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return f"Job {now.strftime('%Y-%m-%d %H:%M')}"
+
+
+# --------------------------------------------------------------------------- measured accuracy
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def interval_text(score: Any) -> str:
+    """'75.0% – 97.8%' (the 95% Wilson interval), or '—' when nothing was counted."""
+    if not get_field(score, "n", 0):
+        return "—"
+    return f"{percent(get_field(score, 'ci_low'))} – {percent(get_field(score, 'ci_high'))}"
+
+
+def accuracy_frame(scores: Mapping[str, Any], overall: Any, *, audit: bool = False) -> pd.DataFrame:
+    """Per variable, then overall: n, right, accuracy, 95% interval; a gold set adds the right-page count,
+    an audit the accepted answers each estimate is about."""
+    rows = []
+    for name, score in [*scores.items(), ("overall", overall)]:
+        row = {"variable": name, "n": int(get_field(score, "n", 0)), "right": int(get_field(score, "correct", 0)),
+               "accuracy": percent(get_field(score, "accuracy")), "95% interval (Wilson)": interval_text(score)}
+        if audit:
+            row["accepted answers"] = int(get_field(score, "population", 0))
+        else:
+            row["right page"] = int(get_field(score, "page_correct", 0))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def misses_frame(misses: Sequence[Any]) -> pd.DataFrame:
+    """The gold set's misses: both values, both pages, the status and the quote (plain text cells)."""
+    from .variables import format_value
+
+    columns = ["row", "file", "variable", "miss", "expected", "found", "gold page", "page", "status", "quote"]
+    return pd.DataFrame([{
+        "row": m.row, "file": m.file, "variable": m.variable,
+        "miss": "wrong value" if m.kind == "value" else "right value, other page",
+        "expected": format_value(m.expected) or "(not stated)", "found": format_value(m.found) or "(none)",
+        "gold page": m.expected_page, "page": m.page, "status": m.status, "quote": m.quote,
+    } for m in misses], columns=columns)
+
+
+def audit_item_label(index: int, total: int, file: str, variable: str, mark: bool | None) -> str:
+    sign = {True: "✔ right", False: "✘ wrong", None: "not marked"}[mark]
+    return f"{index + 1}/{total} · {file} · {variable} · {sign}"
+
+
+def model_value(answer: Answer) -> Any:
+    """The value the model gave (an analyst's correction aside): what an audit judges."""
+    return answer.original_value if answer.reviewed and answer.original_value is not None else answer.value

@@ -11,4 +11,6 @@ pytest_plugins = [
     "tests.fixtures.webhook",
     "tests.fixtures.disk",
     "tests.fixtures.oslimits",
+    "tests.fixtures.accuracy",
+    "tests.fixtures.stores",
 ]

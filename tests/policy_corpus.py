@@ -8,7 +8,7 @@ quote then starts at the top of the page: page 1's top is where the title facts 
 page break (the first words end page N, the rest starts page N+1). The expected page is where the
 fact's value is printed.
 
-Two fake models for the `responder` hook of tests/fake_openai.py:
+Fake models for the `responder` hook of tests/fake_openai.py:
 * `cross_page_quoter`: quotes each fact verbatim from the prompt, page markers, footer and header
   included when the sentence runs over a break; a fact at the top of a page is quoted with the end of
   the previous page in front ("Page 4 </page> <page number="5"> The Ministry ...") and the previous
@@ -16,6 +16,8 @@ Two fake models for the `responder` hook of tests/fake_openai.py:
 * `wrong_value_quoter`: for each fact in the prompt, a REAL sentence of the document attached to a
   wrong value: the fact's own value with another fact's sentence, or another fact's value (with its
   own sentence) given to a variable of the same type. Confidence always 1.0.
+* `slipping_quoter`: `cross_page_quoter`'s quotes with a share of values slightly wrong (a list missing an
+  item, a title cut short, a number off): the errors a second opinion is for (bench/second_opinion.py).
 """
 from __future__ import annotations
 
@@ -274,5 +276,43 @@ def wrong_value_quoter(seed: int = 11) -> Callable[[Any], dict[str, Any]]:
             answers[name] = {"value": value, "evidence": text[start:end], "page": _page_at(text, start),
                              "confidence": 1.0}
         return {"content": json.dumps({"answers": answers})}
+
+    return respond
+
+
+def _slip(fact: Fact, rng: random.Random) -> Any:
+    """A plausible wrong value for `fact`, the kind a careful model still makes now and then: a list missing
+    its last item, a title cut short, a number, year or date a little off, a boolean flipped, another option."""
+    kind, value = fact.variable.type, fact.value
+    if kind is VariableType.LIST:
+        return list(value)[:-1]
+    if kind is VariableType.TEXT:
+        return " ".join(str(value).split()[:-1])
+    if kind is VariableType.NUMBER:
+        return value + rng.choice((-5, 5, 10))
+    if kind is VariableType.YEAR:
+        return value + rng.choice((-1, 1))
+    if kind is VariableType.DATE:
+        return str(value)[:8] + f"{int(str(value)[8:]) % 28 + 1:02d}"
+    if kind is VariableType.BOOLEAN:
+        return not value
+    return next(o for o in fact.variable.options if o != value)
+
+
+def slipping_quoter(seed: int = 3, rate: float = 0.15) -> Callable[[Any], dict[str, Any]]:
+    """`cross_page_quoter`'s real quotes, but each value slips (`_slip`) with probability `rate`.
+    Deterministic per request text and seed, so the same document always gets the same answers (two runs, or
+    two designs, compare like with like); two seeds slip independently (two different models)."""
+    import hashlib
+
+    def respond(req: Any) -> dict[str, Any]:
+        text = req.messages[-1]["content"]
+        digest = int(hashlib.sha256(f"{seed}:{text}".encode()).hexdigest()[:12], 16)
+        reply = json.loads(cross_page_quoter(seed=digest)(req)["content"])
+        rng = random.Random(digest)
+        for name, answer in reply["answers"].items():
+            if answer["value"] is not None and rng.random() < rate:
+                answer["value"] = _slip(BY_NAME[name], rng)
+        return {"content": json.dumps(reply)}
 
     return respond

@@ -313,6 +313,24 @@ def test_model_is_chosen_from_the_allowed_list_and_used(tmp_path: Path, monkeypa
     assert {r.body["model"] for r in fake_openai.requests} == {"gpt-big"}
 
 
+def test_a_second_opinion_is_chosen_among_the_other_engines_and_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                       fake_openai) -> None:
+    from tests.fixtures.openai_server import TEST_KEY
+
+    fake_openai.facts = {"year_adopted": (2018, "adopted in 2018")}
+    for key, value in {"LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_MODEL": "gpt-fake",
+                       "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "ALLOWED_MODELS": "gpt-big",
+                       "OCR_ENABLED": "false"}.items():
+        monkeypatch.setenv(key, value)
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
+    at = _app().run()
+    assert at.selectbox(key="opt_second").options == ["off", "offline extractor", "gpt-big"]  # not the job's own
+    at.selectbox(key="opt_second").set_value("gpt-big").run()
+    _start_upload_job(at, pdf, "p.pdf")
+    wait_until(at, has_results)
+    assert sorted(r.body["model"] for r in fake_openai.requests) == ["gpt-big", "gpt-fake"]
+
+
 def test_behind_easy_auth_a_session_without_a_principal_sees_only_a_sign_in_message(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")

@@ -255,3 +255,103 @@ def test_samples_run_to_the_end_in_the_app_where_the_os_refuses_hard_links(tmp_p
     job_id = re.search(r"job=([0-9a-f]{20})", page.url).group(1)
     results = Path(os.environ["JOBS_DIR"]) / job_id / "results"
     assert sorted(p.name for p in results.glob("d*.json")) == ["d0001.json", "d0002.json", "d0003.json"]
+
+
+def test_an_audit_in_the_browser_puts_the_estimate_in_the_summary_sheet_and_the_email(
+        tmp_path: Path, fake_openai, streamlit_server, browser_page, artifacts_dir: Path) -> None:
+    """A finished job (three policies, two facts each, answered by the fake model and accepted); in the app a
+    reviewer draws a sample for ±20 points, marks each answer next to its highlighted page (one wrong), downloads
+    the Excel file and sends the email again: both carry the estimate, 4 of 5 right with its Wilson interval."""
+    import email
+    from email import policy as email_policy
+
+    from job_manager import JobManager
+    from policy_reader.accuracy import wilson
+    from policy_reader.models import Variable
+
+    page = browser_page
+    fake_openai.facts = {"year_adopted": (2019, "adopted by Cabinet in 2019"),
+                         "emission_target_pct": (55, "cut greenhouse gas emissions by 55 percent")}
+    env = {"LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_openai.base_url + "/v1",
+           "OPENAI_MODEL": "gpt-fake", "OCR_ENABLED": "false"}
+    manager = JobManager(fake_openai.settings(OCR_ENABLED="false"), start=False)
+    try:
+        files = [(f"policy_{n}.pdf", make_text_pdf(tmp_path / f"policy_{n}.pdf", [
+            f"Policy {n}\n\nThe Act was adopted by Cabinet in 2019.",
+            "Targets\n\nThe country will cut greenhouse gas emissions by 55 percent by 2030."])) for n in (1, 2, 3)]
+        variables = [Variable(name="year_adopted", question="In which year was the policy adopted?", type="year"),
+                     Variable(name="emission_target_pct", question="What emission reduction (%) does it target?",
+                              type="number")]
+        job_id = manager.submit(name="Audit me", files=files, variables=variables, recipients=["analyst@example.org"])
+        assert manager.wait(job_id, timeout=60).status.value == "completed"
+        accepted = sum(a.status.value == "accepted" for d in manager.get_results(job_id) for a in d.variables)
+        assert accepted == 6, manager.get_results(job_id)
+        sent_before = len(manager.outbox_files(job_id))
+
+        page.goto(streamlit_server(env) + f"/?job={job_id}")
+        page.get_by_role("heading", name="Accuracy").wait_for()
+        combo = page.get_by_role("combobox", name="Target margin of error (95% confidence)")
+        combo.click()
+        combo.press("ArrowDown")  # opens the list (this Streamlit's react-aria combo box ignores a click)
+        page.get_by_role("option", name="± 20 points").click()
+        page.get_by_role("button", name="Draw the audit sample").click()
+        page.get_by_text("0 of 5 sampled answers marked").first.wait_for()
+        image = page.locator('[data-testid="stImage"] img').last
+        page.wait_for_function("img => img.complete && img.naturalWidth > 200", arg=image.element_handle())
+        page.screenshot(path=str(artifacts_dir / "audit-01-first-answer.png"), full_page=True)
+
+        from playwright.sync_api import expect
+
+        for k in range(5):  # the first answer is wrong, the other four right
+            button = page.get_by_role("button", name="✘ Wrong" if k == 0 else "✔️ Right", exact=True)
+            expect(button).to_have_count(1)  # the previous answer's buttons are gone once the rerun ended
+            button.click()
+            page.get_by_text(f"{k + 1} of 5 sampled answers marked").first.wait_for()
+        page.get_by_text("Audit complete").wait_for()
+        low, high = wilson(4, 5)
+        assert f"{100 * low:.1f}% – {100 * high:.1f}%" in visible_text(page)
+        page.screenshot(path=str(artifacts_dir / "audit-02-complete.png"), full_page=True)
+
+        with page.expect_download() as download_info:
+            page.locator('[data-testid="stDownloadButton"] button').filter(has_text="Excel").click()
+        summary = load_workbook(io.BytesIO(Path(download_info.value.path()).read_bytes()))["Summary"]
+        rows = {row[0].value: row[1].value for row in summary.iter_rows(min_row=2) if row[0].value}
+        assert rows["accuracy of accepted answers (audit)"] == 0.8
+        assert rows["95% interval (Wilson)"] == f"{100 * low:.1f}% – {100 * high:.1f}% (4 of 5 marked right)"
+        assert rows["audit sample"].startswith("5 of 6 accepted answers drawn at random")
+        assert rows["audited model and prompt"].startswith("openai · gpt-fake; prompt version")
+
+        page.get_by_role("button", name="Re-send email").click()
+        page.get_by_text("A new email was written to the outbox.").wait_for()
+        outbox = manager.outbox_files(job_id)
+        assert len(outbox) == sent_before + 1
+        message = email.message_from_bytes(outbox[-1].read_bytes(), policy=email_policy.default)
+        text = message.get_body(preferencelist=("plain",)).get_content()
+        html = message.get_body(preferencelist=("html",)).get_content()
+        headline = f"80.0% (95% CI {100 * low:.1f}%–{100 * high:.1f}%, 4 of 5 right)"
+        assert headline in text and headline in html
+        assert "5 of 6 accepted answers drawn at random" in text
+
+        # the same job against a gold set uploaded in the app: the table the CLI and the API compute
+        from policy_reader import ui
+        from tests.fixtures.accuracy import gold_csv
+
+        gold = tmp_path / "gold.csv"
+        gold.write_bytes(gold_csv([(f"policy_{n}.pdf", "year_adopted", "2019", 1) for n in (1, 2, 3)]
+                                  + [("policy_1.pdf", "emission_target_pct", "50", 2),
+                                     ("policy_2.pdf", "emission_target_pct", "55%", 3)]))
+        expected = manager.evaluate(job_id, gold.read_bytes())
+        gold_tab = page.get_by_role("tab", name="Compare with a gold set")
+        gold_tab.click()
+        expect(gold_tab).to_have_attribute("aria-selected", "true")
+        page.locator('[data-testid="stFileUploader"]').filter(has_text="Gold set") \
+            .locator('input[type="file"]').set_input_files(str(gold))
+        page.get_by_text("Misses (2)").wait_for()
+        shown = page.locator('[data-testid="stTable"]').last.evaluate(
+            "t => [...t.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.innerText.trim()))")
+        frame = ui.accuracy_frame(expected.variables, expected.overall)
+        assert shown == [[str(c) for c in row] for row in frame.itertuples(index=False)]
+        assert (expected.overall.n, expected.overall.correct, expected.overall.page_correct) == (5, 4, 3)
+        page.screenshot(path=str(artifacts_dir / "audit-03-gold.png"), full_page=True)
+    finally:
+        manager.shutdown()

@@ -328,3 +328,27 @@ def test_names_are_printed_without_terminal_control_sequences(tmp_path, make_pdf
         assert proc.returncode == 0, proc.stderr
         assert "Q3" in proc.stdout and "report" in proc.stdout
         assert not any(ch in proc.stdout for ch in "\x1b\x07\r\x9b"), repr(proc.stdout)
+
+
+def test_extract_with_a_second_opinion(tmp_path, make_pdf, fake_openai):
+    """`--second-opinion offline`: the model's real quote with the wrong one of two years goes to review with the
+    offline extractor's value; the offline extractor cannot second itself (one line, exit 2)."""
+    sentence = "The Climate Act was adopted by Parliament in 2016. Its action plan was updated in 2019."
+    fake_openai.facts = {"year_adopted": (2019, sentence)}
+    pdf = make_pdf("act.pdf", [f"Climate Act\n\n{sentence}"])
+    variables = tmp_path / "vars.csv"
+    variables.write_text("name,question,type\nyear_adopted,In which year was the policy adopted?,year\n")
+    env = _env(tmp_path, LLM_BACKEND="openai", OPENAI_API_KEY=TEST_KEY, OPENAI_MODEL="gpt-fake",
+               OPENAI_BASE_URL=fake_openai.base_url + "/v1", OCR_ENABLED="false")
+    out = tmp_path / "out.json"
+    proc = _cli(tmp_path, "extract", str(pdf), "--variables", str(variables), "--out", str(out),
+                "--second-opinion", "offline", env=env)
+    assert proc.returncode == 0, proc.stderr
+    [answer] = json.loads(out.read_bytes())["documents"][0]["variables"]
+    assert answer["value"] == 2019 and answer["status"] == "needs_review"
+    assert answer["passages"][-1]["source"] == "second opinion: offline" and answer["passages"][-1]["value"] == 2016
+
+    refused = _cli(tmp_path, "extract", str(pdf), "--variables", str(variables), "--out", str(out),
+                   "--backend", "offline", "--second-opinion", "offline", env=env)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1].startswith(
+        "error: The offline extractor cannot give itself a second opinion")

@@ -331,6 +331,13 @@ def test_outbox_mode_writes_a_parseable_eml_per_send(settings, tmp_path):
     assert b"\r\n" in Path(first.path).read_bytes()  # standard CRLF line endings
 
 
+def test_outbox_names_sort_in_sending_order_even_within_one_second(settings, tmp_path):
+    """The app offers the last name as "the email": a resend a moment after the first send must sort last."""
+    outbox = tmp_path / "outbox"
+    paths = [send_job_email(settings, summary(), ["ana@example.org"], {}, outbox).path for _ in range(5)]
+    assert sorted(p.name for p in outbox.iterdir()) == [Path(p).name for p in paths]
+
+
 # --------------------------------------------------------------------------- addresses and injection
 
 

@@ -21,16 +21,20 @@ OWNER = ("owner", POS)
 CREATE = [("name", KW), ("files", KW), ("variables", KW), ("recipients", KW), ("owner", KW), ("options", KW)]
 
 JOB_MANAGER_METHODS = {
+    "audit_estimate": [("job_id", POS), OWNER],
     "cancel_job": [("job_id", POS), OWNER],
     "cleanup_old_jobs": [("max_age_hours", POS)],
     "create_job": CREATE,
     "delete_job": [("job_id", POS), OWNER],
+    "evaluate": [("job_id", POS), ("gold", POS), ("filename", POS), ("as_extracted", KW), ("owner", KW)],
+    "get_audit": [("job_id", POS), OWNER],
     "get_export": [("job_id", POS), ("fmt", POS), OWNER],
     "get_job_status": [("job_id", POS), OWNER],
     "get_results": [("job_id", POS), OWNER],
     "get_variables": [("job_id", POS), OWNER],
     "input_path": [("job_id", POS), ("doc_id", POS), OWNER],
     "list_jobs": [OWNER],
+    "mark_audit": [("job_id", POS), ("doc_id", POS), ("variable", POS), ("correct", KW), ("owner", KW)],
     "metrics": [OWNER],
     "outbox_files": [("job_id", POS), OWNER],
     "read_events": [("job_id", POS), ("limit", POS), OWNER],
@@ -41,6 +45,7 @@ JOB_MANAGER_METHODS = {
     "save_review": [("job_id", POS), ("doc_id", POS), ("variable", POS), ("value", KW), ("reviewed", KW),
                     ("owner", KW)],
     "shutdown": [("wait", POS)],
+    "start_audit": [("job_id", POS), ("margin", KW), ("seed", KW), ("replace", KW), ("owner", KW)],
     "submit": [("create_kwargs", "VAR_KEYWORD")],
     "update_progress": [("job_id", POS), ("changes", "VAR_KEYWORD")],
     "wait": [("job_id", POS), ("timeout", POS)],
@@ -81,7 +86,7 @@ def test_statuses_and_options() -> None:
     assert [s.value for s in job_manager.JobStatus] == ["pending", "running", "completed", "failed", "cancelled",
                                                         "interrupted"]
     assert set(job_manager.JobOptions.model_fields) == {"backend", "model", "ocr", "accept_threshold", "password",
-                                                        "priority", "batch"}
+                                                        "priority", "batch", "second_opinion"}
 
 
 def test_jobs_package_exports() -> None:

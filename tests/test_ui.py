@@ -286,3 +286,32 @@ def test_a_batch_jobs_progress_says_what_the_provider_is_doing():
     assert ui.overall_label(view) == "0 / 10 documents · Batch at the provider, running: 3 of 12 requests answered"
     assert ui.batch_label({"status": "validating"}) == "Batch at the provider, being checked"
     assert ui.overall_label({**view, "stage": "waiting for quota"}).endswith("Waiting for the model's quota")
+
+
+def test_accuracy_tables_for_a_gold_set_and_an_audit() -> None:
+    from policy_reader.accuracy import Miss, Score
+    from policy_reader.audit import AuditScore
+
+    gold = ui.accuracy_frame({"year": Score.of(2, 3, page_correct=1)}, Score.of(2, 3, page_correct=1))
+    assert gold.to_dict("records") == [
+        {"variable": "year", "n": 3, "right": 2, "accuracy": "66.7%", "95% interval (Wilson)": "20.8% – 93.9%",
+         "right page": 1},
+        {"variable": "overall", "n": 3, "right": 2, "accuracy": "66.7%", "95% interval (Wilson)": "20.8% – 93.9%",
+         "right page": 1}]
+    audit = ui.accuracy_frame({"year": AuditScore.of(0, 0, population=4)}, AuditScore.of(0, 0, population=9),
+                              audit=True)
+    assert audit.iloc[0].to_dict() == {"variable": "year", "n": 0, "right": 0, "accuracy": "—",
+                                       "95% interval (Wilson)": "—", "accepted answers": 4}
+    misses = ui.misses_frame([Miss(kind="page", row=4, file="a.pdf", variable="year", expected=2019, found=2019,
+                                   expected_page=2, page=3, quote="in 2019", status="accepted"),
+                              Miss(kind="value", row=5, file="a.pdf", variable="sectors", expected=["energy"],
+                                   found=None, status="not_found")])
+    assert misses[["miss", "expected", "found"]].values.tolist() == [
+        ["right value, other page", "2019", "2019"], ["wrong value", "energy", "(none)"]]
+
+
+def test_an_audit_judges_the_models_value_not_the_correction() -> None:
+    corrected = Answer(name="year", value=2020, original_value=2019, reviewed=True)
+    assert ui.model_value(corrected) == 2019
+    assert ui.model_value(Answer(name="year", value=2019, reviewed=True)) == 2019
+    assert ui.audit_item_label(0, 5, "a.pdf", "year", None) == "1/5 · a.pdf · year · not marked"

@@ -7,6 +7,8 @@
     run.py       the start page: samples, uploads, variables editor, job options, Run
     job.py       one job (`?job=<id>`): live progress, final status, resume, email
     results.py   a finished job's results: table, downloads, evidence page, review form
+    accuracy.py  a finished job's measured accuracy: the audit sample (mark right/wrong by the evidence)
+                 and the comparison with an uploaded gold set
     history.py   the user's jobs: open, download, resume, delete
     admin.py     jobs by status, throughput, tokens and cost
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from job_manager import JobManager
 from policy_reader import ui
-from policy_reader.app import results
+from policy_reader.app import accuracy, results
 from policy_reader.app.messages import flash, guarded, say, show_error, show_flash
 from policy_reader.app.nav import new_job
 from policy_reader.app.setup import get_manager
@@ -43,6 +43,7 @@ def render(manager: JobManager, job_id: str, user: str) -> None:
             except PolicyReaderError as exc:
                 show_error(exc)
     guarded(results.render, manager, view, user)
+    guarded(accuracy.render, manager, view, user)
     guarded(email_section, manager, view, user)
 
 

@@ -166,7 +166,7 @@ def job_options_form(settings: Settings) -> tuple[str, list[str], JobOptions]:
     recipients = right.text_area("Email results to", key="recipients", height=68,
                                  placeholder="analyst@example.org, lead@example.org",
                                  help="Optional. CSV and Excel are emailed when the job ends.")
-    with st.expander("Options: model, thresholds, OCR, password"):
+    with st.expander("Options: model, thresholds, OCR, password, second opinion"):
         c1, c2, c3 = st.columns(3)
         backends = [settings.resolved_backend] + ([] if settings.resolved_backend == "offline" else ["offline"])
         backend = c1.selectbox("Backend", backends, key="opt_backend",
@@ -185,7 +185,14 @@ def job_options_form(settings: Settings) -> tuple[str, list[str], JobOptions]:
                                "The job waits for the batch; you can close the tab.")
         password = c6.text_input("Password for encrypted PDFs", type="password", key="opt_password",
                                  help="Used to open protected PDFs of this job; kept in memory only, never stored.")
+        seconds = ["off"] + ([] if backend == "offline" else
+                             ["offline"] + [m for m in settings.allowed_model_names(backend) if m != model])
+        second = c6.selectbox("Second opinion", seconds, key="opt_second",
+                              format_func=lambda c: {"off": "off", "offline": "offline extractor"}.get(c, c),
+                              help="Ask a second engine too; answers the two disagree on go to review, with both "
+                                   "values and quotes. Costs a second pass (free for the offline extractor).")
     chosen = None if backend == "offline" or not model or model == settings.model_name else model
     options = JobOptions(backend=backend, model=chosen, accept_threshold=threshold, ocr=ocr,
-                         password=password or None, batch=bool(batch) and backend != "offline")
+                         password=password or None, batch=bool(batch) and backend != "offline",
+                         second_opinion=None if second == "off" else second)
     return name, ui.parse_recipients_text(recipients), options

@@ -52,6 +52,19 @@ def job_settings(settings: Settings, options: dict[str, Any]) -> Settings:
     return settings.model_copy(update=update) if update else settings
 
 
+def second_engine(settings: Settings, options: dict[str, Any]) -> Extractor | None:
+    """The job's second-opinion engine (checked at intake): the offline extractor, or another model of the
+    job's backend."""
+    choice = options.get("second_opinion")
+    if not choice:
+        return None
+    if choice == "offline":
+        return make_extractor(settings, backend="offline")
+    backend = options.get("backend") or settings.resolved_backend
+    return make_extractor(settings, backend=settings.resolved_backend if backend == "auto" else backend,
+                          model=choice)
+
+
 def make_cache(settings: Settings) -> AnswerCache | None:
     try:
         return AnswerCache(Path(settings.jobs_dir) / "_cache")
@@ -75,6 +88,7 @@ class JobContext:
     extractor: Extractor
     cache: JobCache | None
     password: str | None = None
+    second_opinion: Extractor | None = None  # JobOptions.second_opinion: a second engine to disagree with
 
     @classmethod
     def load(cls, store: JobStore, job_id: str, settings: Settings, vault: PasswordVault) -> "JobContext":
@@ -89,7 +103,7 @@ class JobContext:
                    settings=run_settings,
                    extractor=make_extractor(run_settings, backend=options.get("backend"), model=options.get("model")),
                    cache=cache.for_job(job_id, cache_scope(settings, owner)) if cache else None,
-                   password=vault.get(job_id))
+                   password=vault.get(job_id), second_opinion=second_engine(run_settings, options))
 
     @property
     def documents(self) -> list[dict[str, Any]]:

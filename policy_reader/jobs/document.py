@@ -42,7 +42,8 @@ def run_document(store: JobStore, ctx: JobContext, doc: dict[str, Any], *, progr
     try:
         return process_document(path, doc_id=doc["doc_id"], display_name=doc["file"], variables=ctx.variables,
                                 extractor=ctx.extractor, settings=ctx.settings, cache=ctx.cache,
-                                password=ctx.password, progress=progress, should_stop=should_stop)
+                                password=ctx.password, progress=progress, should_stop=should_stop,
+                                second_opinion=ctx.second_opinion)
     except Cancelled:
         return None
     except Exception as exc:  # noqa: BLE001 - process_document should not raise; keep the job alive if it does

@@ -1,4 +1,5 @@
-"""The job's downloads (CSV, Excel, JSON): written when a run ends, regenerated when reviews change.
+"""The job's downloads (CSV, Excel, JSON): written when a run ends, regenerated when reviews change
+(an audit mark is a change of reviews.json too: the Summary sheet and the JSON carry its estimate).
 
 Stored exports are served as they are while they are fresh (written after the last review of a
 finished job); otherwise they are rebuilt from the results. While a job still runs, a download is a
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ..errors import JobError
+from .accuracy import AccuracyBook
 from .results import ResultBook, total_usage
 from .state import TERMINAL, JobStatus
 from .store import JobStore
@@ -18,20 +20,25 @@ FORMATS: tuple[Format, ...] = ("json", "csv", "xlsx")
 
 
 class Exporter:
-    def __init__(self, store: JobStore, book: ResultBook) -> None:
+    def __init__(self, store: JobStore, book: ResultBook, accuracy: AccuracyBook) -> None:
         self.store = store
         self.book = book
+        self.accuracy = accuracy
 
     def build(self, job_id: str, status: str) -> dict[str, bytes]:
-        """Every format, from the results with reviews applied (nothing stored)."""
+        """Every format, from the results with reviews applied and the audit's estimate (nothing stored)."""
         from .. import export
 
         results = self.book.results(job_id)
         usage = total_usage(results)
         info = export.WorkbookInfo.from_state(self.store.read_state(job_id), status=status)
-        return {"json": export.to_json(export.job_payload(job_id, status, results, usage)),
+        estimate = self.accuracy.estimate(job_id)
+        payload = export.job_payload(job_id, status, results, usage,
+                                     accuracy=estimate.to_json() if estimate else None)
+        return {"json": export.to_json(payload),
                 "csv": export.to_csv(results),
-                "xlsx": export.to_xlsx(results, self.book.variables(job_id), usage, info)}
+                "xlsx": export.to_xlsx(results, self.book.variables(job_id), usage, info,
+                                       accuracy=estimate.summary_rows() if estimate else None)}
 
     def write(self, job_id: str, status: str) -> dict[str, bytes]:
         """Build and store every format, and note which reviews they include."""

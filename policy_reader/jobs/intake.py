@@ -66,6 +66,32 @@ def check_batch(settings: Settings, options: JobOptions, backend: str) -> None:
     if settings.job_store != "file":
         raise JobError("Batch mode runs with JOB_STORE=file for now: on the shared Azure queue each document "
                        "is its own message. Run the job without batch mode.", code="batch")
+    if (options.second_opinion or "").strip():
+        raise JobError("Batch mode and a second opinion do not go together yet: choose one of them.", code="batch")
+
+
+def check_second_opinion(settings: Settings, options: JobOptions, backend: str, model: str) -> str | None:
+    """The second engine of a job with a second opinion: "offline", or a model of the job's own (OpenAI or
+    Azure) backend among those offered. Not the job's own engine: it would only repeat its answers."""
+    choice = (options.second_opinion or "").strip()
+    if not choice:
+        return None
+    if choice == "offline":
+        if backend == "offline":
+            raise JobError("The offline extractor cannot give itself a second opinion: choose a model, or no "
+                           "second opinion.", code="second_opinion")
+        return choice
+    if backend == "offline":
+        raise JobError("A second model needs a job on the OpenAI or Azure backend; with the offline extractor, "
+                       "ask for no second opinion.", code="second_opinion")
+    allowed = settings.allowed_model_names(backend)
+    if choice not in allowed:
+        raise JobError(f"The model {choice!r} is not offered here for a second opinion; choose one of: "
+                       f"{', '.join(allowed) or 'none'} (ALLOWED_MODELS), or 'offline'.", code="model")
+    if choice == model:
+        raise JobError(f"The second opinion must come from another engine than the job's own ({model}).",
+                       code="second_opinion")
+    return choice
 
 
 def check_user_limits(services: JobServices, owner: str, documents: int) -> None:
@@ -95,6 +121,8 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
     recipients = check_recipients(services.settings, recipients)
     backend, model = check_backend(services.settings, options)
     check_batch(services.settings, options, backend)
+    options = options.model_copy(update={"second_opinion": check_second_opinion(services.settings, options,
+                                                                                 backend, model)})
     check_user_limits(services, owner, len(files))
 
     store = services.store

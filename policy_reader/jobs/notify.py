@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import Settings, scrub
 from ..errors import EmailError
+from .accuracy import AccuracyBook
 from .events import EventLog
 from .exports import Exporter
 from .results import ResultBook, total_usage
@@ -22,8 +23,9 @@ log = logging.getLogger("policy_reader.jobs")
 
 class Notifier:
     def __init__(self, settings: Settings, store: JobStore, book: ResultBook, exporter: Exporter,
-                 events: EventLog) -> None:
+                 events: EventLog, accuracy: AccuracyBook) -> None:
         self.settings = settings
+        self.accuracy = accuracy
         self.store = store
         self.book = book
         self.exporter = exporter
@@ -71,7 +73,7 @@ class Notifier:
         summary = EmailSummary.from_results(
             job_id=job_id, job_name=state.get("name") or "", status=status,
             documents_total=len(manifest["documents"]), documents=results, variables=self.book.variables(job_id),
-            usage=total_usage(results), job_url=self.job_url(job_id))
+            usage=total_usage(results), job_url=self.job_url(job_id), accuracy=self.accuracy.estimate(job_id))
         try:
             attachments = {"results.csv": self.exporter.get(job_id, "csv"),
                            "results.xlsx": self.exporter.get(job_id, "xlsx")}

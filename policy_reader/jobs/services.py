@@ -14,6 +14,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import PolicyReaderError
 from ..cache import AnswerCache
+from .accuracy import AccuracyBook
 from .context import PasswordVault, make_cache
 from .events import EventLog
 from .exports import Exporter
@@ -38,6 +39,7 @@ class JobServices:
     store: JobStore
     events: EventLog
     book: ResultBook
+    accuracy: AccuracyBook  # gold-set evaluation and the audit sample (stored with the reviews)
     exporter: Exporter
     notifier: Notifier
     cache: AnswerCache | None = None  # the answer cache of this process (entries belong to jobs)
@@ -65,6 +67,8 @@ def build_services(settings: Settings, store: JobStore | None = None) -> JobServ
     store = store or make_store(settings)
     events = EventLog(store)
     book = ResultBook(store)
-    exporter = Exporter(store, book)
-    return JobServices(settings=settings, store=store, events=events, book=book, exporter=exporter,
-                       notifier=Notifier(settings, store, book, exporter, events), cache=make_cache(settings))
+    accuracy = AccuracyBook(store, book)
+    exporter = Exporter(store, book, accuracy)
+    return JobServices(settings=settings, store=store, events=events, book=book, accuracy=accuracy, exporter=exporter,
+                       notifier=Notifier(settings, store, book, exporter, events, accuracy),
+                       cache=make_cache(settings))

@@ -38,6 +38,7 @@ class JobOptions(BaseModel):
     password: str | None = None  # kept in memory only (never written to the job files)
     priority: int = 0
     batch: bool = False  # the provider's Batch API: half price, results within 24 h (jobs/batched.py)
+    second_opinion: str | None = None  # None (off), "offline", or a model of the job's backend (second_opinion.py)
 
 
 class JobView(BaseModel):

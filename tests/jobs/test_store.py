@@ -13,17 +13,7 @@ import pytest
 
 from policy_reader.errors import JobError, JobNotFound
 from policy_reader.jobs.store import FileJobStore, JobStore
-from tests.fixtures.stores import new_job
-
-
-@pytest.fixture(params=["file", "azure"])
-def store(request, tmp_path: Path) -> JobStore:
-    if request.param == "file":
-        return FileJobStore(tmp_path / "jobs")
-    from policy_reader.jobs.azure_store import AzureJobStore
-
-    azurite = request.getfixturevalue("azurite")
-    return AzureJobStore(azurite.settings(JOBS_DIR=str(tmp_path / "jobs")))
+from tests.fixtures.stores import new_job  # the `store` fixture (both stores) is in tests/fixtures/stores.py
 
 
 def test_round_trip(store: JobStore, tmp_path: Path) -> None:
