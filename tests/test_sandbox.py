@@ -157,3 +157,25 @@ def test_gold_files_are_read_in_a_reader_with_their_limits(tmp_path):
     assert err.value.code == "gold"  # the reader's error comes back typed, with its code
     rows = sandbox.load_gold(b"file,variable,value,page\na.pdf,year,2019,2\n", "gold.csv", settings)
     assert [(r.row, r.file, r.variable, r.value, r.page) for r in rows] == [(2, "a.pdf", "year", "2019", 2)]
+
+
+def test_another_users_job_finishes_while_a_bomb_holds_a_reader(tmp_path, make_pdf):
+    """The bomb occupies one reader process until it dies; the other reader (and the fair queue) serve
+    another user's job meanwhile, so it is not held up by the hostile file."""
+    from job_manager import JobManager, JobStatus
+    from policy_reader.models import Variable, VariableType
+
+    year = Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)
+    settings = load_settings(JOBS_DIR=str(tmp_path / "jobs"), READER_MEMORY_MB="1500", READER_PROCESSES="2",
+                             FILE_TIMEOUT_S="120")
+    with JobManager(settings) as manager:
+        bomb = manager.submit(name="annual reports", owner="alice", variables=[year],
+                              files=[("annual_report.pdf", make_form_bomb_pdf(tmp_path / "bomb.pdf"))])
+        time.sleep(0.5)  # the bomb is in a reader now
+        policy = make_pdf("other.pdf", ["National Water Policy. The policy was adopted in 2016."])
+        other = manager.submit(name="water", owner="bob", variables=[year], files=[("water.pdf", policy)])
+        view = manager.wait(other, timeout=60)
+        assert view.status == JobStatus.COMPLETED and manager.get_results(other)[0].variables[0].value == 2016
+        assert not manager.get_job_status(bomb).finished, "bob's job did not wait for the bomb"
+        bombed = manager.wait(bomb, timeout=120)
+        assert bombed.status == JobStatus.FAILED and "reader process" in bombed.error
