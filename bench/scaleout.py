@@ -51,7 +51,7 @@ def _measure(azurite: Any, fake: Any, workdir: Path, pdfs: list[Path], workers: 
         job_id = manager.create_job(name=f"bench-{workers}", files=[(p.name, p) for p in pdfs], variables=variables,
                                     options=None)
         started = time.perf_counter()
-        manager.executor.submit(job_id)
+        manager.executor.queue_run(job_id)  # the workers take the documents, not this process
         while True:
             view = manager.get_job_status(job_id)
             if view.finished:

@@ -108,15 +108,19 @@ class QueueExecutor:
             self._threads.append(thread)
 
     def submit(self, job_id: str) -> None:
-        """Queue one message per document that has no result yet (a new run of the job).
-        A job already pending or running is left alone: its messages are on the queue."""
+        """Queue the job's documents, and take work in this process too (every azure-mode process does)."""
+        self.queue_run(job_id)
+        self.start()
+
+    def queue_run(self, job_id: str) -> None:
+        """Queue one message per document that has no result yet (a new run of the job), without taking
+        work here. A job already pending or running is left alone: its messages are on the queue."""
         manifest = self.store.read_manifest(job_id)
         finished = set(self.store.list_results(job_id))
         counted = set(self.store.read_state(job_id).get("counted") or [])
         late = {d: DocumentResult.model_validate(r) for d in finished - counted
                 if (r := self.store.read_result(job_id, d)) is not None}
         queued, state = tr.apply(self.store, job_id, tr.queue_shared, late)
-        self.start()
         if not queued:
             return
         run = int(state["run"])
