@@ -48,6 +48,7 @@ ProgressFn = Callable[[str, int, int], None]
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 512 * 1024 * 1024  # a reply larger than this is a broken or hostile child
 POLL_S = 0.2  # how often a waiting caller checks its deadline and its stop request
+PROGRESS_EVERY_S = 0.1
 # What a reader inherits: where programs and libraries are, the locale, and nothing else (no secrets).
 _CHILD_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "SYSTEMROOT")
 
@@ -328,9 +329,9 @@ def read_pdf(path: Path, settings: Any, *, password: str | None = None, ocr: boo
     params = {"path": str(Path(path).resolve()), "password": password,
               "ocr": settings.ocr_enabled if ocr is None else bool(ocr), "max_file_mb": settings.max_file_mb,
               "max_pages": settings.max_pages, "timeout_s": settings.file_timeout_s}
-    result, _ = get_sandbox(settings).call("read_pdf", params, timeout_s=settings.file_timeout_s,
-                                           on_progress=on_progress, should_stop=should_stop)
-    return DocumentText.model_validate(result)
+    _, data = get_sandbox(settings).call("read_pdf", params, timeout_s=settings.file_timeout_s,
+                                         on_progress=on_progress, should_stop=should_stop)
+    return DocumentText.model_validate_json(data or b"")  # JSON, validated: never an object the child made
 
 
 def render_page_png(path: Path, page: int, settings: Any, *, highlight: str | None = None, scale: float = 1.5,
@@ -397,7 +398,15 @@ def _child_main(memory_mb: int) -> int:
         op, params = request.get("op"), request.get("params") or {}
         _cpu_limit(float(request.get("cpu_s") or 120))
 
+        last = {"at": 0.0, "stage": ""}
+
         def progress(stage: str, done: int, total: int) -> None:
+            """Relayed at most ten times a second (a job shows progress twice a second), and always
+            when the stage changes or ends, so a 300-page document costs no 300 round trips."""
+            now = time.monotonic()
+            if now - last["at"] < PROGRESS_EVERY_S and stage == last["stage"] and done < total:
+                return
+            last.update(at=now, stage=stage)
             _write_frame(proto_out, json.dumps({"type": "progress", "stage": stage, "done": done,
                                                 "total": total}).encode())
 
@@ -436,13 +445,13 @@ def _cpu_limit(seconds: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-def _op_read_pdf(params: dict[str, Any], progress: ProgressFn) -> tuple[Any, None]:
+def _op_read_pdf(params: dict[str, Any], progress: ProgressFn) -> tuple[None, bytes]:
     from .pdf_text import read_pdf as read
 
     doc = read(Path(params["path"]), password=params.get("password"), ocr=bool(params.get("ocr")),
                max_file_mb=float(params["max_file_mb"]), max_pages=int(params["max_pages"]),
                timeout_s=float(params["timeout_s"]), on_progress=progress)
-    return doc.model_dump(mode="json"), None
+    return None, doc.model_dump_json().encode("utf-8")  # pydantic's own (fast) JSON, as a binary frame
 
 
 def _op_render_page(params: dict[str, Any], progress: ProgressFn) -> tuple[None, bytes]:
