@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 
 from .errors import GoldError
 from .models import Answer, DocumentResult, Variable, VariableType
+from .variables import decode_text
 
 CONFIDENCE = 0.95
 GOLD_COLUMNS = ("file", "variable", "value")
@@ -168,7 +169,7 @@ class GoldRow(BaseModel):
 
 def parse_gold(data: bytes, filename: str = "gold.csv", *, max_rows: int = 50_000) -> list[GoldRow]:
     """The rows of a gold CSV. Raises GoldError naming the file and the row for anything unreadable."""
-    text = _decode(data)
+    text = decode_text(data)
     try:
         delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
     except csv.Error:
@@ -224,15 +225,6 @@ def _gold_row(cells: list[str], where: Mapping[str, int], number: int, filename:
         raise GoldError(f"{filename} row {number}: {file} / {variable} is already given in row {seen[key]}.")
     seen[key] = number
     return GoldRow(row=number, file=file, variable=variable, value=cell("value"), page=page)
-
-
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
 
 
 def _file_key(name: str) -> str:

@@ -186,7 +186,7 @@ def load_variables(source: Path | bytes, filename: str) -> list[Variable]:
 
 
 def _load_csv(data: bytes, filename: str) -> list[Variable]:
-    text = _decode(data)
+    text = decode_text(data)
     sample = text[:4096]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
@@ -198,7 +198,9 @@ def _load_csv(data: bytes, filename: str) -> list[Variable]:
     return _from_table(table, filename)
 
 
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> str:
+    """Text of an uploaded CSV or JSON file, as spreadsheets save it: UTF-8 (with or without BOM), else
+    Windows-1252, else Latin-1 (which never fails)."""
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
@@ -264,7 +266,7 @@ def _check_header(header: list[str], filename: str, row: int) -> None:
 
 def _load_json(data: bytes, filename: str) -> list[Variable]:
     try:
-        obj = json.loads(_decode(data))
+        obj = json.loads(decode_text(data))
     except json.JSONDecodeError as exc:
         raise VariablesError(f"{filename!r} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
     if isinstance(obj, Mapping) and "variables" in obj:

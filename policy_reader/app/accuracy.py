@@ -11,7 +11,7 @@ import streamlit as st
 from job_manager import JobManager
 from policy_reader import ui
 from policy_reader.app.messages import flash, show_error
-from policy_reader.app.results import page_png
+from policy_reader.app.results import evidence_image
 from policy_reader.audit import MARGINS
 from policy_reader.errors import PolicyReaderError
 from policy_reader.models import DocumentResult, Variable
@@ -133,16 +133,7 @@ def audit_item(manager: JobManager, job_id: str, user: str, doc: DocumentResult,
         if wrong.button("✘ Wrong", key=f"audit_wrong_{key}", width="stretch"):
             _mark(manager, job_id, user, doc.doc_id, variable.name, False)
     with image_col:
-        if answer.page and (not doc.pages or 1 <= answer.page <= doc.pages):
-            try:
-                path = manager.input_path(job_id, doc.doc_id, owner=user)
-                span = tuple((s.page, s.start, s.end) for s in answer.span)
-                st.image(page_png(str(path), path.stat().st_mtime, int(answer.page), answer.evidence or "", span),
-                         caption=ui.plain(f"{doc.file} — page {answer.page}, quote highlighted"), width="stretch")
-            except OSError:
-                st.warning("The stored PDF is no longer available, so the page cannot be shown.")
-            except Exception as exc:  # noqa: BLE001 - a page that cannot be drawn must not stop the audit
-                show_error(exc)
+        evidence_image(manager, job_id, user, doc, answer)
 
 
 def _mark(manager: JobManager, job_id: str, user: str, doc_id: str, variable: str, correct: bool) -> None:

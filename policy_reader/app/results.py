@@ -94,16 +94,23 @@ def detail_view(manager: JobManager, job_id: str, user: str, documents: list[Doc
             st.caption("No evidence quote.")
         review_form(manager, job_id, user, doc, variable, answer)
     with image_col:
-        if answer.page and (not doc.pages or 1 <= answer.page <= doc.pages):  # never a page outside the PDF
-            try:
-                path = manager.input_path(job_id, doc.doc_id, owner=user)
-                span = tuple((s.page, s.start, s.end) for s in answer.span)  # the aligned quote (grounding.py)
-                st.image(page_png(str(path), path.stat().st_mtime, int(answer.page), answer.evidence or "", span),
-                         caption=ui.plain(f"{doc.file} — page {answer.page}, quote highlighted"), width="stretch")
-            except OSError:
-                st.warning("The stored PDF is no longer available, so the page cannot be shown.")
-            except Exception as exc:  # noqa: BLE001 - a page that cannot be drawn must not hide the answer
-                show_error(exc)
+        evidence_image(manager, job_id, user, doc, answer)
+
+
+def evidence_image(manager: JobManager, job_id: str, user: str, doc: DocumentResult, answer: Any) -> None:
+    """The answer's page with its aligned quote highlighted (drawn by a reader process); never a page
+    outside the PDF, and a page that cannot be drawn never hides the answer."""
+    if not answer.page or (doc.pages and not 1 <= answer.page <= doc.pages):
+        return
+    try:
+        path = manager.input_path(job_id, doc.doc_id, owner=user)
+        span = tuple((s.page, s.start, s.end) for s in answer.span)  # the aligned quote (grounding.py)
+        st.image(page_png(str(path), path.stat().st_mtime, int(answer.page), answer.evidence or "", span),
+                 caption=ui.plain(f"{doc.file} — page {answer.page}, quote highlighted"), width="stretch")
+    except OSError:
+        st.warning("The stored PDF is no longer available, so the page cannot be shown.")
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
 
 
 def review_form(manager: JobManager, job_id: str, user: str, doc: DocumentResult, variable: Variable,
