@@ -295,8 +295,8 @@ def test_credentials_in_the_base_url_are_masked_in_the_sidebar(monkeypatch: pyte
     assert "Gw-pass-5521" not in text and "gateway-user" not in text
 
 
-def test_model_is_chosen_from_the_allowed_list_and_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       fake_openai) -> None:
+def _two_models(monkeypatch: pytest.MonkeyPatch, fake_openai, tmp_path: Path) -> bytes:
+    """The fake OpenAI server with the configured model and one more allowed (ALLOWED_MODELS); a policy."""
     from tests.fixtures.openai_server import TEST_KEY
 
     fake_openai.facts = {"year_adopted": (2018, "adopted in 2018")}
@@ -304,7 +304,12 @@ def test_model_is_chosen_from_the_allowed_list_and_used(tmp_path: Path, monkeypa
                        "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "ALLOWED_MODELS": "gpt-big",
                        "OCR_ENABLED": "false"}.items():
         monkeypatch.setenv(key, value)
-    pdf = make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
+    return make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
+
+
+def test_model_is_chosen_from_the_allowed_list_and_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       fake_openai) -> None:
+    pdf = _two_models(monkeypatch, fake_openai, tmp_path)
     at = _app().run()
     assert at.selectbox(key="opt_model").options == ["gpt-fake", "gpt-big"]  # a choice, not a free text box
     at.selectbox(key="opt_model").set_value("gpt-big").run()
@@ -315,14 +320,7 @@ def test_model_is_chosen_from_the_allowed_list_and_used(tmp_path: Path, monkeypa
 
 def test_a_second_opinion_is_chosen_among_the_other_engines_and_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                        fake_openai) -> None:
-    from tests.fixtures.openai_server import TEST_KEY
-
-    fake_openai.facts = {"year_adopted": (2018, "adopted in 2018")}
-    for key, value in {"LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_MODEL": "gpt-fake",
-                       "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "ALLOWED_MODELS": "gpt-big",
-                       "OCR_ENABLED": "false"}.items():
-        monkeypatch.setenv(key, value)
-    pdf = make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
+    pdf = _two_models(monkeypatch, fake_openai, tmp_path)
     at = _app().run()
     assert at.selectbox(key="opt_second").options == ["off", "offline extractor", "gpt-big"]  # not the job's own
     at.selectbox(key="opt_second").set_value("gpt-big").run()
