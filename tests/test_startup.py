@@ -99,6 +99,8 @@ def test_bad_configuration_still_starts_the_app_which_says_why_and_creates_no_jo
         assert reason in banner.first.inner_text()
         samples = page.get_by_role("button", name=re.compile("Try it with the samples"))
         assert samples.is_disabled()
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "Backend: not available" in sidebar and "Offline extractor" not in sidebar  # not a guess
         pdf = make_text_pdf(tmp_path / "policy.pdf", ["The policy was adopted in 2019."])
         uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Policy PDFs")
         uploader.locator('input[type="file"]').set_input_files(str(pdf))

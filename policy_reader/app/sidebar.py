@@ -15,8 +15,12 @@ def render(settings: Settings, user: str) -> str:
         st.title("📑 Policy Reader")
         page = st.radio("Navigate", PAGES, key="nav", label_visibility="collapsed")
         st.divider()
-        st.markdown("**Backend:** " + ui.plain(ui.backend_label(summary)))
-        if summary.get("backend", "offline") == "offline":
+        if settings.startup_problem:  # the stand-in settings' backend is not what the operator configured
+            st.markdown("**Backend:** not available")
+            st.caption("A setting needs fixing (see the message on the page); no job can start until then.")
+        else:
+            st.markdown("**Backend:** " + ui.plain(ui.backend_label(summary)))
+        if summary.get("backend", "offline") == "offline" and not settings.startup_problem:
             st.caption("No API key is set: answers come from the built-in offline extractor "
                        "(keyword and pattern rules). Set OPENAI_API_KEY or Azure OpenAI for model answers.")
         with st.expander("Configuration"):
