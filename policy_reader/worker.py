@@ -21,6 +21,8 @@ def main(settings: Settings | None = None, *, idle_exit_s: float | None = None) 
     WORKER_IDLE_EXIT_S) stops the worker after that long without work (batch-style runs)."""
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The Azure SDK logs every HTTP request at INFO: the log stream would show storage chatter, not work.
+    logging.getLogger("azure").setLevel(os.environ.get("AZURE_LOG_LEVEL", "WARNING"))
     settings = settings or load_settings()
     if idle_exit_s is None and os.environ.get("WORKER_IDLE_EXIT_S"):
         idle_exit_s = float(os.environ["WORKER_IDLE_EXIT_S"])

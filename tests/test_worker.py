@@ -186,9 +186,11 @@ def test_workers_and_cli_share_a_job_and_survive_a_sigkill(azurite, fake_openai,
     pdfs = [path for _name, path in _pdfs(make_pdf, 8)]
     variables = tmp_path / "vars.csv"
     variables.write_text("name,question,type\nyear_adopted,In which year was the policy adopted?,year\n")
+    # each worker's log goes to a file: a pipe nobody reads fills up and blocks the worker mid-job
+    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]
     workers = [subprocess.Popen([sys.executable, "-m", "policy_reader", "worker"], cwd=str(tmp_path),
                                 env=_process_env(settings, fake_openai, tmp_path / f"w{i}"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+                                stdout=subprocess.DEVNULL, stderr=logs[i], text=True) for i in range(2)]
     try:
         cli = subprocess.Popen([sys.executable, "-m", "policy_reader", "extract", *map(str, pdfs), "--variables",
                                 str(variables), "--out", str(tmp_path / "out.json"), "--email", "team@example.org"],
@@ -227,10 +229,12 @@ def test_workers_and_cli_share_a_job_and_survive_a_sigkill(azurite, fake_openai,
                 proc.terminate()
         for proc in workers:
             try:
-                proc.communicate(timeout=15)
+                proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.communicate()
+                proc.wait()
+        for log in logs:
+            log.close()
 
 
 def test_worker_command_needs_the_azure_store(tmp_path):

@@ -67,7 +67,8 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
     the run is over, or no longer the job's current run)."""
     me = by or uuid.uuid4().hex
     try:
-        claimed, state = tr.apply(services.store, job_id, tr.claim_finalization, run, me, FINALIZE_STALE_S)
+        claimed, state = tr.apply(services.store, job_id, tr.claim_finalization, run, me, FINALIZE_STALE_S,
+                                  _process_token())
     except JobNotFound:
         return False
     except (OSError, PolicyReaderError) as exc:  # job.json cannot be written (a full disk): the run stays
@@ -99,6 +100,15 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
     services.store.release_local_copies(job_id)
     services.job_ended()
     return changed
+
+
+def _process_token() -> dict:
+    """Which process holds a finalisation claim: others on this machine see at once when it died."""
+    import os
+
+    from .liveness import BOOT, HOST
+
+    return {"pid": os.getpid(), "host": HOST, "boot": BOOT}
 
 
 def _stored_tally(services: JobServices, job_id: str, state: dict) -> Tally:

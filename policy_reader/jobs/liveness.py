@@ -71,6 +71,17 @@ class Owner:
         return self.id in _LIVE
 
 
+def process_gone(token: dict[str, Any]) -> bool:
+    """True when the process a token names is certainly dead: on this machine (same host and boot) and
+    its pid is gone. A process elsewhere is never known to be gone: callers fall back to a time limit."""
+    if token.get("host") != HOST or token.get("boot") != BOOT or not token.get("pid"):
+        return False
+    pid = int(token["pid"])
+    if pid == os.getpid():
+        return token.get("manager") is not None and token.get("manager") not in _LIVE
+    return not pid_alive(pid)
+
+
 def owner_alive(state: dict[str, Any], stale_s: float, at: datetime | None = None) -> bool:
     """Is the process that owns this job (queued or running it) still alive?"""
     runner = state.get("runner") or {}

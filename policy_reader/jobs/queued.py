@@ -38,7 +38,7 @@ from .context import JobContext
 from .document import keep_result, run_document
 from .retention import cleanup_old_jobs, job_states
 from .services import JobServices
-from .state import ACTIVE, TERMINAL, JobStatus, age_s
+from .state import ACTIVE, TERMINAL, JobStatus
 from .store import WorkItem
 from .tally import Tally
 
@@ -390,8 +390,7 @@ class QueueExecutor:
         for job_id, state in job_states(self.store):
             if state.get("status") not in ACTIVE or not state.get("run"):
                 continue
-            held = state.get("finalizing") or {}
-            if held and age_s(held.get("at")) < lifecycle.FINALIZE_STALE_S:
+            if tr.finalizer_alive(state.get("finalizing") or {}, lifecycle.FINALIZE_STALE_S):
                 continue
             run = int(state["run"])
             if state.get("cancel_requested"):

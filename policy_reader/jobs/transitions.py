@@ -215,18 +215,25 @@ def cancel_waiting(state: dict[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- finishing
 
-def claim_finalization(state: dict[str, Any], run: int, by: str, stale_s: float) -> bool:
-    """Only one process finalises a run (exports, email, webhook, final state)."""
-    from .state import age_s
-
+def claim_finalization(state: dict[str, Any], run: int, by: str, stale_s: float,
+                       token: dict[str, Any] | None = None) -> bool:
+    """Only one process finalises a run (exports, email, webhook, final state). A claim is taken over
+    when its holder's process is gone (on this machine) or it has not moved for `stale_s`."""
     if state["status"] in TERMINAL or int(state.get("run") or 0) != run:
         return False
     held = state.get("finalizing") or {}
-    if held.get("run") == run and held.get("by") != by and age_s(held.get("at")) < stale_s:
+    if held.get("run") == run and held.get("by") != by and finalizer_alive(held, stale_s):
         return False
-    state["finalizing"] = {"run": run, "by": by, "at": iso()}
+    state["finalizing"] = {"run": run, "by": by, "at": iso(), **(token or {})}
     state["stage"] = "exporting"
     return True
+
+
+def finalizer_alive(held: dict[str, Any], stale_s: float) -> bool:
+    from .liveness import process_gone
+    from .state import age_s
+
+    return bool(held) and age_s(held.get("at")) < stale_s and not process_gone(held)
 
 
 def holds_finalization(state: dict[str, Any], run: int, by: str) -> bool:

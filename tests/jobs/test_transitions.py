@@ -103,3 +103,21 @@ def test_cancel_asks_a_live_runner_and_ends_a_waiting_job() -> None:
     assert tr.cancel(orphan, running_elsewhere=lambda s: False) and orphan["status"] == "cancelled"
     done = _state(status="completed")
     assert not tr.cancel(done, running_elsewhere=lambda s: True)
+
+
+def test_a_claim_whose_process_died_on_this_machine_is_taken_over_at_once() -> None:
+    """A worker killed while finalising must not hold the job back for FINALIZE_STALE_S (seen: a SIGKILLed
+    worker's claim kept a finished job 'running' for five minutes)."""
+    import subprocess
+    import sys
+
+    from policy_reader.jobs.liveness import BOOT, HOST
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    state = _state()
+    tr.queue_shared(state)
+    assert tr.claim_finalization(state, 1, "A", stale_s=300, token={"pid": dead.pid, "host": HOST, "boot": BOOT})
+    assert tr.claim_finalization(state, 1, "B", stale_s=300)  # A's process is gone: no five-minute wait
+    alive = {"pid": 1, "host": "another-machine", "boot": "x"}
+    assert tr.claim_finalization(state, 1, "C", stale_s=300, token=alive) is False  # B (no token) is not stale
