@@ -7,6 +7,7 @@
 * Fairness: another user's one-document job, submitted while one user's two 100-document jobs run,
   must finish within a few seconds of the same job run alone (before the fair queue and document pool
   it waited 42 s, growing with the big jobs).
+  Measured for the file store's local executor and for the Azure Storage queue (one lane per user).
 * Peak memory of a 200-document job (< 500 MB) is measured in a child process (its own
   VmHWM), so this process's corpus and caches do not count; its reader processes are reported apart. The child talks to the fake
   OpenAI server (bench/extraction.py) with a short latency: the real model path, not the offline one.
@@ -123,8 +124,9 @@ def bench_memory(out_dir: Path, n_docs: int) -> dict[str, Any]:
         return report
 
 
-def bench_fairness(out_dir: Path, big_docs: int) -> dict[str, float]:
-    """Seconds a one-document job of user B takes alone, and while user A's two `big_docs` jobs run."""
+def bench_fairness(out_dir: Path, big_docs: int, store_env: dict[str, str] | None = None) -> dict[str, float]:
+    """Seconds a one-document job of user B takes alone, and while user A's two `big_docs` jobs run
+    (in the file store's local executor, or with `store_env` on Azure Storage through the queue)."""
     from job_manager import JobManager
 
     from .extraction import ServerProcess, bench_settings
@@ -135,7 +137,7 @@ def bench_fairness(out_dir: Path, big_docs: int) -> dict[str, float]:
             return [(f"{prefix}{i:03d}.pdf", src.read_bytes() + f"\n%{prefix} {i}\n".encode())
                     for i, src in zip(range(n), itertools.cycle(small))]
 
-        manager = JobManager(bench_settings(Path(tmp) / "jobs", server.base_url))
+        manager = JobManager(bench_settings(Path(tmp) / "jobs", server.base_url, **(store_env or {})))
         try:
             def one_job(tag: str) -> float:
                 t0 = time.perf_counter()
@@ -226,7 +228,20 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict[str, Any]]:
     rows.append(_row("another user's 1-document job, alone", fair["alone"], "s"))
     rows.append(_row(f"the same while one user's 2 x {30 if quick else 100}-document jobs run: extra wait", extra,
                      "s", f"< {TARGET_FAIR_EXTRA_S:g}", extra < TARGET_FAIR_EXTRA_S))
+    rows.extend(_azure_fairness_rows(out_dir, 30 if quick else 100))
     return rows
+
+
+def _azure_fairness_rows(out_dir: Path, big_docs: int) -> list[dict[str, Any]]:
+    """The same fairness measure with JOB_STORE=azure: documents are queue messages, one lane per user."""
+    from tests.fixtures.azurite import AzuriteServer
+
+    with AzuriteServer() as azurite:
+        fair = bench_fairness(out_dir, big_docs, azurite.store_env(prefix="fair"))
+    extra = fair["crowded"] - fair["alone"]
+    return [_row("another user's 1-document job, alone (Azure Storage queue, Azurite)", fair["alone"], "s"),
+            _row(f"the same while one user's 2 x {big_docs}-document jobs run: extra wait (queue)", extra,
+                 "s", f"< {TARGET_FAIR_EXTRA_S:g}", extra < TARGET_FAIR_EXTRA_S)]
 
 
 

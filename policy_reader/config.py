@@ -29,6 +29,9 @@ KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
 KEY_VAULT_UNRESOLVED = "Key Vault reference not resolved: check the identity's access"
 ACS_SMTP_HOST = "smtp.azurecomm.net"  # Azure Communication Services Email, port 587 + STARTTLS
 DEFAULT_SMTP_FROM = "policy-reader@localhost"
+# Azure queue names: lowercase letters, digits, single hyphens, at most 63; each user's queue adds 15.
+QUEUE_NAME_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+QUEUE_NAME_MAX = 63 - len("-u-") - 12
 
 
 class Settings(BaseSettings):
@@ -121,7 +124,7 @@ class Settings(BaseSettings):
     azure_storage_connection_string: SecretStr | None = Field(None, alias="AZURE_STORAGE_CONNECTION_STRING", description="Storage connection string. Secret. Or use AZURE_STORAGE_ACCOUNT_URL with managed identity.")
     azure_storage_account_url: str | None = Field(None, alias="AZURE_STORAGE_ACCOUNT_URL", description="https://ACCOUNT.blob.core.windows.net (DefaultAzureCredential).")
     azure_storage_container: str = Field("policy-reader", alias="AZURE_STORAGE_CONTAINER", description="Blob container for jobs.")
-    azure_storage_queue: str = Field("policy-reader-work", alias="AZURE_STORAGE_QUEUE", description="Work queue name (the poison queue is NAME-poison).")
+    azure_storage_queue: str = Field("policy-reader-work", alias="AZURE_STORAGE_QUEUE", description="Work queue name: it counts the documents waiting (what an autoscaler watches); each user's documents wait in NAME-u-<hash>, failures in NAME-poison.")
     queue_max_attempts: int = Field(3, alias="QUEUE_MAX_ATTEMPTS", ge=1, description="Deliveries of one document before it goes to the poison queue.")
     queue_visibility_timeout_s: int = Field(60, alias="QUEUE_VISIBILITY_TIMEOUT_S", ge=1, le=3600, description="Seconds a taken work message stays hidden; a worker renews it while it works, so a dead worker's document reappears this long after it died.")
 
@@ -135,6 +138,15 @@ class Settings(BaseSettings):
     user_max_pages_per_day: int = Field(0, alias="USER_MAX_PAGES_PER_DAY", ge=0, description="Pages one user may have read per UTC day (0: no limit).")
     admin_users: str = Field("", alias="ADMIN_USERS", description="Comma-separated signed-in users (Easy Auth names) who see every user's jobs in the Admin view; everyone else, `local` included, sees their own.")
     job_token_budget: int = Field(0, alias="JOB_TOKEN_BUDGET", ge=0, description="Most tokens one job may spend; past it the job stops and keeps what it finished (0: no limit).")
+
+    @field_validator("azure_storage_queue")
+    @classmethod
+    def _valid_queue_name(cls, value: str) -> str:
+        if not (3 <= len(value) <= QUEUE_NAME_MAX and QUEUE_NAME_RE.fullmatch(value)):
+            raise ValueError(f"must be 3 to {QUEUE_NAME_MAX} lowercase letters, digits and single "
+                             f"hyphens, starting and ending with a letter or digit (each user's queue adds "
+                             f"15 characters to it; Azure allows 63)")
+        return value
 
     @field_validator("trust_principal_headers", mode="before")
     @classmethod

@@ -36,6 +36,8 @@ def test_auto_backend_choice(env, backend):
     ({"SMTP_SECURITY": "tls1"}, "SMTP_SECURITY"),
     ({"JOB_STORE": "azure"}, "AZURE_STORAGE_CONNECTION_STRING"),
     ({"ACCEPT_THRESHOLD": "1.5"}, "ACCEPT_THRESHOLD"),
+    ({"AZURE_STORAGE_QUEUE": "Work_Queue"}, "AZURE_STORAGE_QUEUE: must be 3 to 48 lowercase letters"),
+    ({"AZURE_STORAGE_QUEUE": "w" * 49}, "each user's queue adds 15 characters"),
 ])
 def test_bad_configuration_names_the_setting(env, words):
     with pytest.raises(ConfigError) as info:

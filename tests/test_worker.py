@@ -24,6 +24,7 @@ from policy_reader.models import Variable, VariableType
 from policy_reader.jobs.queued import QueueExecutor
 from tests.fixtures.azurite import AzuriteServer
 from tests.fixtures.common import wait_until
+from tests.fixtures.fairness import big_documents_done_when_a_small_job_finishes
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIABLES = [Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)]
@@ -126,6 +127,18 @@ def test_cancel_keeps_finished_documents_and_resume_finishes(azurite, fake_opena
         # documents finished before the cancel were not sent to the model again
         assert fake_openai.calls - calls_before <= 6 - len(kept) + 1
         assert len(manager.store.outbox_blobs(job_id)) == 2  # one email per finished run
+
+
+def test_another_users_small_job_does_not_wait_behind_two_big_ones(azurite, fake_openai, tmp_path, make_pdf):
+    """Before: one queue in the order sent, so bob's one document waited until all 40 of alice's were done.
+    Now each owner has a lane and the consumers take turns between lanes."""
+    fake_openai.latency = 0.3
+    fake_openai.facts = {"year_adopted": (2001, "adopted in 2001")}
+    settings = fake_openai.settings(**azurite.store_env(), JOBS_DIR=str(tmp_path / "jobs"),
+                                    MAX_PARALLEL_DOCUMENTS=2, QUEUE_VISIBILITY_TIMEOUT_S=10)
+    with JobManager(settings) as manager:
+        done_by_then = big_documents_done_when_a_small_job_finishes(manager, make_pdf, VARIABLES, 2001)
+    assert done_by_then <= 10, f"bob waited while alice's jobs finished {done_by_then} of 40 documents"
 
 
 def test_token_budget_stops_the_job_and_keeps_results(azurite, fake_openai, tmp_path, make_pdf):

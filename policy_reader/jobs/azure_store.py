@@ -14,8 +14,8 @@ Blob layout (one container, AZURE_STORAGE_CONTAINER):
     jobs/<job_id>/events.jsonl        append blob (each append is atomic on the service)
     jobs/<job_id>/outbox/*.eml        emails written when no SMTP server is configured
 
-Queue (AZURE_STORAGE_QUEUE): one message per document, {"job", "doc", "run"} only — never document
-text or a secret. Messages that failed QUEUE_MAX_ATTEMPTS deliveries move to `<queue>-poison`.
+Work: one message per document on Azure Queue Storage (azure_queue.py), one queue per owner so that
+users take turns.
 
 Files the libraries need as paths (pdfium reads a path; the emailer writes an outbox folder) are
 mirrored in a local cache under JOBS_DIR/_azure/<container>/ and written atomically via fsio.
@@ -28,58 +28,27 @@ import random
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExistsError, ResourceModifiedError,
                                    ResourceNotFoundError)
-from azure.storage.blob import BlobServiceClient, ContainerClient
-from azure.storage.queue import QueueClient, QueueMessage
+from azure.storage.blob import ContainerClient
 
-from ..config import Settings, scrub
-from ..errors import ConfigError, JobError, JobNotFound
+from ..config import Settings
+from ..errors import JobError, JobNotFound
 from ..fsio import atomic_write_stream
-from .store import (EVENTS_FILE, check_work_name, checked_manifest, checked_state, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, WorkItem,
-                       check_doc_id, check_job_id, new_job_id)
+from .azure_clients import storage_clients, storage_error
+from .azure_queue import AzureWorkQueue
+from .store import (EVENTS_FILE, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, check_doc_id,
+                    check_job_id, check_work_name, checked_manifest, checked_state, new_job_id)
 
 log = logging.getLogger("policy_reader.azure")
 
-BLOCK_SIZE = 4 * 1024 * 1024  # uploads and downloads move in 4 MB pieces
 MAX_CAS_ATTEMPTS = 60  # read-modify-write retries on 412 before giving up
 EVENTS_TAIL_BYTES = 256 * 1024
 OUTBOX_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-
-
-def _clients(settings: Settings) -> tuple[BlobServiceClient, Callable[[str], QueueClient]]:
-    """Blob service client and a queue-client factory, from a connection string or managed identity."""
-    blob_opts: dict[str, Any] = {"max_single_put_size": BLOCK_SIZE, "max_block_size": BLOCK_SIZE,
-                                 "max_single_get_size": BLOCK_SIZE, "max_chunk_get_size": BLOCK_SIZE}
-    if settings.azure_storage_connection_string:
-        conn = settings.azure_storage_connection_string.get_secret_value()
-        try:
-            service = BlobServiceClient.from_connection_string(conn, **blob_opts)
-        except ValueError:
-            raise ConfigError("AZURE_STORAGE_CONNECTION_STRING is not a valid storage connection string.") from None
-        return service, lambda name: QueueClient.from_connection_string(conn, name)
-    url = (settings.azure_storage_account_url or "").rstrip("/")
-    if not url:
-        raise ConfigError("JOB_STORE=azure needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL.")
-    try:
-        from azure.identity import DefaultAzureCredential
-    except ImportError:
-        raise ConfigError("AZURE_STORAGE_ACCOUNT_URL needs the azure-identity package.") from None
-    credential = DefaultAzureCredential()  # managed identity on App Service, `az login` on a laptop
-    queue_url = url.replace(".blob.", ".queue.", 1)
-    service = BlobServiceClient(url, credential=credential, **blob_opts)
-    return service, lambda name: QueueClient(queue_url, name, credential=credential)
-
-
-def _storage_error(exc: Exception, settings: Settings, what: str) -> JobError:
-    """A readable, secret-free error for a storage failure (the connection string never shows)."""
-    detail = getattr(exc, "reason", None) or type(exc).__name__
-    return JobError(scrub(f"Azure Storage error while {what}: {detail}.", settings), code="storage")
 
 
 class AzureJobStore:
@@ -87,7 +56,7 @@ class AzureJobStore:
 
     def __init__(self, settings: Settings, *, create: bool = True) -> None:
         self.settings = settings
-        self._service, self._queue_factory = _clients(settings)
+        self._service, self._queues = storage_clients(settings)
         self.container: ContainerClient = self._service.get_container_client(settings.azure_storage_container)
         self.cache_root = Path(settings.jobs_dir) / "_azure" / settings.azure_storage_container
         self.conflicts = 0  # 412s met by update_state / update_reviews (observability and tests)
@@ -101,10 +70,10 @@ class AzureJobStore:
         except ResourceExistsError:
             pass
         except AzureError as exc:
-            raise _storage_error(exc, self.settings, "creating the blob container") from None
+            raise storage_error(exc, self.settings, "creating the blob container") from None
 
-    def work_queue(self, *, create: bool = True) -> "AzureWorkQueue":
-        return AzureWorkQueue(self.settings, self._queue_factory, create=create)
+    def work_queue(self, *, create: bool = True) -> AzureWorkQueue:
+        return AzureWorkQueue(self.settings, self._queues, create=create)
 
     # ------------------------------------------------------------------ names
 
@@ -397,117 +366,3 @@ class AzureJobStore:
     def release_local_copies(self, job_id: str) -> None:
         """Forget downloaded inputs of a finished job (the blobs stay)."""
         shutil.rmtree(self.cache_root / check_job_id(job_id) / "inputs", ignore_errors=True)
-
-
-# ---------------------------------------------------------------------- queue
-
-
-@dataclass
-class Delivery:
-    """One received work message. `pop_receipt` changes at every visibility renewal."""
-
-    item: WorkItem
-    run: int
-    message_id: str
-    pop_receipt: str
-    dequeue_count: int
-    raw: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    lost: bool = False  # the message was taken back (visibility expired) — another worker may hold it
-
-
-class AzureWorkQueue:
-    """Azure Queue Storage: one message per document, plus `<queue>-poison` for failing ones."""
-
-    def __init__(self, settings: Settings, factory: Callable[[str], QueueClient], *, create: bool = True) -> None:
-        self.settings = settings
-        self.name = settings.azure_storage_queue
-        self.queue = factory(self.name)
-        self.poison = factory(f"{self.name}-poison")
-        if create:
-            for client in (self.queue, self.poison):
-                try:
-                    client.create_queue()
-                except ResourceExistsError:
-                    pass
-                except AzureError as exc:
-                    raise _storage_error(exc, settings, "creating the work queue") from None
-
-    @staticmethod
-    def encode(item: WorkItem, run: int) -> str:
-        return json.dumps({"job": check_job_id(item.job_id), "doc": check_doc_id(item.doc_id), "run": int(run)})
-
-    def send(self, item: WorkItem, run: int) -> None:
-        self.queue.send_message(self.encode(item, run))
-
-    def receive(self, visibility_timeout: int) -> Delivery | None:
-        """Take one message (hidden for `visibility_timeout` s). Malformed messages go straight to poison."""
-        for message in self.queue.receive_messages(messages_per_page=1, max_messages=1,
-                                                   visibility_timeout=visibility_timeout):
-            try:
-                body = json.loads(message.content)
-                item = WorkItem(check_job_id(body["job"]), check_doc_id(body["doc"]))
-                run = int(body.get("run", 0))
-            except (ValueError, KeyError, TypeError, JobNotFound):
-                self._poison_raw(message, "malformed message")
-                return None
-            return Delivery(item, run, message.id, message.pop_receipt, int(message.dequeue_count or 1),
-                            raw=str(message.content))
-        return None
-
-    def renew(self, delivery: Delivery, visibility_timeout: int) -> bool:
-        """Extend the invisibility (the worker's heartbeat). False when the message was lost."""
-        with delivery.lock:
-            if delivery.lost:
-                return False
-            try:
-                updated = self.queue.update_message(delivery.message_id, delivery.pop_receipt,
-                                                    visibility_timeout=visibility_timeout)
-            except (ResourceNotFoundError, HttpResponseError):
-                delivery.lost = True
-                return False
-            delivery.pop_receipt = updated.pop_receipt
-            return True
-
-    def release(self, delivery: Delivery, delay_s: int = 0) -> None:
-        """Give the message back (visible again after `delay_s`), e.g. on shutdown or a storage error."""
-        self.renew(delivery, max(0, int(delay_s)))
-        with delivery.lock:
-            delivery.lost = True
-
-    def delete(self, delivery: Delivery) -> bool:
-        with delivery.lock:
-            try:
-                self.queue.delete_message(delivery.message_id, delivery.pop_receipt)
-                delivery.lost = True
-                return True
-            except (ResourceNotFoundError, HttpResponseError):
-                delivery.lost = True
-                return False
-
-    def to_poison(self, delivery: Delivery, reason: str) -> None:
-        """Copy the message to the poison queue (with the reason), then delete it from the work queue."""
-        body = {"job": delivery.item.job_id, "doc": delivery.item.doc_id, "run": delivery.run,
-                "dequeue_count": delivery.dequeue_count, "reason": reason[:500]}
-        self.poison.send_message(json.dumps(body))
-        self.delete(delivery)
-
-    def _poison_raw(self, message: QueueMessage, reason: str) -> None:
-        self.poison.send_message(json.dumps({"raw": str(message.content)[:500], "reason": reason}))
-        try:
-            self.queue.delete_message(message.id, message.pop_receipt)
-        except (ResourceNotFoundError, HttpResponseError):
-            pass
-
-    def length(self) -> int:
-        """Approximate number of waiting messages (for autoscale and the admin view)."""
-        return int(self.queue.get_queue_properties().approximate_message_count or 0)
-
-    def poison_messages(self, limit: int = 32) -> list[dict[str, Any]]:
-        out = []
-        for message in self.poison.peek_messages(max_messages=min(32, limit)):
-            try:
-                out.append(json.loads(message.content))
-            except ValueError:
-                out.append({"raw": str(message.content)[:500]})
-        return out

@@ -10,6 +10,8 @@ container beside the Web App). Why this shape:
 - The message is deleted only after the document's result blob exists; the result is created with
   If-None-Match: * and a redelivered message whose result exists is only counted, never re-run, so a
   document is sent to the model once and counted once (`counted` in job.json, ETag-guarded).
+- Each owner's documents sit in a queue of their own and every consumer takes turns between them
+  (jobs/azure_queue.py), so one user's small job never waits behind another's big ones.
 - A message delivered more than QUEUE_MAX_ATTEMPTS times goes to `<queue>-poison`; its document is
   recorded as failed with the reason, and the job still completes.
 - Whoever counts the last document finalises the run (jobs/lifecycle.py: exports, email, webhook,
@@ -33,7 +35,8 @@ from ..errors import JobNotFound, PolicyReaderError
 from ..models import DocumentResult
 from . import lifecycle
 from . import transitions as tr
-from .azure_store import AzureJobStore, Delivery
+from .azure_queue import Delivery
+from .azure_store import AzureJobStore
 from .context import JobContext
 from .document import keep_result, run_document
 from .retention import cleanup_old_jobs, job_states
@@ -125,8 +128,9 @@ class QueueExecutor:
             return
         run = int(state["run"])
         todo = [d["doc_id"] for d in manifest["documents"] if d["doc_id"] not in finished]
+        owner = state.get("owner")
         for doc_id in todo:
-            self.queue.send(WorkItem(job_id, doc_id), run)
+            self.queue.send(WorkItem(job_id, doc_id), run, owner=owner)
         self.services.events.emit(job_id, "job.queued", documents=len(todo), run=run)
         if not todo:
             self._finalize_if_done(state)

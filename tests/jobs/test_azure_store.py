@@ -1,6 +1,6 @@
 """What only the Azure store does, against Azurite (the real Azure Storage emulator), never a mock: ETag
-conflicts, the work queue (visibility, poison), the outbox mirror, its settings. The protocol every store
-keeps is tested for both stores in tests/jobs/test_store.py."""
+conflicts, the outbox mirror, its settings. The protocol every store keeps is tested for both stores in
+tests/jobs/test_store.py; the work queue in tests/jobs/test_azure_queue.py."""
 from __future__ import annotations
 
 import threading
@@ -10,7 +10,6 @@ import pytest
 from policy_reader.jobs.azure_store import AzureJobStore
 from policy_reader.errors import ConfigError
 from policy_reader.config import load_settings
-from policy_reader.jobs.store import WorkItem
 from tests.fixtures.stores import new_job
 
 
@@ -53,35 +52,6 @@ def test_concurrent_writers_lose_nothing(azurite, tmp_path):
         t.join()
     assert stores[0].read_state(job_id)["n"] == 32
     assert stores[0].conflicts + stores[1].conflicts > 0  # they did collide, and retried
-
-
-def test_queue_visibility_renewal_and_poison(store):
-    queue = store.work_queue()
-    job_id = new_job(store)
-    queue.send(WorkItem(job_id, "d0001"), run=1)
-    first = queue.receive(visibility_timeout=1)
-    assert first is not None and first.item == WorkItem(job_id, "d0001") and first.run == 1
-    assert first.dequeue_count == 1
-    assert queue.renew(first, 30)  # heartbeat: hidden for 30 s more
-    import time
-
-    time.sleep(1.3)
-    assert queue.receive(visibility_timeout=1) is None  # still held by the renewal
-    queue.release(first, 0)
-    again = queue.receive(visibility_timeout=5)
-    assert again is not None and again.dequeue_count == 2
-    queue.to_poison(again, "failed 2 times")
-    assert queue.receive(visibility_timeout=1) is None
-    poisoned = queue.poison_messages()
-    assert poisoned == [{"job": job_id, "doc": "d0001", "run": 1, "dequeue_count": 2, "reason": "failed 2 times"}]
-
-
-def test_malformed_message_goes_to_poison(store):
-    queue = store.work_queue()
-    queue.queue.send_message('{"job": "../etc", "doc": "d0001"}')
-    assert queue.receive(visibility_timeout=1) is None
-    assert queue.poison_messages()[0]["reason"] == "malformed message"
-    assert queue.length() == 0
 
 
 def test_outbox_is_mirrored_in_blobs(azurite, tmp_path):

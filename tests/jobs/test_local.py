@@ -11,7 +11,7 @@ from job_manager import JobManager, JobStatus
 from policy_reader.config import load_settings
 from policy_reader.errors import JobDamaged, StorageError
 from policy_reader.models import Variable, VariableType
-from tests.fixtures.common import wait_until
+from tests.fixtures.fairness import big_documents_done_when_a_small_job_finishes
 
 YEAR = Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)
 MANY = [YEAR] + [Variable(name=f"topic_{i}", question=f"What does the policy say about topic {i}?")
@@ -120,15 +120,5 @@ def test_another_users_small_job_does_not_wait_for_two_big_ones(fake_openai, tmp
     settings = fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), MAX_PARALLEL_JOBS="2",
                                     MAX_PARALLEL_DOCUMENTS="2", DOCS_PER_JOB="2", LLM_MAX_CONCURRENCY="4")
     with JobManager(settings) as manager:
-        big = [manager.submit(name=f"big {n}", owner="alice", variables=[YEAR],
-                              files=[(f"b{n}-{i}.pdf", make_pdf(f"b{n}-{i}.pdf", [f"Big {n}/{i}. Adopted in 2011."]))
-                                     for i in range(20)]) for n in range(2)]
-        wait_until(lambda: sum(manager.get_job_status(j).documents_done for j in big) >= 2)
-        small = manager.submit(name="small", owner="bob", variables=[YEAR],
-                               files=[("s.pdf", make_pdf("s.pdf", ["Small policy. Adopted in 2011."]))])
-        view = manager.wait(small, timeout=60)
-        assert view.status == JobStatus.COMPLETED
-        done_by_then = sum(manager.get_job_status(j).documents_done for j in big)
-        assert done_by_then <= 10, f"bob waited while alice's jobs finished {done_by_then} of 40 documents"
-        for job_id in big:
-            manager.cancel_job(job_id)
+        done_by_then = big_documents_done_when_a_small_job_finishes(manager, make_pdf, [YEAR], 2011)
+    assert done_by_then <= 10, f"bob waited while alice's jobs finished {done_by_then} of 40 documents"
