@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     azure_storage_connection_string: SecretStr | None = Field(None, alias="AZURE_STORAGE_CONNECTION_STRING", description="Storage connection string. Secret. Or use AZURE_STORAGE_ACCOUNT_URL with managed identity.")
     azure_storage_account_url: str | None = Field(None, alias="AZURE_STORAGE_ACCOUNT_URL", description="https://ACCOUNT.blob.core.windows.net (DefaultAzureCredential).")
     azure_storage_container: str = Field("policy-reader", alias="AZURE_STORAGE_CONTAINER", description="Blob container for jobs.")
-    azure_storage_queue: str = Field("policy-reader-work", alias="AZURE_STORAGE_QUEUE", description="Work queue name: it counts the documents waiting (what an autoscaler watches); each user's documents wait in NAME-u-<hash>, failures in NAME-poison.")
+    azure_storage_queue: str = Field("policy-reader-work", alias="AZURE_STORAGE_QUEUE", description="Work queue name, at most 48 characters. Each user's documents wait in NAME-u-<hash>; NAME-backlog counts the documents waiting or in progress (scale workers on it); failures go to NAME-poison.")
     queue_max_attempts: int = Field(3, alias="QUEUE_MAX_ATTEMPTS", ge=1, description="Deliveries of one document before it goes to the poison queue.")
     queue_visibility_timeout_s: int = Field(60, alias="QUEUE_VISIBILITY_TIMEOUT_S", ge=1, le=3600, description="Seconds a taken work message stays hidden; a worker renews it while it works, so a dead worker's document reappears this long after it died.")
 

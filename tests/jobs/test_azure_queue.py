@@ -3,12 +3,14 @@ owners' lanes taking turns, the backlog count autoscalers watch, and work queued
 Each test gets its own queue names, so several `AzureWorkQueue`s stand for several processes."""
 from __future__ import annotations
 
+import collections
+import json
 import time
 
 import pytest
-from azure.storage.queue import QueueClient
+from azure.storage.queue import QueueClient, QueueServiceClient
 
-from policy_reader.jobs.azure_queue import (BACKLOG_PEEK_S, EMPTY_LANE_RECHECK_S, LANE_REFRESH_S, AzureWorkQueue,
+from policy_reader.jobs.azure_queue import (BACKLOG_PEEK_S, EMPTY_SKIP_S, LANE_REFRESH_S, AzureWorkQueue,
                                             lane_name)
 from policy_reader.jobs.azure_store import AzureJobStore
 from policy_reader.jobs.store import WorkItem
@@ -104,7 +106,7 @@ def test_an_idle_worker_finds_a_new_users_lane_within_seconds(store):
     wait_until(lambda: taken.append(worker.receive(visibility_timeout=30)) or taken[-1] is not None,
                timeout=LANE_REFRESH_S - 2)
     assert taken[-1].item == WorkItem(job_id, "d0001")
-    assert time.monotonic() - started < BACKLOG_PEEK_S + EMPTY_LANE_RECHECK_S + 1
+    assert time.monotonic() - started < BACKLOG_PEEK_S + EMPTY_SKIP_S[0] + 1
 
 
 def test_the_backlog_counts_documents_waiting_or_in_progress(store):
@@ -124,15 +126,66 @@ def test_the_backlog_counts_documents_waiting_or_in_progress(store):
 
 
 def test_work_queued_before_lanes_is_still_run(azurite, store):
-    """A message a version without lanes put on AZURE_STORAGE_QUEUE is moved into a lane and run."""
+    """A message a version without lanes put on AZURE_STORAGE_QUEUE (no token) still runs, and the
+    backlog count stays right."""
     queue = store.work_queue()
     job_id = new_job(store)
-    old = _raw_client(azurite, queue.name)
-    old.send_message(AzureWorkQueue.encode(WorkItem(job_id, "d0007"), 3))
+    _raw_client(azurite, queue.name).send_message(json.dumps({"job": job_id, "doc": "d0007", "run": 3}))
     queue.send(WorkItem(job_id, "d0001"), run=3, owner="alice")
+    assert queue.length() == 2
     taken = _drain(store.work_queue())
     assert sorted(item.doc_id for item in taken) == ["d0001", "d0007"]
     assert queue.length() == 0 and queue.poison_messages() == []
+
+
+def test_a_consumer_without_lanes_never_sees_this_versions_work(azurite, store):
+    """During a rolling upgrade the old version still reads AZURE_STORAGE_QUEUE: neither documents nor
+    backlog tokens go there, so it can neither run them twice nor throw the count away as malformed."""
+    queue = store.work_queue()
+    job_id = new_job(store)
+    for n in range(3):
+        queue.send(WorkItem(job_id, f"d{n + 1:04d}"), run=1, owner="alice")
+    old_consumer = _raw_client(azurite, queue.name)
+    assert list(old_consumer.receive_messages(max_messages=32)) == []
+    assert queue.length() == 3 and len(_drain(queue)) == 3 and queue.length() == 0
+
+
+def _counting_queue(azurite, settings) -> tuple[AzureWorkQueue, collections.Counter]:
+    """An AzureWorkQueue whose every storage request is counted (azure-core's raw_request_hook)."""
+    calls: collections.Counter = collections.Counter()
+
+    def count(request) -> None:
+        calls[request.http_request.method] += 1
+
+    service = QueueServiceClient.from_connection_string(azurite.connection_string, raw_request_hook=count)
+    return AzureWorkQueue(settings, service), calls
+
+
+def test_an_idle_consumer_does_not_poll_every_users_queue(azurite, tmp_path):
+    """Before: every lane was asked every 2 s, so 100 users who once used the service cost an idle
+    process 50 requests a second, forever. Now, with nothing waiting anywhere, it only looks at the backlog."""
+    settings = azurite.settings(JOBS_DIR=str(tmp_path / "jobs"))
+    store = AzureJobStore(settings)
+    sender = store.work_queue()
+    job_id = new_job(store)
+    for user in range(100):  # every user queued a document once; all of them are done now
+        sender.send(WorkItem(job_id, "d0001"), run=1, owner=f"user{user}")
+    assert len(_drain(sender, limit=200)) == 100 and sender.length() == 0
+    consumer, calls = _counting_queue(azurite, settings)
+    assert consumer.receive(visibility_timeout=30) is None  # the first pass asks every lane once
+    calls.clear()
+    started = time.monotonic()
+    while time.monotonic() - started < 4:  # two threads' worth of an idle loop
+        assert consumer.receive(visibility_timeout=30) is None
+        time.sleep(0.25)
+    per_second = sum(calls.values()) / (time.monotonic() - started)
+    print(f"idle consumer with 100 users' queues: {per_second:.1f} storage requests a second")
+    assert per_second < 5, f"{per_second:.0f} storage requests a second while idle ({dict(calls)})"
+    job2 = new_job(store)
+    sender.send(WorkItem(job2, "d0001"), run=1, owner="user42")  # work again: found within a second
+    wait_until(lambda: (d := consumer.receive(visibility_timeout=30)) is not None and consumer.delete(d),
+               timeout=BACKLOG_PEEK_S + EMPTY_SKIP_S[0] + 2)
+    assert consumer.length() == 0
 
 
 def test_lane_names_are_valid_azure_names_and_say_nothing_about_the_owner():
