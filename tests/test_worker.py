@@ -19,7 +19,7 @@ from job_manager import JobManager, JobStatus
 from policy_reader import limits
 from policy_reader.jobs.azure_store import AzureJobStore
 from policy_reader.config import load_settings
-from policy_reader.errors import LimitExceeded
+from policy_reader.errors import JobError, LimitExceeded
 from policy_reader.models import Variable, VariableType
 from policy_reader.jobs.queued import QueueExecutor
 from tests.fixtures.azurite import AzuriteServer
@@ -139,6 +139,23 @@ def test_another_users_small_job_does_not_wait_behind_two_big_ones(azurite, fake
     with JobManager(settings) as manager:
         done_by_then = big_documents_done_when_a_small_job_finishes(manager, make_pdf, VARIABLES, 2001)
     assert done_by_then <= 10, f"bob waited while alice's jobs finished {done_by_then} of 40 documents"
+
+
+def test_a_job_whose_documents_could_not_be_queued_is_interrupted_and_resumes(azure_settings, make_pdf):
+    """Before: a storage failure while queueing left the job pending with documents missing from the
+    queue: it waited for them forever, and resume answered "nothing to resume"."""
+    with JobManager(azure_settings) as manager:
+        job_id = manager.create_job(name="half queued", files=_pdfs(make_pdf, 3), variables=VARIABLES)
+        manager.store.work_queue().backlog.delete_queue()  # an operator's slip: every count update now fails
+        with pytest.raises(JobError, match="Azure Storage error while counting a queued document"):
+            manager.run_job_async(job_id)
+        view = manager.get_job_status(job_id)
+        assert view.status == JobStatus.INTERRUPTED and "Resume the job" in (view.error or "")
+        manager.store.work_queue()  # the queue is back (any process that starts makes it)
+        manager.resume_job(job_id)
+        view = manager.wait(job_id, timeout=60)
+        assert view.status == JobStatus.COMPLETED and view.documents_done == 3 and view.documents_failed == 0
+        wait_until(lambda: manager.store.work_queue().length() == 0)  # no document left without its count
 
 
 def test_token_budget_stops_the_job_and_keeps_results(azurite, fake_openai, tmp_path, make_pdf):

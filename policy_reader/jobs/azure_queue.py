@@ -210,15 +210,16 @@ class AzureWorkQueue:
     def send(self, item: WorkItem, run: int, owner: str | None = None) -> None:
         """Queue one document in its owner's lane, then count it in the backlog."""
         lane, body = lane_name(self.name, owner), self.encode(item, run)
+        client = self._client(lane)
         if lane not in self._made:
             self._create(lane)
         try:
-            self._client(lane).send_message(body)
+            sent = client.send_message(body)
         except ResourceNotFoundError:  # deleted behind our back since this process made it
             self._forget(lane)
             self._create(lane)
             try:
-                self._client(lane).send_message(body)
+                sent = client.send_message(body)
             except AzureError as exc:
                 raise storage_error(exc, self.settings, "queueing a document (its user's work queue was just "
                                     "deleted and cannot be made again yet; try again in a minute)") from None
@@ -227,7 +228,14 @@ class AzureWorkQueue:
             self._lanes.add(lane)
             self._wake(lane)
             self._backlog_empty = False
-        self.backlog.send_message(_token(lane), time_to_live=TOKEN_TTL_S)
+        try:
+            self.backlog.send_message(_token(lane), time_to_live=TOKEN_TTL_S)
+        except AzureError as exc:  # no document without its token: take the document back out
+            try:
+                client.delete_message(sent.id, sent.pop_receipt)
+            except AzureError:
+                pass
+            raise storage_error(exc, self.settings, "counting a queued document in the backlog") from None
 
     def _take_token(self) -> None:
         """One document left its lane: take one token from the backlog (none there: a crash lost it)."""

@@ -35,6 +35,7 @@ from ..errors import JobNotFound, PolicyReaderError
 from ..models import DocumentResult
 from . import lifecycle
 from . import transitions as tr
+from .azure_clients import storage_error
 from .azure_queue import Delivery
 from .azure_store import AzureJobStore
 from .context import JobContext
@@ -129,8 +130,16 @@ class QueueExecutor:
         run = int(state["run"])
         todo = [d["doc_id"] for d in manifest["documents"] if d["doc_id"] not in finished]
         owner = state.get("owner")
-        for doc_id in todo:
-            self.queue.send(WorkItem(job_id, doc_id), run, owner=owner)
+        try:
+            for doc_id in todo:
+                self.queue.send(WorkItem(job_id, doc_id), run, owner=owner)
+        except Exception as exc:  # a run with documents missing from the queue would wait for them forever
+            error = exc if isinstance(exc, PolicyReaderError) else storage_error(exc, self.settings,
+                                                                                   "queueing the job's documents")
+            self.services.safe_apply(job_id, tr.interrupt, tr.Lease(run=run), {
+                "error": f"{scrub(error.message, self.settings)} Resume the job to queue its documents again."})
+            self.services.events.emit(job_id, "job.queue_failed", run=run)
+            raise error from None
         self.services.events.emit(job_id, "job.queued", documents=len(todo), run=run)
         if not todo:
             self._finalize_if_done(state)

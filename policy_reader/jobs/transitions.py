@@ -31,7 +31,9 @@ class Lease:
     owner: str | None = None  # the local executor's owner id; None: any worker of the run (queue)
 
     def held_in(self, state: dict[str, Any]) -> bool:
-        if int(state.get("run") or 0) != self.run or state.get("status") in TERMINAL:
+        """An interrupted run is over too: its workers stop, and only a new run (resume) goes on."""
+        if (int(state.get("run") or 0) != self.run or state.get("status") in TERMINAL
+                or state.get("status") == JobStatus.INTERRUPTED.value):
             return False
         return self.owner is None or (state.get("runner") or {}).get("manager") == self.owner
 

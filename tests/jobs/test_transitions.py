@@ -34,6 +34,19 @@ def test_each_queueing_starts_a_new_run_and_ends_the_old_lease() -> None:
     assert state == before
 
 
+def test_an_interrupted_shared_run_lets_no_worker_go_on() -> None:
+    """Queueing a run's documents failed half-way: the run is interrupted, and a worker that already
+    took one of its documents must not flip the job back to running (resume would then refuse)."""
+    state = _state()
+    assert tr.queue_shared(state)
+    lease = tr.Lease(run=state["run"])  # a queue worker's lease: any worker of the run
+    assert lease.held_in(state)
+    assert tr.interrupt(state, lease, {"error": "queueing failed"}) and state["status"] == "interrupted"
+    assert not lease.held_in(state)
+    assert not tr.doc_started(state, lease, {"doc_id": "d0001"}) and state["status"] == "interrupted"
+    assert tr.queue_shared(state) and state["run"] == 2  # resume: a new run
+
+
 def test_claim_only_by_the_queueing_owner_and_cancel_while_waiting() -> None:
     state = _state()
     tr.queue_local(state, OTHER)
