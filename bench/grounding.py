@@ -9,12 +9,12 @@ with confidence 1.0 (as small local models do). The fake OpenAI server runs in t
 """
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from bench.report import run_alone
 
 TARGET_PAGE = 0.95
 
@@ -78,13 +78,7 @@ def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.grounding", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in run(Path(tmp), quick=args.quick)["rows"]:
-            print(f"{r['benchmark']:100} {r['value']:>10} {r['unit']:8} {r['target']:>6} {'ok' if r['ok'] else 'FAIL'}")
-    return 0
+    return run_alone("python -m bench.grounding", __doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,22 @@ def row(name: str, value: float, unit: str, target: str = "", ok: bool | None = 
             "ok": True if ok is None else bool(ok)}
 
 
+def run_alone(prog: str, description: str, run: Any, argv: list[str] | None = None) -> int:
+    """A section on its own (`python -m bench.<section> [--quick]`), in a scratch folder: its rows,
+    one per line. `python -m bench --only <section>` writes them into results.md instead."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(Path(tmp), quick=args.quick)
+        for r in result["rows"] if isinstance(result, dict) else result:
+            print(f"{r['benchmark']:100} {r['value']:>10} {r['unit']:14} {r['target']:>6} {'ok' if r['ok'] else 'FAIL'}")
+    return 0
+
+
 def machine_facts() -> dict[str, str]:
     """What the numbers depend on: cores, CPU, Python, date."""
     cpu = platform.processor() or ""

@@ -18,10 +18,10 @@ pipeline.process_document calls it; the fake OpenAI server runs in this process.
 """
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from bench.report import run_alone
 
 SLIP_RATE = 0.15
 
@@ -124,13 +124,7 @@ def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.second_opinion", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in run(Path(tmp), quick=args.quick)["rows"]:
-            print(f"{r['benchmark']:100} {r['value']:>8} {r['unit']:14} {r['target']:>4} {'ok' if r['ok'] else 'FAIL'}")
-    return 0
+    return run_alone("python -m bench.second_opinion", __doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

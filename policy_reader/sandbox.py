@@ -350,16 +350,9 @@ def load_variables(data: bytes, filename: str, settings: Any) -> list[Any]:
     """variables.load_variables in a reader process, with the template limits. Raises VariablesError."""
     from .models import Variable
 
-    if len(data) > settings.template_max_mb * 1024 * 1024:
-        raise VariablesError(f"The variables file {filename!r} is {len(data) / 1048576:.1f} MB; the limit is "
-                             f"{settings.template_max_mb:g} MB (TEMPLATE_MAX_MB).", code="too_large")
-    params = {"data": data.hex(), "filename": filename, "max_variables": settings.max_variables,
-              "max_question_chars": settings.max_question_chars}
-    try:
-        result, _ = get_sandbox(settings).call("load_variables", params, timeout_s=settings.template_timeout_s,
-                                               what=f"the variables file {filename!r}")
-    except PdfError as exc:  # the reader was stopped (time) or died (memory) on this template
-        raise VariablesError(exc.message, code=exc.code) from None
+    result = _parse_upload(settings, "load_variables", data, filename, "variables file", settings.template_max_mb,
+                           "TEMPLATE_MAX_MB", VariablesError, max_variables=settings.max_variables,
+                           max_question_chars=settings.max_question_chars)
     return [Variable.model_validate(item) for item in result]
 
 
@@ -367,16 +360,25 @@ def load_gold(data: bytes, filename: str, settings: Any) -> list[Any]:
     """accuracy.parse_gold in a reader process, with GOLD_MAX_MB and GOLD_MAX_ROWS. Raises GoldError."""
     from .accuracy import GoldRow
 
-    if len(data) > settings.gold_max_mb * 1024 * 1024:
-        raise GoldError(f"The gold file {filename!r} is {len(data) / 1048576:.1f} MB; the limit is "
-                        f"{settings.gold_max_mb:g} MB (GOLD_MAX_MB).", code="too_large")
-    params = {"data": data.hex(), "filename": filename, "max_rows": settings.gold_max_rows}
-    try:
-        result, _ = get_sandbox(settings).call("load_gold", params, timeout_s=settings.template_timeout_s,
-                                               what=f"the gold file {filename!r}")
-    except PdfError as exc:  # the reader was stopped (time) or died (memory) on this file
-        raise GoldError(exc.message, code=exc.code) from None
+    result = _parse_upload(settings, "load_gold", data, filename, "gold file", settings.gold_max_mb, "GOLD_MAX_MB",
+                           GoldError, max_rows=settings.gold_max_rows)
     return [GoldRow.model_validate(item) for item in result]
+
+
+def _parse_upload(settings: Any, method: str, data: bytes, filename: str, what: str, max_mb: float,
+                  limit_name: str, error: type[PolicyReaderError], **limits: Any) -> Any:
+    """An uploaded file parsed by `method` in a reader process: refused above `max_mb` before any
+    parsing, and a reader stopped by the file (time, memory) reported as `error`."""
+    if len(data) > max_mb * 1024 * 1024:
+        raise error(f"The {what} {filename!r} is {len(data) / 1048576:.1f} MB; the limit is "
+                    f"{max_mb:g} MB ({limit_name}).", code="too_large")
+    params = {"data": data.hex(), "filename": filename, **limits}
+    try:
+        result, _ = get_sandbox(settings).call(method, params, timeout_s=settings.template_timeout_s,
+                                               what=f"the {what} {filename!r}")
+    except PdfError as exc:  # the reader was stopped (time) or died (memory) on this file
+        raise error(exc.message, code=exc.code) from None
+    return result
 
 
 # --------------------------------------------------------------------------- child side

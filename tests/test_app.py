@@ -297,12 +297,8 @@ def test_credentials_in_the_base_url_are_masked_in_the_sidebar(monkeypatch: pyte
 
 def _two_models(monkeypatch: pytest.MonkeyPatch, fake_openai, tmp_path: Path) -> bytes:
     """The fake OpenAI server with the configured model and one more allowed (ALLOWED_MODELS); a policy."""
-    from tests.fixtures.openai_server import TEST_KEY
-
     fake_openai.facts = {"year_adopted": (2018, "adopted in 2018")}
-    for key, value in {"LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_MODEL": "gpt-fake",
-                       "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "ALLOWED_MODELS": "gpt-big",
-                       "OCR_ENABLED": "false"}.items():
+    for key, value in fake_openai.env(ALLOWED_MODELS="gpt-big", OCR_ENABLED="false").items():
         monkeypatch.setenv(key, value)
     return make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
 
@@ -339,13 +335,9 @@ def test_behind_easy_auth_a_session_without_a_principal_sees_only_a_sign_in_mess
 
 
 def _slow_openai_env(monkeypatch: pytest.MonkeyPatch, fake_openai) -> None:
-    from tests.fixtures.openai_server import TEST_KEY
-
     fake_openai.latency = 0.5
-    for key, value in {"LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY,
-                       "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "OPENAI_MODEL": "gpt-fake",
-                       "LLM_MAX_RETRIES": "0", "CHUNK_TOKENS": "500", "DOCS_PER_JOB": "1",
-                       "MAX_PARALLEL_JOBS": "1", "OCR_ENABLED": "false"}.items():
+    for key, value in fake_openai.env(LLM_MAX_RETRIES=0, CHUNK_TOKENS=500, DOCS_PER_JOB=1, MAX_PARALLEL_JOBS=1,
+                                      OCR_ENABLED="false").items():
         monkeypatch.setenv(key, value)
 
 

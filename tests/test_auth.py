@@ -5,18 +5,14 @@ the way a script would (tests/fixtures/streamlit_client.py), not through a brows
 """
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from job_manager import JobManager
 from job_manager import current_user as reexported_current_user
 from policy_reader.auth import current_user
 from policy_reader.config import load_settings
 from policy_reader.errors import SignInRequired
-from policy_reader.models import Variable
+from tests.fixtures.browser import BOBS_FILE, BOBS_JOB_NAME, create_bobs_job
 from tests.fixtures.streamlit_client import run_page
-from tests.pdf_factory import make_text_pdf
 
 BOB = {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.com"}
 
@@ -48,23 +44,13 @@ def test_local_is_not_an_admin_unless_listed() -> None:
     assert load_settings(ADMIN_USERS="local").is_admin("local")
 
 
-def _bobs_job(tmp_path) -> str:
-    manager = JobManager(load_settings(JOBS_DIR=os.environ["JOBS_DIR"]), start=False)
-    pdf = make_text_pdf(tmp_path / "bobs-budget.pdf", ["The policy was adopted in 2015."])
-    try:
-        return manager.create_job(name="Bob's secret job", files=[("bobs-budget.pdf", pdf)], owner="bob@contoso.com",
-                                  variables=[Variable(name="year", question="Year adopted?", type="year")])
-    finally:
-        manager.shutdown()
-
-
 def _leaks(page, job_id: str) -> list[str]:
-    return [needle for needle in ("Bob's secret job", "bobs-budget.pdf", "bob@contoso.com")
+    return [needle for needle in (BOBS_JOB_NAME, BOBS_FILE, "bob@contoso.com")
             if needle.encode() in page.raw]
 
 
 def test_forged_header_gets_nothing_without_easy_auth(tmp_path, streamlit_server) -> None:
-    victim = _bobs_job(tmp_path)
+    victim = create_bobs_job(tmp_path)
     url = streamlit_server()
     page = run_page(url, query=f"job={victim}", headers=BOB)
     assert "No job with id" in page.text
@@ -73,7 +59,7 @@ def test_forged_header_gets_nothing_without_easy_auth(tmp_path, streamlit_server
 
 
 def test_behind_easy_auth_no_principal_is_refused_and_users_see_only_their_jobs(tmp_path, streamlit_server) -> None:
-    victim = _bobs_job(tmp_path)
+    victim = create_bobs_job(tmp_path)
     url = streamlit_server({"WEBSITE_AUTH_ENABLED": "True"})
 
     anonymous = run_page(url, query=f"job={victim}")
@@ -85,4 +71,4 @@ def test_behind_easy_auth_no_principal_is_refused_and_users_see_only_their_jobs(
     assert "No job with id" in alice.text and _leaks(alice, victim) == []
 
     bob = run_page(url, query=f"job={victim}", headers=BOB)  # the owner does see it: the checks above can fail
-    assert "Bob's secret job" in bob.text
+    assert BOBS_JOB_NAME in bob.text

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from openpyxl import load_workbook
 
+from tests.fixtures.browser import BOBS_JOB_NAME, create_bobs_job
 from tests.fixtures.openai_server import TEST_KEY
 from tests.pdf_factory import make_text_pdf
 
@@ -44,8 +45,7 @@ def test_upload_run_progress_results_and_excel(tmp_path: Path, fake_openai, stre
     }
     fake_openai.latency = 1.0
     url = streamlit_server({
-        "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_openai.base_url + "/v1",
-        "OPENAI_MODEL": "gpt-fake", "LLM_MAX_RETRIES": "1", "CHUNK_TOKENS": "500", "DOCS_PER_JOB": "1",
+        **fake_openai.env(), "LLM_MAX_RETRIES": "1", "CHUNK_TOKENS": "500", "DOCS_PER_JOB": "1",
         "OCR_ENABLED": "false",
     })
     alpha = _policy_pdf(tmp_path / "alpha_policy.pdf", "Alpha Climate Act",
@@ -127,28 +127,12 @@ def visible_text(page) -> str:
     return page.inner_text("body").replace("\u2060", "")
 
 
-def _bobs_job(tmp_path: Path) -> str:
-    import os
-
-    from job_manager import JobManager
-    from policy_reader.config import load_settings
-    from policy_reader.models import Variable
-
-    manager = JobManager(load_settings(JOBS_DIR=os.environ["JOBS_DIR"]), start=False)
-    pdf = make_text_pdf(tmp_path / "bob.pdf", ["The policy was adopted in 2015."])
-    try:
-        return manager.create_job(name="Bob's job", files=[("bob.pdf", pdf)], owner="bob@contoso.com",
-                                  variables=[Variable(name="year", question="Year adopted?", type="year")])
-    finally:
-        manager.shutdown()
-
-
 def test_easy_auth_user_sees_only_their_own_jobs(tmp_path: Path, streamlit_server, easy_auth_proxy, browser_page,
                                                  artifacts_dir: Path) -> None:
     """Behind Easy Auth (a real header-adding proxy, as on App Service) the page says who is signed in,
     a request without a principal is refused, another user's job link opens nothing, and a principal
     header sent by the browser itself is dropped by the proxy."""
-    bobs_job = _bobs_job(tmp_path)
+    bobs_job = create_bobs_job(tmp_path)
     proxy = easy_auth_proxy(streamlit_server({"WEBSITE_AUTH_ENABLED": "True"}))
     page = browser_page
 
@@ -165,18 +149,18 @@ def test_easy_auth_user_sees_only_their_own_jobs(tmp_path: Path, streamlit_serve
 
     page.goto(f"{proxy.url}/?job={bobs_job}")
     page.get_by_text("No job with id").first.wait_for()
-    assert "Bob's job" not in page.content()
+    assert BOBS_JOB_NAME not in page.content()
     page.screenshot(path=str(artifacts_dir / "06-easy-auth-other-users-job.png"), full_page=True)
 
     page.set_extra_http_headers({"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.com"})  # forged by the client
     page.goto(f"{proxy.url}/?job={bobs_job}")
     page.get_by_text("No job with id").first.wait_for()
-    assert "Bob's job" not in page.content()
+    assert BOBS_JOB_NAME not in page.content()
     page.set_extra_http_headers({})
 
     proxy.principal = "bob@contoso.com"
     page.goto(f"{proxy.url}/?job={bobs_job}")
-    page.get_by_text("Bob's job").first.wait_for()
+    page.get_by_text(BOBS_JOB_NAME).first.wait_for()
 
     # the Admin view: a signed-in user who is not in ADMIN_USERS sees only their own jobs
     proxy.principal = "alice@contoso.com"
@@ -198,10 +182,7 @@ def test_markup_from_documents_names_and_links_is_shown_as_text(tmp_path: Path, 
     image, link = f"![]({beacon.url('evidence.png')})", f"[Session expired - sign in again]({beacon.url('login')})"
     evidence = f"Official title {image} and {link}"
     fake_openai.facts = {"policy_name": (f"![]({beacon.url('value.png')}) Alpha Act", evidence)}
-    url = streamlit_server({
-        "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_openai.base_url + "/v1",
-        "OPENAI_MODEL": "gpt-fake", "LLM_MAX_RETRIES": "1", "OCR_ENABLED": "false",
-    })
+    url = streamlit_server(fake_openai.env(LLM_MAX_RETRIES=1, OCR_ENABLED="false"))
     pdf = make_text_pdf(tmp_path / "hostile.pdf", [f"Alpha Act\n\n{evidence}\n\nIt was adopted in 2019."])
     template = tmp_path / "variables.csv"
     template.write_text("name,question,type\n"
@@ -272,8 +253,7 @@ def test_an_audit_in_the_browser_puts_the_estimate_in_the_summary_sheet_and_the_
     page = browser_page
     fake_openai.facts = {"year_adopted": (2019, "adopted by Cabinet in 2019"),
                          "emission_target_pct": (55, "cut greenhouse gas emissions by 55 percent")}
-    env = {"LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_openai.base_url + "/v1",
-           "OPENAI_MODEL": "gpt-fake", "OCR_ENABLED": "false"}
+    env = fake_openai.env(OCR_ENABLED="false")
     manager = JobManager(fake_openai.settings(OCR_ENABLED="false"), start=False)
     try:
         files = [(f"policy_{n}.pdf", make_text_pdf(tmp_path / f"policy_{n}.pdf", [

@@ -53,9 +53,8 @@ def test_sigkill_at_random_points_then_resume(fake_openai, tmp_path, make_pdf, l
     fake_openai.latency = 0.25
     fake_openai.facts = {"year_adopted": (2019, "adopted in 2019")}
     jobs_dir = tmp_path / "jobs"
-    env = {**os.environ, "JOBS_DIR": str(jobs_dir), "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY,
-           "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "OPENAI_MODEL": "gpt-fake", "LLM_MAX_RETRIES": "2",
-           "LLM_TIMEOUT_S": "5", "LLM_BACKOFF_BASE_S": "0.01", "DOCS_PER_JOB": "3",
+    env = {**os.environ, **fake_openai.env(JOBS_DIR=jobs_dir, LLM_MAX_RETRIES=2, LLM_TIMEOUT_S=5,
+                                           LLM_BACKOFF_BASE_S=0.01, DOCS_PER_JOB=3),
            "HEARTBEAT_STALE_S": "30",  # a dead pid on this host is detected at once, not after 30 s
            "PYTHONPATH": str(ROOT), **link_refused.env}
     settings = load_settings(JOBS_DIR=str(jobs_dir), LLM_BACKEND="openai", OPENAI_API_KEY=TEST_KEY,
@@ -122,9 +121,8 @@ def _lease_job(tmp_path, fake_openai, smtp_server, make_pdf):
     fake_openai.latency = 0.4
     fake_openai.facts = {"year_adopted": (2019, "adopted in 2019")}
     jobs_dir = tmp_path / "jobs"
-    env = {**os.environ, "JOBS_DIR": str(jobs_dir), "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY,
-           "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "OPENAI_MODEL": "gpt-fake", "LLM_MAX_RETRIES": "2",
-           "DOCS_PER_JOB": "2", "HEARTBEAT_STALE_S": "2", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, **fake_openai.env(JOBS_DIR=jobs_dir, LLM_MAX_RETRIES=2, DOCS_PER_JOB=2),
+           "HEARTBEAT_STALE_S": "2", "PYTHONPATH": str(ROOT),
            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port), "SMTP_SECURITY": "none"}
     settings = load_settings(JOBS_DIR=str(jobs_dir), LLM_BACKEND="openai", OPENAI_API_KEY=TEST_KEY,
                              OPENAI_BASE_URL=fake_openai.base_url + "/v1")

@@ -11,7 +11,7 @@ import streamlit as st
 from job_manager import JobManager
 from policy_reader import ui
 from policy_reader.app.messages import flash, show_error
-from policy_reader.app.results import evidence_image
+from policy_reader.app.results import evidence_image, evidence_quote
 from policy_reader.audit import MARGINS
 from policy_reader.errors import PolicyReaderError
 from policy_reader.models import DocumentResult, Variable
@@ -121,9 +121,7 @@ def audit_item(manager: JobManager, job_id: str, user: str, doc: DocumentResult,
     with text_col:
         st.markdown(f"**{ui.plain(doc.file)}** · {ui.plain(variable.question)}")
         st.markdown("### " + (ui.plain(ui.display_value(ui.model_value(answer))) or "—"))
-        if answer.evidence:
-            st.markdown("> " + ui.plain(answer.evidence))
-            st.caption(f"Page {answer.page}" + (" (read by OCR)" if answer.from_ocr else ""))
+        evidence_quote(answer)
         st.caption({True: "Marked right.", False: "Marked wrong.", None: "Not marked yet."}[mark])
         right, wrong = st.columns(2)
         key = f"{job_id}_{doc.doc_id}_{variable.name}"

@@ -87,14 +87,19 @@ def detail_view(manager: JobManager, job_id: str, user: str, documents: list[Doc
         st.markdown(f"**{ui.plain(variable.question)}**")
         st.markdown("### " + (ui.plain(ui.display_value(answer.value)) or "—"))
         st.caption(ui.plain(ui.answer_status_text(answer)))
-        if answer.evidence:
-            st.markdown("> " + ui.plain(answer.evidence))
-            st.caption(f"Page {answer.page}" + (" (read by OCR)" if answer.from_ocr else ""))
-        else:
-            st.caption("No evidence quote.")
+        evidence_quote(answer, missing="No evidence quote.")
         review_form(manager, job_id, user, doc, variable, answer)
     with image_col:
         evidence_image(manager, job_id, user, doc, answer)
+
+
+def evidence_quote(answer: Any, *, missing: str | None = None) -> None:
+    """The answer's quote and its page (text from the PDF: shown as text, never as markup)."""
+    if answer.evidence:
+        st.markdown("> " + ui.plain(answer.evidence))
+        st.caption(f"Page {answer.page}" + (" (read by OCR)" if answer.from_ocr else ""))
+    elif missing:
+        st.caption(missing)
 
 
 def evidence_image(manager: JobManager, job_id: str, user: str, doc: DocumentResult, answer: Any) -> None:

@@ -16,7 +16,6 @@ from policy_reader.fsio import read_json
 from policy_reader.models import Variable, VariableType
 from policy_reader.pricing import price
 from tests.fixtures.common import wait_until
-from tests.fixtures.openai_server import TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = ROOT / "tests" / "helpers" / "crash_worker.py"
@@ -57,9 +56,7 @@ def test_a_killed_batch_job_resumes_without_a_second_batch(fake_openai, tmp_path
     _facts(fake_openai)
     fake_openai.batch_delay = 4.0
     jobs = tmp_path / "jobs"
-    env = {**os.environ, "JOBS_DIR": str(jobs), "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY,
-           "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "OPENAI_MODEL": "gpt-fake", "BATCH_POLL_S": "0.2",
-           "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **fake_openai.env(JOBS_DIR=jobs, BATCH_POLL_S=0.2, PYTHONPATH=ROOT)}
     creator = JobManager(fake_openai.settings(JOBS_DIR=str(jobs)), start=False)
     job_id = creator.create_job(name="batch", files=_docs(make_pdf), variables=[YEAR], options=JobOptions(batch=True))
     creator.shutdown()
@@ -102,9 +99,7 @@ def test_the_cli_runs_a_job_in_batch_mode(fake_openai, tmp_path, make_pdf):
     fake_openai.batch_delay = 0.5
     variables = tmp_path / "vars.csv"
     variables.write_text("name,question,type\nyear_adopted,In which year was the policy adopted?,year\n")
-    env = {**os.environ, "JOBS_DIR": str(tmp_path / "jobs"), "LLM_BACKEND": "openai", "OPENAI_API_KEY": TEST_KEY,
-           "OPENAI_BASE_URL": fake_openai.base_url + "/v1", "OPENAI_MODEL": "gpt-fake", "BATCH_POLL_S": "0.2",
-           "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **fake_openai.env(JOBS_DIR=tmp_path / "jobs", BATCH_POLL_S=0.2, PYTHONPATH=ROOT)}
     out = tmp_path / "out.json"
     done = subprocess.run([sys.executable, "-m", "policy_reader", "extract", *(str(p) for _, p in _docs(make_pdf, 2)),
                            "--variables", str(variables), "--out", str(out), "--batch"], env=env, cwd=tmp_path,
