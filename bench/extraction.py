@@ -167,7 +167,7 @@ NAIVE_SYSTEM = "You extract one fact from a policy document. Reply with JSON."
 
 def _naive_schema(var: Variable) -> dict[str, Any]:
     """The same answer shape as Policy Reader's, for a single variable (so the fake can answer it)."""
-    from policy_reader.prompts import build_schema
+    from policy_reader.llm.prompts import build_schema
 
     return build_schema([var])
 
@@ -262,7 +262,7 @@ def _recall(found: dict[str, dict[str, Any]], corpus: Corpus) -> tuple[int, int]
 
 
 def _cost(stats: dict[str, Any], settings: Settings) -> float:
-    from policy_reader.llm_extractor import price
+    from policy_reader.llm.llm_extractor import price
     from policy_reader.models import Usage
 
     usage = Usage(calls=stats["calls"], prompt_tokens=stats["prompt_tokens"],

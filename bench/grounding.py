@@ -22,10 +22,10 @@ TARGET_PAGE = 0.95
 def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     from bench.report import row
     from policy_reader.config import load_settings
-    from policy_reader.extraction import extract_document
-    from policy_reader.extractor import make_extractor
+    from policy_reader.extraction.answers import extract_document
+    from policy_reader.extraction.extractor import make_extractor
     from policy_reader.models import AnswerStatus, MatchKind
-    from policy_reader.pdf_text import read_pdf
+    from policy_reader.reading.pdf_text import read_pdf
     from tests.fake_openai import FakeOpenAI
     from tests.policy_corpus import VARIABLES, cross_page_quoter, make_policies, wrong_value_quoter
 

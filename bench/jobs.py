@@ -188,7 +188,7 @@ def _memory_child(spec_path: str) -> None:
                             variables=VARIABLES)
     view = manager.wait(job_id, timeout=850)
     wall = time.perf_counter() - t0
-    from policy_reader import sandbox
+    from policy_reader.reading import sandbox
 
     readers = sum(_peak_rss_mb(pid) for pid in sandbox.reader_pids())
     manager.shutdown()

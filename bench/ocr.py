@@ -9,7 +9,7 @@ those that can ship inside a wheel (no model download at run time) or come from 
 * Tesseract 5 from Debian's `tesseract-ocr` (a system package: not on App Service's Python images).
 
 Each rapidocr is measured as its lines come (boxes joined left to right, as Policy Reader did before)
-and through `policy_reader.ocr.layout_text` (columns and reading order from the box geometry, spaces
+and through `policy_reader.reading.ocr.layout_text` (columns and reading order from the box geometry, spaces
 put back from character positions). Pages: A4 text pages in several fonts and sizes, a two-column
 page, a skewed scan and a noisy low-resolution scan, each made into an image-only PDF and rendered
 the way `read_pdf` renders a page for OCR. Truth = the words placed on the page, in reading order.
@@ -99,7 +99,7 @@ def pipeline_image(pdf_path: Path) -> Any:
     """What read_pdf hands to the OCR engine for page 1 of `pdf_path`."""
     import pypdfium2 as pdfium
 
-    from policy_reader.pdf_text import render_for_ocr
+    from policy_reader.reading.pdf_text import render_for_ocr
 
     doc = pdfium.PdfDocument(str(pdf_path))
     try:
@@ -222,7 +222,7 @@ class Engine:
 
 def engines() -> tuple[list[Engine], list[str]]:
     """The engines installed here, and a line for each one that is not (and why)."""
-    from policy_reader import ocr
+    from policy_reader.reading import ocr
 
     found: list[Engine] = []
     missing: list[str] = []
@@ -255,7 +255,7 @@ def engines() -> tuple[list[Engine], list[str]]:
 
 
 def _v1_lines(engine: Any, image: Any) -> list[Any]:
-    from policy_reader.ocr import OcrLine
+    from policy_reader.reading.ocr import OcrLine
 
     result, _ = engine(image)  # as Policy Reader ran it before: defaults, direction classifier on
     return [OcrLine.from_quad(box, text) for box, text, _score in (r[:3] for r in result or [])]

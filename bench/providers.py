@@ -6,7 +6,7 @@
         (LLM_TOKENS_PER_MINUTE unset): it learns it from the headers. The time the quota allows is
         the tokens the quota charged (prompt + max tokens of each admitted request) / 24,000 per
         minute; the job must finish within 1.3x of it, with no failed document.
-(batch) The same documents through batch mode (policy_reader/batch.py: upload, batch, poll,
+(batch) The same documents through batch mode (policy_reader/extraction/batch_client.py: upload, batch, poll,
         results mapped back through extract_document): its cost against the live job's.
 (cache) The share of prompt tokens the fake reported as cached (identical prefixes of >= 1,024
         tokens, as providers cache) in the live job, and what that saved.
@@ -62,10 +62,10 @@ def _found(answers_by_doc: dict[str, dict[str, Any]]) -> int:
 
 def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     from job_manager import JobManager
-    from policy_reader.batch import BatchClient
-    from policy_reader.extraction import extract_document
-    from policy_reader.llm_extractor import price
-    from policy_reader.pdf_text import read_pdf_for
+    from policy_reader.extraction.batch_client import BatchClient
+    from policy_reader.extraction.answers import extract_document
+    from policy_reader.llm.llm_extractor import price
+    from policy_reader.reading.pdf_text import read_pdf_for
 
     count = 6 if quick else 12
     files = _documents(out_dir, count)

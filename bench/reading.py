@@ -18,13 +18,13 @@ from typing import Callable
 import pypdf
 import pypdfium2 as pdfium
 
-from policy_reader.ocr import get_engine
-from policy_reader.pdf_text import read_pdf
+from policy_reader.reading.ocr import get_engine
+from policy_reader.reading.pdf_text import read_pdf
 from tests.pdf_factory import make_scanned_pdf, make_text_pdf
 from bench.report import row as _row
 
 TARGET_RATIO = 0.8  # read_pdf must keep >= 80 % of raw pypdfium2 throughput
-# Reading in reader processes (policy_reader/sandbox.py) may cost at most 10 % of the reading throughput of a
+# Reading in reader processes (policy_reader/reading/sandbox.py) may cost at most 10 % of the reading throughput of a
 # job, which reads its documents in parallel (in this process, PDFium's lock makes reading serial).
 ISOLATION_TARGET = 0.9
 
@@ -81,7 +81,7 @@ def _isolation(files: list[Path], rounds: int) -> tuple[float, float, float]:
     does) and in this process, best of `rounds`, alternated so other load hits all alike."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from policy_reader import sandbox
+    from policy_reader.reading import sandbox
     from policy_reader.config import load_settings
 
     settings = load_settings(OCR_ENABLED="false")

@@ -28,7 +28,7 @@ SLIP_RATE = 0.15
 
 def _score(rows: list[tuple[Any, Any, Any]]) -> dict[str, int]:
     """rows: (fact, answer after the design, first engine's answer)."""
-    from policy_reader.accuracy import same_value
+    from policy_reader.accuracy.gold import same_value
     from policy_reader.models import AnswerStatus
 
     right = [same_value(f.variable, f.value, a.value) for f, a, _first in rows]
@@ -43,13 +43,13 @@ def _score(rows: list[tuple[Any, Any, Any]]) -> dict[str, int]:
 
 def run(out_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     from bench.report import row
-    from policy_reader.accuracy import same_value
+    from policy_reader.accuracy.gold import same_value
     from policy_reader.config import load_settings
-    from policy_reader.extraction import extract_document
-    from policy_reader.extractor import make_extractor
+    from policy_reader.extraction.answers import extract_document
+    from policy_reader.extraction.extractor import make_extractor
     from policy_reader.models import AnswerStatus, MatchKind
-    from policy_reader.pdf_text import read_pdf
-    from policy_reader.second_opinion import apply_second_opinion
+    from policy_reader.reading.pdf_text import read_pdf
+    from policy_reader.extraction.second_opinion import apply_second_opinion
     from tests.fake_openai import FakeOpenAI
     from tests.policy_corpus import BY_NAME, VARIABLES, make_policies, slipping_quoter
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .config import Settings, get_settings
-from .errors import SignInRequired
+from policy_reader.config import Settings, get_settings
+from policy_reader.errors import SignInRequired
 
 PRINCIPAL_NAME_HEADER = "x-ms-client-principal-name"
 LOCAL_USER = "local"

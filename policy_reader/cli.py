@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from .config import Settings, jobs_dir_problem, load_settings, settings_markdown_table
-from .errors import PolicyReaderError, storage_error
+from policy_reader.config import Settings, jobs_dir_problem, load_settings, settings_markdown_table
+from policy_reader.errors import PolicyReaderError, storage_error
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 FORMATS = ("json", "csv", "xlsx")
@@ -48,7 +48,7 @@ def safe(text: object) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from policy_reader import __version__
 
     parser = argparse.ArgumentParser(prog="policy-reader",
                                      description="Policy Reader: extract variables from policy PDFs.")
@@ -137,7 +137,7 @@ def _config(args: argparse.Namespace) -> int:
     settings = load_settings()
     summary = settings.summary()
     if settings.ocr_enabled:  # whether OCR can really run here (libraries, model files), not only the switch
-        from .ocr import availability
+        from policy_reader.reading.ocr import availability
 
         ocr = availability()
         summary["ocr"] = "on, " + ocr.describe()
@@ -160,7 +160,7 @@ def _check_jobs_dir(settings: Settings) -> None:
 
 def _recover(args: argparse.Namespace) -> int:
     """Resume interrupted jobs in this process (startup.sh runs it beside the app after a restart)."""
-    from job_manager import JobManager
+    from policy_reader.jobs.manager import JobManager
 
     manager = JobManager(load_settings(), start=False)
     try:
@@ -181,15 +181,15 @@ def _worker() -> int:
     if settings.job_store != "azure":
         raise CliError("The worker needs JOB_STORE=azure (Azure Blob + Queue Storage); with JOB_STORE=file "
                        "the app and `extract` run jobs themselves.")
-    from .worker import main as worker_main
+    from policy_reader.jobs.worker import main as worker_main
 
     return int(worker_main(settings) or 0)
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from job_manager import JobManager, JobOptions
+    from policy_reader.jobs.manager import JobManager, JobOptions
 
-    from .variables import load_variables
+    from policy_reader.variables import load_variables
 
     fmt = _output_format(args.out, args.format)
     out = _check_out(Path(args.out))
@@ -218,9 +218,9 @@ def _extract(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     """Accuracy against a gold set: a table on stdout (and JSON with --json). Exit 0 when it ran,
     2 (one line) when the gold file or the job cannot be used."""
-    from job_manager import JobManager
+    from policy_reader.jobs.manager import JobManager
 
-    from .fsio import atomic_write_text
+    from policy_reader.fsio import atomic_write_text
 
     gold = Path(args.gold)
     if not gold.is_file():
@@ -250,7 +250,7 @@ def _percent(value: float | None) -> str:
 def evaluation_report(evaluation: Any, variables: Sequence[str], *, job_id: str, gold: str) -> str:
     """The terminal table: per variable and overall n, right, accuracy, 95% Wilson interval, right page;
     then the misses with both values and the quote, and the gold rows that matched nothing."""
-    from .variables import format_value
+    from policy_reader.variables import format_value
 
     names = [n for n in variables if n in evaluation.variables]
     names += [n for n in evaluation.variables if n not in names]
@@ -291,7 +291,7 @@ def evaluation_report(evaluation: Any, variables: Sequence[str], *, job_id: str,
 
 
 def _job_command(args: argparse.Namespace) -> int:
-    from job_manager import JobManager
+    from policy_reader.jobs.manager import JobManager
 
     manager = JobManager(load_settings(), start=False)
     try:
@@ -427,7 +427,7 @@ def _watch(manager: Any, job_id: str) -> tuple[Any, bool]:
 
 
 def _write_output(manager: Any, job_id: str, fmt: str, out: Path) -> None:
-    from .fsio import atomic_write_bytes
+    from policy_reader.fsio import atomic_write_bytes
 
     atomic_write_bytes(out, manager.get_export(job_id, fmt))
 

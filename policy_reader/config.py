@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigError
+from policy_reader.errors import ConfigError
 
 BackendName = Literal["auto", "offline", "openai", "azure"]
 log = logging.getLogger("policy_reader.config")
@@ -178,7 +178,7 @@ class Settings(BaseSettings):
                              "address of a domain connected to the resource (e.g. DoNotReply@<domain>)")
         if self.email_link_over_mb < self.email_zip_over_mb:
             raise ValueError("EMAIL_LINK_OVER_MB must be at least EMAIL_ZIP_OVER_MB")
-        from .pricing import parse_price_table  # raises ValueError naming the bad entry
+        from policy_reader.llm.pricing import parse_price_table  # raises ValueError naming the bad entry
 
         parse_price_table(self.model_prices)
         return self

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import VariablesError
-from .models import Variable, VariableType
+from policy_reader.errors import VariablesError
+from policy_reader.models import Variable, VariableType
 
 COLUMNS = ("name", "question", "type", "options", "instructions", "always_review")
 VALID_TYPES = tuple(t.value for t in VariableType)

@@ -1,4 +1,4 @@
-"""Measured accuracy against a gold set (policy_reader/accuracy.py), up to `policy-reader evaluate` on the
+"""Measured accuracy against a gold set (policy_reader/accuracy/gold.py), up to `policy-reader evaluate` on the
 bundled samples, whose numbers are checked against a count made here, independently, from
 samples/make_samples.py's EXPECTED answers."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from policy_reader.accuracy import (
+from policy_reader.accuracy.gold import (
     GoldRow,
     evaluate,
     normalise_text,

@@ -117,7 +117,7 @@ def test_no_module_reaches_into_another_modules_private_members() -> None:
 
 def test_the_worker_command_runs_without_the_facade() -> None:
     modules = _sources()
-    assert "job_manager" not in _imports("policy_reader.worker", modules["policy_reader.worker"], modules)
+    assert "job_manager" not in _imports("policy_reader.jobs.worker", modules["policy_reader.jobs.worker"], modules)
     for name in modules:
         if name.startswith("policy_reader.jobs"):
             assert "job_manager" not in _imports(name, modules[name], modules), name
@@ -127,7 +127,7 @@ def test_both_executors_share_the_lifecycle_steps() -> None:
     """Running a document, keeping its result and finalising live once, in jobs/document.py and
     jobs/lifecycle.py; each executor calls them instead of writing its own."""
     modules = _sources()
-    for executor in ("policy_reader.jobs.local", "policy_reader.jobs.queued"):
+    for executor in ("policy_reader.jobs.local_executor", "policy_reader.jobs.queue_executor"):
         imported = _imports(executor, modules[executor], modules)
         assert {"policy_reader.jobs.document", "policy_reader.jobs.lifecycle",
                 "policy_reader.jobs.transitions"} <= imported, executor

@@ -1,4 +1,4 @@
-"""The audit sample (policy_reader/audit.py): its size for a margin of error, a reproducible draw of the
+"""The audit sample (policy_reader/accuracy/audit.py): its size for a margin of error, a reproducible draw of the
 accepted answers only, and the estimate with its Wilson interval."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from policy_reader.accuracy import wilson
-from policy_reader.audit import (
+from policy_reader.accuracy.gold import wilson
+from policy_reader.accuracy.audit import (
     AuditMark,
     accepted_answers,
     draw,

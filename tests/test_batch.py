@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from policy_reader.batch import BatchClient, BatchState
-from policy_reader.extraction import extract_document
-from policy_reader.llm_extractor import price
+from policy_reader.extraction.batch_client import BatchClient, BatchState
+from policy_reader.extraction.answers import extract_document
+from policy_reader.llm.llm_extractor import price
 from policy_reader.models import AnswerStatus, DocumentText, PageText, Usage
 from tests.fake_openai import SchemaLimits as ServerLimits
 from tests.test_llm_extractor import _expected, wide_template

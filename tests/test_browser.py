@@ -123,7 +123,7 @@ def test_upload_run_progress_results_and_excel(tmp_path: Path, fake_openai, stre
 
 def visible_text(page) -> str:
     """The page's text as read: without the invisible word joiners that keep addresses and URLs from
-    becoming links (policy_reader/ui.py `plain`)."""
+    becoming links (policy_reader/app/view.py `plain`)."""
     return page.inner_text("body").replace("\u2060", "")
 
 
@@ -247,7 +247,7 @@ def test_an_audit_in_the_browser_puts_the_estimate_in_the_summary_sheet_and_the_
     from email import policy as email_policy
 
     from job_manager import JobManager
-    from policy_reader.accuracy import wilson
+    from policy_reader.accuracy.gold import wilson
     from policy_reader.models import Variable
 
     page = browser_page
@@ -313,7 +313,7 @@ def test_an_audit_in_the_browser_puts_the_estimate_in_the_summary_sheet_and_the_
         assert "5 of 6 accepted answers drawn at random" in text
 
         # the same job against a gold set uploaded in the app: the table the CLI and the API compute
-        from policy_reader import ui
+        from policy_reader.app import view as ui
         from tests.fixtures.accuracy import gold_csv
 
         gold = tmp_path / "gold.csv"

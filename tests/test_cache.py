@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from job_manager import JobManager, JobStatus
-from policy_reader.cache import AnswerCache
+from policy_reader.extraction.cache import AnswerCache
 from policy_reader.models import Variable, VariableType
 
 YEAR = Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)

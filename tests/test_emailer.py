@@ -19,8 +19,8 @@ import pytest
 
 from job_manager import JobManager, JobStatus
 from policy_reader.config import load_settings
-from policy_reader.email_body import review_items
-from policy_reader.emailer import (
+from policy_reader.delivery.email_body import review_items
+from policy_reader.delivery.emailer import (
     EmailSummary,
     build_message,
     render_summary_text,

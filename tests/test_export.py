@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from policy_reader.export import (
+from policy_reader.delivery.formats import (
     DATE_FORMAT,
     REVIEW_FILL,
     SummaryRow,
@@ -25,7 +25,7 @@ from policy_reader.export import (
     to_xlsx,
 )
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable
-from policy_reader.prompts import PROMPT_VERSION
+from policy_reader.llm.prompts import PROMPT_VERSION
 
 VARIABLES = [
     Variable(name="year_adopted", question="Year?", type="year"),

@@ -6,12 +6,12 @@ import json
 import pytest
 
 from policy_reader.errors import LlmError
-from policy_reader.extraction import (EVIDENCE_NOT_FOUND, Cancelled, chunk_pages, estimate_tokens,
+from policy_reader.extraction.answers import (EVIDENCE_NOT_FOUND, Cancelled, chunk_pages, estimate_tokens,
                                       extract_document)
-from policy_reader.extractor import make_extractor
-from policy_reader.llm_extractor import LlmExtractor, price
+from policy_reader.extraction.extractor import make_extractor
+from policy_reader.llm.llm_extractor import LlmExtractor, price
 from policy_reader.models import AnswerStatus, DocumentText, MatchKind, PageText, Usage, Variable, VariableType
-from policy_reader.prompts import SYSTEM_PROMPT, build_messages, build_schema
+from policy_reader.llm.prompts import SYSTEM_PROMPT, build_messages, build_schema
 
 YEAR = Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)
 TARGET = Variable(name="target_pct", question="Emission reduction target in percent?", type=VariableType.NUMBER)
@@ -414,7 +414,7 @@ def test_an_ocr_noisy_quote_is_aligned_fuzzily_and_accepted_only_above_the_thres
 
 @pytest.fixture(scope="module")
 def policies(tmp_path_factory):
-    from policy_reader.pdf_text import read_pdf
+    from policy_reader.reading.pdf_text import read_pdf
     from tests.policy_corpus import make_policies
 
     return [(p, read_pdf(p.path)) for p in make_policies(tmp_path_factory.mktemp("policies"), 12)]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from policy_reader.grounding import (FUZZY_ACCEPT, FUZZY_MIN, DocumentIndex, clean_quote, dates_in, numbers_in,
+from policy_reader.extraction.grounding import (FUZZY_ACCEPT, FUZZY_MIN, DocumentIndex, clean_quote, dates_in, numbers_in,
                                      value_support)
 from policy_reader.models import MatchKind, PageText, Variable, VariableType
 

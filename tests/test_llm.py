@@ -9,10 +9,10 @@ import pytest
 
 from policy_reader.config import load_settings
 from policy_reader.errors import ConfigError, LlmError
-from policy_reader.llm import (AzureChatBackend, OpenAIChatBackend, backoff_delay, make_chat_backend,
+from policy_reader.llm.chat import (AzureChatBackend, OpenAIChatBackend, backoff_delay, make_chat_backend,
                                retry_after_seconds)
 from policy_reader.models import PageText, Variable, VariableType
-from policy_reader.prompts import SCHEMA_NAME, build_messages, build_schema
+from policy_reader.llm.prompts import SCHEMA_NAME, build_messages, build_schema
 from tests.fixtures.openai_server import AZURE_TEST_KEY, TEST_KEY
 
 VARS = [Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR),

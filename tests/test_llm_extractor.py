@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from policy_reader.errors import LlmError
-from policy_reader.extraction import extract_document
-from policy_reader.extractor import make_extractor
-from policy_reader.llm_extractor import LlmExtractor, load_json, price
+from policy_reader.extraction.answers import extract_document
+from policy_reader.extraction.extractor import make_extractor
+from policy_reader.llm.llm_extractor import LlmExtractor, load_json, price
 from policy_reader.models import AnswerStatus, DocumentText, PageText, Variable, VariableType
-from policy_reader.pipeline import process_document
-from policy_reader.prompts import build_messages, build_schema
-from policy_reader.schema_groups import SchemaLimits, answer_tokens, measure, plan_groups
+from policy_reader.extraction.pipeline import process_document
+from policy_reader.llm.prompts import build_messages, build_schema
+from policy_reader.llm.schema_groups import SchemaLimits, answer_tokens, measure, plan_groups
 from tests.fake_openai import Quota, SchemaLimits as ServerLimits, _schema_problem
 
 _TYPES = [VariableType.TEXT, VariableType.NUMBER, VariableType.YEAR, VariableType.BOOLEAN,

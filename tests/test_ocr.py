@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policy_reader.ocr import OcrLine, get_engine, layout_text
+from policy_reader.reading.ocr import OcrLine, get_engine, layout_text
 from tests.pdf_factory import make_image_only_pdf, make_text_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def test_ocr_never_takes_the_model_download_path(monkeypatch: pytest.MonkeyPatch
     """The models come from the wheel: a fresh engine OCRs a page with rapidocr's downloader disabled."""
     from rapidocr.utils import download_file
 
-    from policy_reader.ocr import RapidOcr3
+    from policy_reader.reading.ocr import RapidOcr3
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("rapidocr tried to download a model")
@@ -111,8 +111,8 @@ def test_ocr_reads_a_scan_in_a_process_where_libgl_cannot_be_loaded(tmp_path: Pa
         "    ctypes.CDLL('libGL.so.1'); libgl = 'loaded'\n"
         "except OSError as exc:\n"
         "    libgl = str(exc)\n"
-        "from policy_reader.ocr import availability\n"
-        "from policy_reader.pdf_text import read_pdf\n"
+        "from policy_reader.reading.ocr import availability\n"
+        "from policy_reader.reading.pdf_text import read_pdf\n"
         "doc = read_pdf(sys.argv[1])\n"
         "print(json.dumps({'libgl': libgl, 'ocr': availability().describe(), 'pages': doc.ocr_pages,\n"
         "                  'text': doc.pages[0].text, 'warnings': doc.warnings}))\n"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from policy_reader.extractor import Extractor, make_extractor
+from policy_reader.extraction.extractor import Extractor, make_extractor
 from policy_reader.models import AnswerStatus, PageText, Usage, Variable
-from policy_reader.offline import MAX_CONFIDENCE, OfflineExtractor
-from policy_reader.pdf_text import read_pdf
+from policy_reader.extraction.offline import MAX_CONFIDENCE, OfflineExtractor
+from policy_reader.reading.pdf_text import read_pdf
 from policy_reader.variables import load_variables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,7 +166,7 @@ def test_boolean_needs_its_subject_not_just_the_verb():
 
 def test_offline_quotes_are_aligned_exactly_on_their_pages_in_the_samples():
     """The offline extractor quotes sentences verbatim: grounding finds every one exactly, on its page."""
-    from policy_reader.extraction import extract_document
+    from policy_reader.extraction.answers import extract_document
     from policy_reader.models import MatchKind
 
     variables = load_variables(SAMPLES / "variables.csv", "variables.csv")

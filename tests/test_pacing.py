@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from policy_reader.errors import LlmError
-from policy_reader.extractor import make_extractor
-from policy_reader.pacing import QuotaPacer, call_context, parse_duration
+from policy_reader.extraction.extractor import make_extractor
+from policy_reader.llm.pacing import QuotaPacer, call_context, parse_duration
 from tests.fake_openai import Quota
 from tests.test_llm_extractor import wide_template
 

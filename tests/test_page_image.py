@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from policy_reader.errors import PdfError
-from policy_reader.page_image import find_quote_boxes, render_page_png
+from policy_reader.reading.page_image import find_quote_boxes, render_page_png
 from tests.pdf_factory import make_encrypted_pdf, make_image_only_pdf, make_text_pdf, make_two_column_pdf
 
 A4_PT = (210 / 25.4 * 72, 297 / 25.4 * 72)
@@ -113,8 +113,8 @@ def test_quote_matches_across_a_line_break_hyphen(tmp_path: Path) -> None:
 
 
 def _aligned(path: Path, quote: str):
-    from policy_reader.grounding import DocumentIndex
-    from policy_reader.pdf_text import read_pdf
+    from policy_reader.extraction.grounding import DocumentIndex
+    from policy_reader.reading.pdf_text import read_pdf
 
     (alignment, *_rest) = DocumentIndex(read_pdf(path).pages).align(quote)
     return list(alignment.parts)
@@ -136,8 +136,8 @@ def test_a_quote_over_a_page_break_is_highlighted_on_both_pages(tmp_path: Path) 
 def test_a_repeated_sentence_is_highlighted_where_the_span_says(tmp_path: Path) -> None:
     sentence = "The target is reviewed every five years."
     path = make_text_pdf(tmp_path / "twice.pdf", [f"{sentence}\n\n{'Filler line of the policy.' * 3}\n\n{sentence}"])
-    from policy_reader.grounding import DocumentIndex
-    from policy_reader.pdf_text import read_pdf
+    from policy_reader.extraction.grounding import DocumentIndex
+    from policy_reader.reading.pdf_text import read_pdf
 
     alignments = DocumentIndex(read_pdf(path).pages).align(sentence)
     assert len(alignments) == 2

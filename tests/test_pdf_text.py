@@ -14,7 +14,7 @@ import pytest
 from policy_reader.config import load_settings
 from policy_reader.errors import PdfError
 from policy_reader.fsio import atomic_write_bytes
-from policy_reader.pdf_text import read_pdf, read_pdf_for, sanitize_filename
+from policy_reader.reading.pdf_text import read_pdf, read_pdf_for, sanitize_filename
 from tests.pdf_factory import (
     make_blank_pdf,
     make_encrypted_pdf,

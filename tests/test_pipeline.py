@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from policy_reader.cache import AnswerCache
-from policy_reader.extraction import Cancelled
-from policy_reader.extractor import make_extractor
+from policy_reader.extraction.cache import AnswerCache
+from policy_reader.extraction.answers import Cancelled
+from policy_reader.extraction.extractor import make_extractor
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
-from policy_reader.pipeline import process_document
+from policy_reader.extraction.pipeline import process_document
 from tests.fixtures.openai_server import TEST_KEY
 
 VARS = [Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR),

@@ -1,4 +1,4 @@
-"""policy_reader/pricing.py: the cost of a call is priced with the model the response names."""
+"""policy_reader/llm/pricing.py: the cost of a call is priced with the model the response names."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,9 @@ import pytest
 
 from policy_reader.config import load_settings
 from policy_reader.errors import ConfigError
-from policy_reader.extractor import make_extractor
+from policy_reader.extraction.extractor import make_extractor
 from policy_reader.models import PageText, Usage, Variable
-from policy_reader.pricing import price, price_for
+from policy_reader.llm.pricing import price, price_for
 
 TABLE = json.dumps({"gpt-4o": {"input": 2.5, "cached_input": 1.25, "output": 10},
                     "gpt-4o-mini": {"input": 0.15, "output": 0.6}})

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from policy_reader.config import load_settings
-from policy_reader.extractor import make_extractor
+from policy_reader.extraction.extractor import make_extractor
 from policy_reader.models import AnswerStatus, Variable, VariableType
-from policy_reader.pipeline import process_document
+from policy_reader.extraction.pipeline import process_document
 
 pytestmark = pytest.mark.real_server
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from policy_reader import sandbox
+from policy_reader.reading import sandbox
 from policy_reader.config import load_settings
 from policy_reader.errors import PdfError, VariablesError
 from tests.fixtures.hostile import make_form_bomb_pdf, make_giant_page_pdf, make_stream_bomb_pdf

@@ -1,14 +1,14 @@
-"""A second opinion (policy_reader/second_opinion.py): what counts as a disagreement, a document read with a
+"""A second opinion (policy_reader/extraction/second_opinion.py): what counts as a disagreement, a document read with a
 second engine through the real fake OpenAI server, a second engine that fails, and the job option's checks."""
 from __future__ import annotations
 
 import pytest
 
 from policy_reader.errors import JobError
-from policy_reader.extractor import make_extractor
+from policy_reader.extraction.extractor import make_extractor
 from policy_reader.models import Answer, AnswerStatus, MatchKind, Variable, VariableType
-from policy_reader.pipeline import process_document
-from policy_reader.second_opinion import apply_second_opinion, disagreements
+from policy_reader.extraction.pipeline import process_document
+from policy_reader.extraction.second_opinion import apply_second_opinion, disagreements
 
 YEAR = Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)
 TARGET = Variable(name="emission_target_pct", question="What emission reduction (%) does it target?",

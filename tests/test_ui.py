@@ -1,4 +1,4 @@
-"""Unit tests of policy_reader/ui.py: the dashboard's view-model, without Streamlit."""
+"""Unit tests of policy_reader/app/view.py: the dashboard's view-model, without Streamlit."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from policy_reader import ui
+from policy_reader.app import view as ui
 from policy_reader.config import load_settings
 from policy_reader.errors import VariablesError
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
@@ -279,7 +279,7 @@ def test_get_field_reads_mappings_and_objects() -> None:
 
 
 def test_a_batch_jobs_progress_says_what_the_provider_is_doing():
-    from policy_reader import ui
+    from policy_reader.app import view as ui
 
     view = {"documents_done": 0, "documents_total": 10, "stage": "batch in_progress",
             "batch": {"status": "in_progress", "answered": 3, "total": 12}}
@@ -289,8 +289,8 @@ def test_a_batch_jobs_progress_says_what_the_provider_is_doing():
 
 
 def test_accuracy_tables_for_a_gold_set_and_an_audit() -> None:
-    from policy_reader.accuracy import Miss, Score
-    from policy_reader.audit import AuditScore
+    from policy_reader.accuracy.gold import Miss, Score
+    from policy_reader.accuracy.audit import AuditScore
 
     gold = ui.accuracy_frame({"year": Score.of(2, 3, page_correct=1)}, Score.of(2, 3, page_correct=1))
     assert gold.to_dict("records") == [

@@ -7,7 +7,7 @@ import json
 from job_manager import JobManager, JobStatus
 from policy_reader.config import load_settings
 from policy_reader.models import Variable, VariableType
-from policy_reader.webhook import post_webhook, sign, verify
+from policy_reader.delivery.webhook import post_webhook, sign, verify
 from tests.fixtures.webhook import SECRET
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from job_manager import JobManager, JobStatus
-from policy_reader import limits
+from policy_reader.jobs import limits
 from policy_reader.jobs.azure_store import AzureJobStore
 from policy_reader.config import load_settings
 from policy_reader.errors import JobError, LimitExceeded
 from policy_reader.models import Variable, VariableType
-from policy_reader.jobs.queued import QueueExecutor
+from policy_reader.jobs.queue_executor import QueueExecutor
 from tests.fixtures.azurite import AzuriteServer
 from tests.fixtures.common import wait_until
 from tests.fixtures.fairness import big_documents_done_when_a_small_job_finishes

@@ -12,7 +12,7 @@
     history.py   the user's jobs: open, download, resume, delete
     admin.py     jobs by status, throughput, tokens and cost
 
-Widgets only: what a page computes lives in `policy_reader/ui.py` (pure, unit-tested) and every check
+Widgets only: what a page computes lives in `policy_reader/app/view.py` (pure, unit-tested) and every check
 on what the user submits is made once, by `JobManager`. Anything that came from a document, a file
 or job name, a template, a URL or a header is shown through `ui.plain` (never as markdown).
 Not a top-level `pages/` folder: Streamlit would turn that into its own multipage navigation.

@@ -6,8 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from job_manager import JobManager
-from policy_reader import ui
+from policy_reader.jobs.manager import JobManager
+from policy_reader.app import view as ui
 from policy_reader.app.messages import show_error
 from policy_reader.config import Settings
 from policy_reader.errors import PolicyReaderError

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from job_manager import JobManager
-from policy_reader import ui
+from policy_reader.jobs.manager import JobManager
+from policy_reader.app import view as ui
 from policy_reader.app.messages import flash, show_error, show_flash
 from policy_reader.app.nav import open_job
 from policy_reader.errors import PolicyReaderError

@@ -5,9 +5,9 @@ from typing import Any
 
 import streamlit as st
 
-from job_manager import JobManager
-from policy_reader import ui
-from policy_reader.app import accuracy, results
+from policy_reader.jobs.manager import JobManager
+from policy_reader.app import view as ui
+from policy_reader.app import accuracy_page as accuracy, results
 from policy_reader.app.messages import flash, guarded, say, show_error, show_flash
 from policy_reader.app.nav import new_job
 from policy_reader.app.setup import get_manager

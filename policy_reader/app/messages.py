@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import streamlit as st
 
-from policy_reader import ui
+from policy_reader.app import view as ui
 from policy_reader.config import scrub, startup_settings
 from policy_reader.errors import PolicyReaderError
 

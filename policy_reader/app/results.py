@@ -6,8 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from job_manager import JobManager
-from policy_reader import ui
+from policy_reader.jobs.manager import JobManager
+from policy_reader.app import view as ui
 from policy_reader.app.messages import flash, show_error
 from policy_reader.errors import PolicyReaderError
 from policy_reader.models import DocumentResult, Variable
@@ -56,9 +56,9 @@ def downloads(manager: JobManager, job_id: str, user: str) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def page_png(path: str, mtime: float, page: int, quote: str, span: tuple[tuple[int, int, int], ...] = ()) -> bytes:
-    """Drawn by a reader process (policy_reader/sandbox.py): the app never parses an uploaded PDF. The
+    """Drawn by a reader process (policy_reader/reading/sandbox.py): the app never parses an uploaded PDF. The
     aligned `span` (grounding.py) is highlighted; the quote is the fallback."""
-    from policy_reader import sandbox
+    from policy_reader.reading import sandbox
     from policy_reader.config import startup_settings
 
     return sandbox.render_page_png(Path(path), page, startup_settings(), highlight=quote or None, span=span)

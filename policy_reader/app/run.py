@@ -6,8 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from job_manager import JobManager, JobOptions
-from policy_reader import sandbox, ui
+from policy_reader.jobs.manager import JobManager, JobOptions
+from policy_reader.reading import sandbox
+from policy_reader.app import view as ui
 from policy_reader.app.messages import flash, say, show_error
 from policy_reader.config import Settings, startup_settings
 from policy_reader.errors import PolicyReaderError, VariablesError

@@ -5,8 +5,8 @@ import os
 
 import streamlit as st
 
-from job_manager import JobManager, get_job_manager
-from policy_reader import ui
+from policy_reader.jobs.manager import JobManager, get_job_manager
+from policy_reader.app import view as ui
 from policy_reader.auth import current_user
 from policy_reader.config import Settings, startup_settings
 from policy_reader.errors import SignInRequired

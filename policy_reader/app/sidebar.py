@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from policy_reader import ui
+from policy_reader.app import view as ui
 from policy_reader.app.nav import PAGES
 from policy_reader.config import Settings
 

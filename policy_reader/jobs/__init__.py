@@ -19,8 +19,8 @@ The public API is the `JobManager` facade in the top-level `job_manager.py`.
 """
 from __future__ import annotations
 
-from .executor import Executor
-from .services import JobServices, build_services
-from .state import ACTIVE, TERMINAL, JobOptions, JobStatus, JobView
+from policy_reader.jobs.executor import Executor
+from policy_reader.jobs.services import JobServices, build_services
+from policy_reader.jobs.state import ACTIVE, TERMINAL, JobOptions, JobStatus, JobView
 
 __all__ = ["ACTIVE", "TERMINAL", "Executor", "JobOptions", "JobServices", "JobStatus", "JobView", "build_services"]

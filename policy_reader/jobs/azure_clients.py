@@ -11,8 +11,8 @@ from typing import Any
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from ..config import Settings, scrub
-from ..errors import ConfigError, JobError
+from policy_reader.config import Settings, scrub
+from policy_reader.errors import ConfigError, JobError
 
 BLOCK_SIZE = 4 * 1024 * 1024  # uploads and downloads move in 4 MB pieces
 

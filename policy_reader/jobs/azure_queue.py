@@ -37,10 +37,10 @@ from typing import Any
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
-from ..config import Settings
-from ..errors import JobNotFound
-from .azure_clients import storage_error
-from .store import WorkItem, check_doc_id, check_job_id
+from policy_reader.config import Settings
+from policy_reader.errors import JobNotFound
+from policy_reader.jobs.azure_clients import storage_error
+from policy_reader.jobs.store import WorkItem, check_doc_id, check_job_id
 
 log = logging.getLogger("policy_reader.azure")
 

@@ -36,12 +36,12 @@ from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExists
                                    ResourceNotFoundError)
 from azure.storage.blob import ContainerClient
 
-from ..config import Settings
-from ..errors import JobError, JobNotFound
-from ..fsio import atomic_write_stream
-from .azure_clients import storage_clients, storage_error
-from .azure_queue import AzureWorkQueue
-from .store import (EVENTS_FILE, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, check_doc_id,
+from policy_reader.config import Settings
+from policy_reader.errors import JobError, JobNotFound
+from policy_reader.fsio import atomic_write_stream
+from policy_reader.jobs.azure_clients import storage_clients, storage_error
+from policy_reader.jobs.azure_queue import AzureWorkQueue
+from policy_reader.jobs.store import (EVENTS_FILE, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, check_doc_id,
                     check_job_id, check_work_name, checked_manifest, checked_state, new_job_id)
 
 log = logging.getLogger("policy_reader.azure")

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cache import AnswerCache, JobCache
-from ..config import Settings
-from ..extractor import Extractor, make_extractor
-from ..models import Variable
-from .store import JobStore
+from policy_reader.extraction.cache import AnswerCache, JobCache
+from policy_reader.config import Settings
+from policy_reader.extraction.extractor import Extractor, make_extractor
+from policy_reader.models import Variable
+from policy_reader.jobs.store import JobStore
 
 log = logging.getLogger("policy_reader.jobs")
 

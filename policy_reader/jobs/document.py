@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import scrub
-from ..errors import storage_error
-from ..models import DocumentResult
-from .context import JobContext
-from .events import EventLog
-from .store import JobStore
+from policy_reader.config import scrub
+from policy_reader.errors import storage_error
+from policy_reader.models import DocumentResult
+from policy_reader.jobs.context import JobContext
+from policy_reader.jobs.events import EventLog
+from policy_reader.jobs.store import JobStore
 
 log = logging.getLogger("policy_reader.jobs")
 
@@ -35,7 +35,7 @@ def run_document(store: JobStore, ctx: JobContext, doc: dict[str, Any], *, progr
                  should_stop: Callable[[], bool]) -> DocumentResult | None:
     """Answer every variable of one document. None when it was stopped between steps. Raises only
     when the stored input cannot be had (a storage error: the executor decides whether to retry)."""
-    from ..pipeline import Cancelled, process_document
+    from policy_reader.extraction.pipeline import Cancelled, process_document
 
     started = time.monotonic()
     path = store.input_path(ctx.job_id, doc["stored"])  # a storage error is the executor's to retry

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..errors import JobNotFound
-from .state import iso
-from .store import JobStore
+from policy_reader.errors import JobNotFound
+from policy_reader.jobs.state import iso
+from policy_reader.jobs.store import JobStore
 
 log = logging.getLogger("policy_reader.jobs")
 

@@ -54,9 +54,9 @@ def make_executor(services: Any, *, background: bool) -> Executor:
     """The executor for the configured store: threads here (file) or the shared work queue (azure).
     background: recover and clean up periodically (the app, a worker), or only run what is submitted."""
     if services.settings.job_store == "azure":
-        from .queued import QueueExecutor
+        from policy_reader.jobs.queue_executor import QueueExecutor
 
         return QueueExecutor(services, cleanup=background)
-    from .local import LocalExecutor
+    from policy_reader.jobs.local_executor import LocalExecutor
 
     return LocalExecutor(services, background=background)

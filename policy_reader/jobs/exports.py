@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..errors import JobError
-from .accuracy import AccuracyBook
-from .results import ResultBook, total_usage
-from .state import TERMINAL, JobStatus
-from .store import JobStore
+from policy_reader.errors import JobError
+from policy_reader.jobs.accuracy_book import AccuracyBook
+from policy_reader.jobs.result_book import ResultBook, total_usage
+from policy_reader.jobs.state import TERMINAL, JobStatus
+from policy_reader.jobs.store import JobStore
 
 Format = Literal["csv", "xlsx", "json"]
 FORMATS: tuple[Format, ...] = ("json", "csv", "xlsx")
@@ -27,7 +27,7 @@ class Exporter:
 
     def build(self, job_id: str, status: str) -> dict[str, bytes]:
         """Every format, from the results with reviews applied and the audit's estimate (nothing stored)."""
-        from .. import export
+        from policy_reader.delivery import formats as export
 
         results = self.book.results(job_id)
         usage = total_usage(results)

@@ -10,15 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import limits
-from ..config import Settings
-from ..errors import JobError, JobNotFound, VariablesError, storage_error
-from ..models import Variable
-from ..variables import check_variable_limits
-from .retention import job_states
-from .services import JobServices
-from .state import JobOptions, new_state, now
-from .store import doc_id_for
+from policy_reader.jobs import limits
+from policy_reader.config import Settings
+from policy_reader.errors import JobError, JobNotFound, VariablesError, storage_error
+from policy_reader.models import Variable
+from policy_reader.variables import check_variable_limits
+from policy_reader.jobs.retention import job_states
+from policy_reader.jobs.services import JobServices
+from policy_reader.jobs.state import JobOptions, new_state, now
+from policy_reader.jobs.store import doc_id_for
 
 Files = Sequence[tuple[str, "bytes | Path"]]
 
@@ -28,14 +28,14 @@ def check_recipients(settings: Settings, recipients: Sequence[str]) -> list[str]
     cleaned = [r.strip() for r in recipients if r and r.strip()]
     if not cleaned:
         return []
-    from ..emailer import validate_recipients
+    from policy_reader.delivery.emailer import validate_recipients
 
     return validate_recipients(cleaned, allowed_domains=settings.email_allowed_domain_list)
 
 
 def check_backend(settings: Settings, options: JobOptions) -> tuple[str, str]:
     """(backend, model) the job will use; ConfigError when that backend cannot run (e.g. no key)."""
-    from ..extractor import make_extractor
+    from policy_reader.extraction.extractor import make_extractor
 
     backend = options.backend or settings.resolved_backend
     if backend == "auto":
@@ -95,7 +95,7 @@ def check_second_opinion(settings: Settings, options: JobOptions, backend: str, 
 
 
 def check_user_limits(services: JobServices, owner: str, documents: int) -> None:
-    """Per-user limits (policy_reader/limits.py): LimitExceeded says which limit and when it resets."""
+    """Per-user limits (policy_reader/jobs/limits.py): LimitExceeded says which limit and when it resets."""
     s = services.settings
     if not (s.user_max_concurrent_jobs or s.user_max_documents_per_day or s.user_max_pages_per_day):
         return
@@ -163,6 +163,6 @@ def _size_of(data: bytes | Path) -> int:
 
 
 def _safe_name(filename: str) -> str:
-    from ..pdf_text import sanitize_filename
+    from policy_reader.reading.pdf_text import sanitize_filename
 
     return sanitize_filename(filename) or "document.pdf"

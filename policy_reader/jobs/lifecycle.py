@@ -13,13 +13,13 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from ..config import scrub
-from ..errors import JobNotFound, PolicyReaderError
-from .. import limits
-from . import transitions as tr
-from .services import JobServices
-from .state import JobStatus
-from .tally import Tally
+from policy_reader.config import scrub
+from policy_reader.errors import JobNotFound, PolicyReaderError
+from policy_reader.jobs import limits
+from policy_reader.jobs import transitions as tr
+from policy_reader.jobs.services import JobServices
+from policy_reader.jobs.state import JobStatus
+from policy_reader.jobs.tally import Tally
 
 log = logging.getLogger("policy_reader.jobs")
 
@@ -106,7 +106,7 @@ def _process_token() -> dict:
     """Which process holds a finalisation claim: others on this machine see at once when it died."""
     import os
 
-    from .liveness import BOOT, HOST
+    from policy_reader.jobs.liveness import BOOT, HOST
 
     return {"pid": os.getpid(), "host": HOST, "boot": BOOT}
 

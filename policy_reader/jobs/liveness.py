@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .state import now, parse_time
+from policy_reader.jobs.state import now, parse_time
 
 
 def _boot_id() -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from .state import JobStatus, JobView, now, parse_time
+from policy_reader.jobs.state import JobStatus, JobView, now, parse_time
 
 
 def job_metrics(views: Sequence[JobView], *, queue_length: int, running_here: int) -> dict[str, Any]:

@@ -9,14 +9,14 @@ import logging
 from email.utils import make_msgid
 from typing import Any
 
-from ..config import Settings, scrub
-from ..errors import EmailError
-from .accuracy import AccuracyBook
-from .events import EventLog
-from .exports import Exporter
-from .results import ResultBook, total_usage
-from .state import iso
-from .store import JobStore
+from policy_reader.config import Settings, scrub
+from policy_reader.errors import EmailError
+from policy_reader.jobs.accuracy_book import AccuracyBook
+from policy_reader.jobs.events import EventLog
+from policy_reader.jobs.exports import Exporter
+from policy_reader.jobs.result_book import ResultBook, total_usage
+from policy_reader.jobs.state import iso
+from policy_reader.jobs.store import JobStore
 
 log = logging.getLogger("policy_reader.jobs")
 
@@ -65,7 +65,7 @@ class Notifier:
         return info
 
     def _deliver(self, job_id: str, status: str, message_id: str | None) -> Any:
-        from ..emailer import EmailSummary, send_job_email
+        from policy_reader.delivery.emailer import EmailSummary, send_job_email
 
         state = self.store.read_state(job_id)
         manifest = self.store.read_manifest(job_id)
@@ -96,7 +96,7 @@ class Notifier:
                 "finished_at": iso(), "url": self.job_url(job_id)}
 
     def send_webhook(self, job_id: str, status: str, error: str | None) -> dict[str, Any]:
-        from ..webhook import send_job_webhook
+        from policy_reader.delivery.webhook import send_job_webhook
 
         result = send_job_webhook(self.settings, self.summary_payload(job_id, status, error))
         self.events.emit(job_id, f"webhook.{result.status}", error=result.error, attempts=result.attempts)

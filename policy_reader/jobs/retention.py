@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from ..cache import AnswerCache
-from ..errors import JobDamaged, JobNotFound
-from .state import TERMINAL, JobStatus, now, parse_time
-from .store import JobStore
+from policy_reader.extraction.cache import AnswerCache
+from policy_reader.errors import JobDamaged, JobNotFound
+from policy_reader.jobs.state import TERMINAL, JobStatus, now, parse_time
+from policy_reader.jobs.store import JobStore
 
 log = logging.getLogger("policy_reader.jobs")
 

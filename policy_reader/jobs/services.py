@@ -11,23 +11,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
-from ..errors import PolicyReaderError
-from ..cache import AnswerCache
-from .accuracy import AccuracyBook
-from .context import PasswordVault, make_cache
-from .events import EventLog
-from .exports import Exporter
-from .notify import Notifier
-from .results import ResultBook
-from .store import FileJobStore, JobStore
+from policy_reader.config import Settings
+from policy_reader.errors import PolicyReaderError
+from policy_reader.extraction.cache import AnswerCache
+from policy_reader.jobs.accuracy_book import AccuracyBook
+from policy_reader.jobs.context import PasswordVault, make_cache
+from policy_reader.jobs.events import EventLog
+from policy_reader.jobs.exports import Exporter
+from policy_reader.jobs.notify import Notifier
+from policy_reader.jobs.result_book import ResultBook
+from policy_reader.jobs.store import FileJobStore, JobStore
 
 log = logging.getLogger("policy_reader.jobs")
 
 
 def make_store(settings: Settings) -> JobStore:
     if settings.job_store == "azure":
-        from .azure_store import AzureJobStore
+        from policy_reader.jobs.azure_store import AzureJobStore
 
         return AzureJobStore(settings)
     return FileJobStore(Path(settings.jobs_dir))
@@ -49,7 +49,7 @@ class JobServices:
     def safe_apply(self, job_id: str, transition: Any, *args: Any) -> tuple[bool, dict[str, Any]]:
         """Apply a transition; a job deleted meanwhile or a storage error is logged, not raised
         (a runner must not die on the write that records its progress)."""
-        from .transitions import apply
+        from policy_reader.jobs.transitions import apply
 
         try:
             return apply(self.store, job_id, transition, *args)

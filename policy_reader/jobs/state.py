@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..models import Usage
+from policy_reader.models import Usage
 
 
 class JobStatus(str, Enum):

@@ -27,8 +27,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from filelock import FileLock
 
-from ..errors import JobDamaged, JobError, JobNotFound
-from ..fsio import append_line, atomic_copy_file, atomic_create_bytes, atomic_write_bytes, atomic_write_json, read_json
+from policy_reader.errors import JobDamaged, JobError, JobNotFound
+from policy_reader.fsio import append_line, atomic_copy_file, atomic_create_bytes, atomic_write_bytes, atomic_write_json, read_json
 
 JOB_ID_RE = re.compile(r"^[0-9a-f]{20}$")
 DOC_ID_RE = re.compile(r"^d[0-9]{4,6}$")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import DocumentResult, Usage
+from policy_reader.models import DocumentResult, Usage
 
 
 @dataclass
@@ -70,7 +70,7 @@ def job_warnings(result: DocumentResult) -> list[str]:
     """What one document tells about the whole job: OCR that cannot run on this server (the reader found
     pages needing it) is said once for the job, with the reason, not once per page or document."""
     if result.ocr_unavailable or result.error_code == "ocr_unavailable":
-        from ..ocr import availability, unavailable_warning
+        from policy_reader.reading.ocr import availability, unavailable_warning
 
         return [unavailable_warning(availability().reason)]
     return []

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .state import ACTIVE, TERMINAL, JobStatus, iso
-from .store import JobStore
-from .tally import Tally
+from policy_reader.jobs.state import ACTIVE, TERMINAL, JobStatus, iso
+from policy_reader.jobs.store import JobStore
+from policy_reader.jobs.tally import Tally
 
 Transition = Callable[..., bool]
 
@@ -232,8 +232,8 @@ def claim_finalization(state: dict[str, Any], run: int, by: str, stale_s: float,
 
 
 def finalizer_alive(held: dict[str, Any], stale_s: float) -> bool:
-    from .liveness import process_gone
-    from .state import age_s
+    from policy_reader.jobs.liveness import process_gone
+    from policy_reader.jobs.state import age_s
 
     return bool(held) and age_s(held.get("at")) < stale_s and not process_gone(held)
 

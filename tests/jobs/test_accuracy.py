@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from policy_reader.accuracy import wilson
-from policy_reader.audit import accepted_answers, draw, sample_size
+from policy_reader.accuracy.gold import wilson
+from policy_reader.accuracy.audit import accepted_answers, draw, sample_size
 from policy_reader.errors import JobError, JobNotFound
-from policy_reader.prompts import PROMPT_VERSION
+from policy_reader.llm.prompts import PROMPT_VERSION
 
 
 def _summary(xlsx: bytes) -> dict[str, object]:
@@ -139,8 +139,8 @@ def test_two_reviewers_marking_at_once_lose_no_mark(policy_job) -> None:
 def test_the_audit_is_stored_through_either_job_store_and_concurrent_marks_are_kept(store) -> None:
     """FileJobStore and AzureJobStore (Azurite): the sample and its marks go through update_reviews, so two
     reviewers marking at once (two app instances) keep every mark, and an analyst's correction stays too."""
-    from policy_reader.jobs.accuracy import AccuracyBook
-    from policy_reader.jobs.results import ResultBook
+    from policy_reader.jobs.accuracy_book import AccuracyBook
+    from policy_reader.jobs.result_book import ResultBook
     from policy_reader.models import Answer, AnswerStatus, DocumentResult
     from tests.fixtures.stores import new_job
 

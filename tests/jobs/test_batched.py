@@ -14,7 +14,7 @@ from job_manager import JobManager, JobOptions, JobStatus
 from policy_reader.errors import JobError
 from policy_reader.fsio import read_json
 from policy_reader.models import Variable, VariableType
-from policy_reader.pricing import price
+from policy_reader.llm.pricing import price
 from tests.fixtures.common import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

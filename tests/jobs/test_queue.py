@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
-from policy_reader.jobs.queue import JobQueue
+from policy_reader.jobs.priority_queue import JobQueue
 
 
 def test_priority_first_then_first_come() -> None:

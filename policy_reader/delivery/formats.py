@@ -1,0 +1,497 @@
+"""Exports of a job's results: the JSON contract, CSV (one row per document x variable) and Excel.
+
+Pure functions returning bytes: the job manager decides where they are written (atomically) or
+attached. Every text cell is defused against spreadsheet formula injection, because document text
+and file names are untrusted: a PDF can contain "=HYPERLINK(...)" and analysts open exports in Excel.
+No cell ever holds a formula, so the workbook is data only, in Excel and LibreOffice alike.
+
+The per-answer columns of the CSV and of the Evidence sheet are lists of (header, getter): a new
+answer field becomes a new column by adding one line to each list.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
+from policy_reader.llm.prompts import PROMPT_VERSION
+from policy_reader.variables import format_value
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_PLAIN_NUMBER = re.compile(r"^[-+]?(\d+([.,]\d+)*|\.\d+)(e[-+]?\d+)?%?$", re.I)
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_EXCEL_CELL_LIMIT = 32_000
+
+REVIEW_FILL = "FFF2CC"  # light amber: the analyst should look at this cell
+ERROR_FILL = "F8CBAD"  # light red: the engine failed for this cell or document
+HEADER_FILL = "DDEBF7"
+
+
+# --------------------------------------------------------------------------- JSON
+
+def job_payload(job_id: str, status: str, documents: list[DocumentResult], usage: Usage, *,
+                accuracy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The README JSON contract (extra fields are additive: doc_id, error_code, reviewed, note, ...).
+    `accuracy`: the audit's estimate (audit.AuditEstimate.to_json), null until one is measured."""
+    return {
+        "job_id": job_id,
+        "status": str(getattr(status, "value", status)),
+        "documents": [_document_payload(d) for d in documents],
+        "usage": {
+            "calls": usage.calls,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cost_usd": round(usage.cost_usd, 6),
+            "cached_prompt_tokens": usage.cached_prompt_tokens,
+        },
+        "accuracy": accuracy,
+    }
+
+
+def _document_payload(doc: DocumentResult) -> dict[str, Any]:
+    return {
+        "file": doc.file,
+        "status": "ok" if doc.status == "ok" else "failed",
+        "error": doc.error,
+        "pages": doc.pages,
+        "variables": [_answer_payload(a, doc) for a in doc.variables],
+        "doc_id": doc.doc_id,
+        "error_code": doc.error_code,
+        "ocr_pages": list(doc.ocr_pages),
+    }
+
+
+def _answer_payload(a: Answer, doc: DocumentResult) -> dict[str, Any]:
+    return {
+        "name": a.name,
+        "value": _json_value(a.value),
+        "evidence": a.evidence,
+        "page": _page(a, doc),
+        "confidence": round(float(a.confidence), 3),
+        "status": _status(a),
+        "reviewed": a.reviewed,
+        "note": a.note,
+        "match_kind": _kind(a),
+        "similarity": round(float(a.similarity), 3),
+        "span": [{"page": p.page, "start": p.start, "end": p.end} for p in a.span],
+        "coverage": a.coverage,
+        "passages": [{"value": _json_value(p.value), "evidence": p.evidence, "page": p.page,
+                      "match_kind": str(getattr(p.match_kind, "value", p.match_kind)), "agrees": p.agrees,
+                      "source": p.source}
+                     for p in a.passages],
+    }
+
+
+def _page(a: Answer, doc: DocumentResult) -> int | None:
+    """The answer's page, never one outside the document (older results may hold a model's claim)."""
+    if a.page is None or (doc.pages and not 1 <= a.page <= doc.pages):
+        return None
+    return a.page
+
+
+def _kind(a: Answer) -> str:
+    return str(getattr(a.match_kind, "value", a.match_kind))
+
+
+def format_span(a: Answer) -> str:
+    """The aligned span as text: "4:2310-2338; 5:0-120" (page: start-end character offsets of its text)."""
+    return "; ".join(f"{p.page}:{p.start}-{p.end}" for p in a.span)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _status(a: Answer) -> str:
+    return a.status.value if isinstance(a.status, AnswerStatus) else str(a.status)
+
+
+def to_json(payload: dict[str, Any]) -> bytes:
+    """UTF-8 JSON, unicode kept as is (an analyst reads it), stable key order."""
+    return json.dumps(payload, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- CSV
+
+def defuse(text: str) -> str:
+    """Prefix a quote to text Excel would run as a formula; real numbers ("-2.5") are left alone."""
+    if not text:
+        return text
+    stripped = text.lstrip(" ")
+    if stripped[:1] in _FORMULA_START and not _PLAIN_NUMBER.match(stripped):
+        return "'" + text
+    return text
+
+
+def _doc_status(doc: DocumentResult) -> str:
+    return "ok" if doc.status == "ok" else "failed"
+
+
+def _csv_error(doc: DocumentResult, a: Answer | None) -> str:
+    if a is not None and a.status == AnswerStatus.ERROR:
+        return a.note
+    return doc.error or ""
+
+
+# (header, value of the row for one document and one of its answers; None for a document without answers)
+_CsvGetter = Callable[[DocumentResult, Answer | None], str]
+CSV_FIELDS: list[tuple[str, _CsvGetter]] = [
+    ("file", lambda d, a: d.file),
+    ("doc_status", lambda d, a: _doc_status(d)),
+    ("variable", lambda d, a: a.name if a else ""),
+    ("value", lambda d, a: format_value(a.value) if a else ""),
+    ("status", lambda d, a: _status(a) if a else ""),
+    ("confidence", lambda d, a: f"{float(a.confidence):.2f}" if a else ""),
+    ("page", lambda d, a: "" if a is None or _page(a, d) is None else str(_page(a, d))),
+    ("evidence", lambda d, a: a.evidence if a else ""),
+    ("reviewed", lambda d, a: ("yes" if a.reviewed else "no") if a else ""),
+    ("error", _csv_error),
+    ("match_kind", lambda d, a: _kind(a) if a else ""),
+    ("span", lambda d, a: format_span(a) if a else ""),
+]
+CSV_COLUMNS = tuple(name for name, _ in CSV_FIELDS)
+
+
+def _csv_rows(documents: Iterable[DocumentResult]) -> Iterable[list[str]]:
+    for doc in documents:
+        for a in doc.variables or [None]:
+            yield [get(doc, a) for _, get in CSV_FIELDS]
+
+
+def to_csv(documents: list[DocumentResult]) -> bytes:
+    """UTF-8 with BOM (Excel then reads accents correctly); one row per document x variable."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in _csv_rows(documents):
+        writer.writerow([defuse(cell) for cell in row])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- Excel
+
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+COST_FORMAT = "0.0000"
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class SummaryRow(BaseModel):
+    """One line of the Summary sheet: a label and a typed value (Excel number format optional)."""
+
+    label: str
+    value: str | int | float | dt.date | dt.datetime | None = None
+    number_format: str | None = None  # e.g. "0.0%" for a share, DATE_FORMAT for a date
+
+
+class WorkbookInfo(BaseModel):
+    """What the Summary sheet says about the job the workbook comes from."""
+
+    job_id: str = ""
+    job_name: str = ""
+    status: str = ""
+    backend: str | None = None
+    model: str | None = None
+    prompt_version: str | None = None  # None: the backend uses no prompt (offline)
+    created_at: dt.datetime | None = None
+    exported_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], *, status: str | None = None) -> WorkbookInfo:
+        """From a job's state (job.json). `status` overrides the stored one while the job finishes.
+
+        The prompt version is the one of this app version: answers are cached per prompt version,
+        so the results of a run are those of the prompt it ran with.
+        """
+        backend = state.get("backend")
+        return cls(job_id=str(state.get("id") or ""), job_name=str(state.get("name") or ""),
+                   status=str(getattr(status, "value", status) or state.get("status") or ""),
+                   backend=backend, model=state.get("model"),
+                   prompt_version=None if backend in (None, "offline") else PROMPT_VERSION,
+                   created_at=_parse_time(state.get("created_at")))
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    """An ISO-8601 time from job state; anything unreadable is left out rather than failing the export."""
+    if isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    """Excel has no time zones: store UTC wall time (the label says UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+def _set(cell: Any, value: Any, number_format: str | None = None) -> None:
+    """Write a value so it can never become a formula: text is forced to a string cell and
+    formula-looking text gets Excel's quotePrefix (shown as text even after editing).
+    Dates become date cells (a serial number with a date format)."""
+    if value is None or isinstance(value, bool):
+        cell.value = value
+        return
+    if isinstance(value, dt.datetime):
+        cell.value = _naive_utc(value)
+        cell.number_format = number_format or DATETIME_FORMAT
+        return
+    if isinstance(value, dt.date):
+        cell.value = value
+        cell.number_format = number_format or DATE_FORMAT
+        return
+    if isinstance(value, (int, float)):
+        cell.value = value
+        if number_format:
+            cell.number_format = number_format
+        return
+    text = _ILLEGAL_XML.sub("", str(value))[:_EXCEL_CELL_LIMIT]
+    cell.value = text
+    cell.data_type = "s"
+    stripped = text.lstrip(" ")
+    if stripped[:1] in _FORMULA_START and not _PLAIN_NUMBER.match(stripped):
+        cell.quotePrefix = True
+
+
+def _excel_value(value: Any, vtype: VariableType | None = None) -> Any:
+    """Numbers stay numbers and full dates of date variables become dates (both sortable and
+    filterable in Excel); everything else is the table text. Partial dates ("2019-06", "2019")
+    and dates before 1900 (which Excel cannot show) stay text."""
+    if isinstance(value, bool) or value is None:
+        return format_value(value)
+    if isinstance(value, (int, float)):
+        return value
+    if vtype == VariableType.DATE and isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+        return day if day.year >= 1900 else value
+    return format_value(value)
+
+
+def _header(ws: Any, columns: Sequence[str], *, freeze: str = "B2") -> None:
+    from openpyxl.styles import Font, PatternFill
+
+    for col, name in enumerate(columns, start=1):
+        cell = ws.cell(row=1, column=col)
+        _set(cell, name)
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", start_color=HEADER_FILL, end_color=HEADER_FILL)
+    ws.freeze_panes = freeze
+
+
+def _filter(ws: Any) -> None:
+    """Auto-filter over the header and every row (sort and filter by value, status, file...)."""
+    from openpyxl.utils import get_column_letter
+
+    ws.auto_filter.ref = f"A1:{get_column_letter(max(ws.max_column, 1))}{max(ws.max_row, 1)}"
+
+
+def _display_width(value: Any) -> int:
+    if isinstance(value, dt.datetime):
+        return 16
+    if isinstance(value, dt.date):
+        return 10
+    return max((len(line) for line in str(value).splitlines()), default=0)
+
+
+def _widths(ws: Any, minimum: int = 8, maximum: int = 60) -> None:
+    from openpyxl.utils import get_column_letter
+
+    widths: dict[int, int] = {}
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.value is not None:
+                widths[cell.column] = max(widths.get(cell.column, 0), _display_width(cell.value))
+    for col, width in widths.items():
+        # +2 for the filter button in the header
+        ws.column_dimensions[get_column_letter(col)].width = max(minimum, min(maximum, width + 3))
+
+
+def _variable_names(documents: Sequence[DocumentResult], variables: Sequence[Variable] | None) -> list[str]:
+    names = [v.name for v in variables or ()]
+    for doc in documents:
+        for a in doc.variables:
+            if a.name not in names:
+                names.append(a.name)
+    return names
+
+
+def _types(variables: Sequence[Variable] | None) -> dict[str, VariableType]:
+    return {v.name: v.type for v in variables or ()}
+
+
+def _results_sheet(ws: Any, documents: Sequence[DocumentResult], names: list[str],
+                   types: Mapping[str, VariableType]) -> None:
+    from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
+
+    review = PatternFill("solid", start_color=REVIEW_FILL, end_color=REVIEW_FILL)
+    error = PatternFill("solid", start_color=ERROR_FILL, end_color=ERROR_FILL)
+    _header(ws, ["file", "status", *names])
+    for r, doc in enumerate(documents, start=2):
+        _set(ws.cell(row=r, column=1), doc.file)
+        _set(ws.cell(row=r, column=2), _doc_status(doc))
+        if doc.status != "ok":
+            ws.cell(row=r, column=2).fill = error
+            if doc.error:
+                ws.cell(row=r, column=2).comment = Comment(_ILLEGAL_XML.sub("", doc.error)[:2000], "Policy Reader")
+        answers = {a.name: a for a in doc.variables}
+        for c, name in enumerate(names, start=3):
+            a = answers.get(name)
+            if a is None:
+                continue
+            cell = ws.cell(row=r, column=c)
+            _set(cell, _excel_value(a.value, types.get(name)))
+            if a.status == AnswerStatus.NEEDS_REVIEW:
+                cell.fill = review
+            elif a.status == AnswerStatus.ERROR:
+                cell.fill = error
+    _filter(ws)
+    _widths(ws, maximum=45)
+
+
+# (header, cell value for one answer of one document); types maps variable names to their types
+_EvidenceGetter = Callable[[DocumentResult, Answer, Mapping[str, VariableType]], Any]
+EVIDENCE_FIELDS: list[tuple[str, _EvidenceGetter]] = [
+    ("file", lambda d, a, t: d.file),
+    ("variable", lambda d, a, t: a.name),
+    ("value", lambda d, a, t: _excel_value(a.value, t.get(a.name))),
+    ("page", lambda d, a, t: _page(a, d)),
+    ("evidence", lambda d, a, t: a.evidence),
+    ("confidence", lambda d, a, t: round(float(a.confidence), 3)),
+    ("status", lambda d, a, t: _status(a)),
+    ("reviewed", lambda d, a, t: "yes" if a.reviewed else "no"),
+    ("note", lambda d, a, t: a.note),
+    ("match kind", lambda d, a, t: _kind(a)),
+    ("span", lambda d, a, t: format_span(a)),
+]
+
+
+def _evidence_sheet(ws: Any, documents: Sequence[DocumentResult], types: Mapping[str, VariableType]) -> None:
+    from openpyxl.styles import Alignment
+
+    headers = [name for name, _ in EVIDENCE_FIELDS]
+    wrap = headers.index("evidence") + 1
+    _header(ws, headers, freeze="C2")
+    r = 2
+    for doc in documents:
+        for a in doc.variables:
+            for c, (_, get) in enumerate(EVIDENCE_FIELDS, start=1):
+                _set(ws.cell(row=r, column=c), get(doc, a, types))
+            ws.cell(row=r, column=wrap).alignment = Alignment(wrap_text=True, vertical="top")
+            r += 1
+    _filter(ws)
+    _widths(ws, maximum=80)
+
+
+def _errors_sheet(ws: Any, documents: Sequence[DocumentResult]) -> None:
+    _header(ws, ["file", "variable", "code", "error"])
+    r = 2
+    for doc in documents:
+        rows: list[list[Any]] = []
+        if doc.status != "ok":
+            rows.append([doc.file, "", doc.error_code or "", doc.error or "failed"])
+        rows += [[doc.file, a.name, "answer", a.note or "error"] for a in doc.variables
+                 if a.status == AnswerStatus.ERROR]
+        for row in rows:
+            for c, value in enumerate(row, start=1):
+                _set(ws.cell(row=r, column=c), value)
+            r += 1
+    _widths(ws, maximum=100)
+
+
+def _count(documents: Sequence[DocumentResult], test: Callable[[Answer], bool]) -> int:
+    return sum(1 for d in documents for a in d.variables if test(a))
+
+
+def summary_rows(documents: Sequence[DocumentResult], variables: Sequence[Variable] | None, usage: Usage,
+                 info: WorkbookInfo, accuracy: Sequence[SummaryRow] | None = None) -> list[SummaryRow | None]:
+    """The Summary sheet's lines (None = a blank separator line)."""
+    R = SummaryRow
+    names = _variable_names(documents, variables)
+    not_measured = R(label="accuracy estimate", value="not measured for this job")
+    return [
+        R(label="job name", value=info.job_name or "(unnamed job)"),
+        R(label="job id", value=info.job_id),
+        R(label="status", value=info.status),
+        R(label="created (UTC)", value=info.created_at),
+        R(label="exported (UTC)", value=info.exported_at),
+        R(label="backend", value=info.backend),
+        R(label="model", value=info.model),
+        R(label="prompt version", value=info.prompt_version or "n/a (no prompt: offline extractor)"),
+        None,
+        R(label="documents", value=len(documents)),
+        R(label="documents read", value=sum(1 for d in documents if d.status == "ok")),
+        R(label="documents failed", value=sum(1 for d in documents if d.status != "ok")),
+        R(label="pages", value=sum(d.pages for d in documents)),
+        R(label="variables", value=len(names)),
+        R(label="answers", value=_count(documents, lambda a: True)),
+        R(label="answers accepted", value=_count(documents, lambda a: a.status == AnswerStatus.ACCEPTED)),
+        R(label="answers to review (not yet reviewed)",
+          value=_count(documents, lambda a: a.status == AnswerStatus.NEEDS_REVIEW and not a.reviewed)),
+        R(label="answers not found", value=_count(documents, lambda a: a.status == AnswerStatus.NOT_FOUND)),
+        R(label="answers with errors", value=_count(documents, lambda a: a.status == AnswerStatus.ERROR)),
+        R(label="answers reviewed by an analyst", value=_count(documents, lambda a: a.reviewed)),
+        None,
+        R(label="model calls", value=usage.calls),
+        R(label="prompt tokens", value=usage.prompt_tokens),
+        R(label="cached prompt tokens", value=usage.cached_prompt_tokens),
+        R(label="completion tokens", value=usage.completion_tokens),
+        R(label="estimated cost (USD)", value=round(usage.cost_usd, 6), number_format=COST_FORMAT),
+        None,
+        *(accuracy if accuracy else [not_measured]),
+        None,
+        R(label="sheet Results", value="one row per document, one column per variable; amber = needs review, "
+                                       "red = error or failed document"),
+        R(label="sheet Evidence", value="one row per answer: the quote, its page, confidence, status and note"),
+        R(label="sheet Errors", value="failed documents and answers the engine could not read"),
+    ]
+
+
+def _summary_sheet(ws: Any, rows: Sequence[SummaryRow | None]) -> None:
+    from openpyxl.styles import Alignment, Font
+
+    _set(ws.cell(row=1, column=1), "Policy Reader results")
+    ws.cell(row=1, column=1).font = Font(bold=True, size=14)
+    for r, row in enumerate(rows, start=3):
+        if row is None:
+            continue
+        _set(ws.cell(row=r, column=1), row.label)
+        ws.cell(row=r, column=1).font = Font(bold=True)
+        value = ws.cell(row=r, column=2)
+        _set(value, row.value, row.number_format)
+        value.alignment = Alignment(horizontal="left", wrap_text=isinstance(row.value, str))
+    ws.column_dimensions["A"].width = 32
+    ws.column_dimensions["B"].width = 70
+
+
+def to_xlsx(documents: list[DocumentResult], variables: Sequence[Variable] | None, usage: Usage,
+            info: WorkbookInfo | None = None, *, accuracy: Sequence[SummaryRow] | None = None) -> bytes:
+    """Workbook with sheets Summary (first: what the file is), Results (one row per document),
+    Evidence and Errors. `accuracy`: the measured-accuracy lines for the Summary, when known."""
+    from openpyxl import Workbook
+
+    types = _types(variables)
+    wb = Workbook()
+    summary = wb.active
+    summary.title = "Summary"
+    _summary_sheet(summary, summary_rows(documents, variables, usage, info or WorkbookInfo(), accuracy))
+    _results_sheet(wb.create_sheet("Results"), documents, _variable_names(documents, variables), types)
+    _evidence_sheet(wb.create_sheet("Evidence"), documents, types)
+    _errors_sheet(wb.create_sheet("Errors"), documents)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
