@@ -121,7 +121,7 @@ class _Child:
     def __init__(self, limits: Limits) -> None:
         # No secrets: a minimal environment, and a working folder without the app's .env file.
         env = {k: os.environ[k] for k in _CHILD_ENV_KEYS if k in os.environ}
-        paths = [str(Path(__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+        paths = [str(Path(__file__).resolve().parents[2]), *filter(None, [os.environ.get("PYTHONPATH")])]
         env.update(PYTHONPATH=os.pathsep.join(paths), OCR_THREADS=str(limits.ocr_threads))
         env.setdefault("OMP_NUM_THREADS", str(limits.ocr_threads))
         self.proc = subprocess.Popen([sys.executable, "-m", "policy_reader.reading.sandbox", "--child", str(limits.memory_mb)],
