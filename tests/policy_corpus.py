@@ -1,6 +1,6 @@
 """Generated policies with planted facts, and fake models that quote them the way real models do.
 
-Used by the grounding tests (tests/test_extraction.py) and the grounding benchmark (bench/grounding.py).
+Used by the grounding tests (tests/extraction/test_answers.py) and the grounding benchmark (bench/grounding.py).
 
 Each policy has a title on page 1 and a footer ("Page N") on every page, like a real PDF. Each fact is planted
 as one sentence, in one of three places: inside a paragraph, as the first sentence of a page (the

@@ -26,7 +26,7 @@ from tests.fixtures.azurite import AzuriteServer
 from tests.fixtures.common import wait_until
 from tests.fixtures.fairness import big_documents_done_when_a_small_job_finishes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VARIABLES = [Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)]
 
 

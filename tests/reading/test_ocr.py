@@ -16,7 +16,7 @@ import pytest
 from policy_reader.reading.ocr import OcrLine, get_engine, layout_text
 from tests.pdf_factory import make_image_only_pdf, make_text_pdf
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _box(x0: float, y0: float, x1: float, y1: float, text: str) -> OcrLine:

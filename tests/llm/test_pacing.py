@@ -11,7 +11,7 @@ from policy_reader.errors import LlmError
 from policy_reader.extraction.extractor import make_extractor
 from policy_reader.llm.pacing import QuotaPacer, call_context, parse_duration
 from tests.fake_openai import Quota
-from tests.test_llm_extractor import wide_template
+from tests.llm.test_llm_extractor import wide_template
 
 
 def _run_documents(extractor, docs, variables) -> list[BaseException]:

@@ -10,7 +10,7 @@ from policy_reader.extraction.answers import extract_document
 from policy_reader.llm.llm_extractor import price
 from policy_reader.models import AnswerStatus, DocumentText, PageText, Usage
 from tests.fake_openai import SchemaLimits as ServerLimits
-from tests.test_llm_extractor import _expected, wide_template
+from tests.llm.test_llm_extractor import _expected, wide_template
 
 
 def _documents():

@@ -78,7 +78,7 @@ def test_payload_matches_the_readme_contract():
     payload = job_payload("job-1", "completed", _documents(), USAGE)
     assert set(payload) == {"job_id", "status", "documents", "usage", "accuracy"}
     assert payload["job_id"] == "job-1" and payload["status"] == "completed"
-    assert payload["accuracy"] is None  # until an audit measures it (tests/jobs/test_accuracy.py)
+    assert payload["accuracy"] is None  # until an audit measures it (tests/jobs/test_accuracy_book.py)
     assert {"calls", "prompt_tokens", "completion_tokens", "cost_usd"} <= set(payload["usage"])
     assert payload["usage"]["calls"] == 3 and payload["usage"]["cost_usd"] == 0.00042
     docs = payload["documents"]

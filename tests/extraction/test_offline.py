@@ -12,7 +12,7 @@ from policy_reader.extraction.offline import MAX_CONFIDENCE, OfflineExtractor
 from policy_reader.reading.pdf_text import read_pdf
 from policy_reader.variables import load_variables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 
 YEAR = Variable(name="year_adopted", question="In which year was the policy adopted?", type="year")

@@ -32,7 +32,7 @@ from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Va
 from policy_reader.variables import format_value, load_variables
 from tests.fixtures.smtp_server import SMTP_TEST_FROM, SMTP_TEST_PASSWORD, SMTP_TEST_USER
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 MB = 1024 * 1024
 ROWS = [

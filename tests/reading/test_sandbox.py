@@ -20,7 +20,7 @@ from policy_reader.config import load_settings
 from policy_reader.errors import PdfError, VariablesError
 from tests.fixtures.hostile import make_form_bomb_pdf, make_giant_page_pdf, make_stream_bomb_pdf
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_pdf_bombs_fail_alone_and_the_job_completes_under_a_memory_limit(tmp_path, make_pdf):
