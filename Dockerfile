@@ -27,7 +27,7 @@ COPY requirements.txt ./
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/python -m pip install --no-compile -r requirements.txt
 
-COPY main.py job_manager.py startup.sh ./
+COPY main.py job_manager.py startup.sh worker.sh ./
 COPY policy_reader ./policy_reader
 COPY samples ./samples
 COPY .streamlit/config.toml ./.streamlit/config.toml

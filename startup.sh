@@ -12,7 +12,12 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=${PYTHON:-python3}; fi
+# The Python that has the app's packages: this checkout's .venv (`make`), App Service's build environment
+# `antenv` beside the code (Oryx unpacks the build, antenv included, under /tmp at every start), else the one
+# on PATH (the container's /opt/venv).
+if [ -x .venv/bin/python ]; then PY=.venv/bin/python
+elif [ -x antenv/bin/python ]; then PY=antenv/bin/python
+else PY=${PYTHON:-python3}; fi
 command -v "$PY" >/dev/null 2>&1 || PY=python
 
 if [ -z "${JOBS_DIR:-}" ]; then

@@ -7,7 +7,7 @@
 # (tests/test_package.py) all call this script, so what is tested is what is deployed.
 #
 # An allow-list, not a deny-list: only what the app runs is packed (main.py, job_manager.py, startup.sh,
-# requirements.txt, policy_reader/, samples/, .streamlit/config.toml). Inside those, dotfiles, caches and
+# worker.sh, requirements.txt, policy_reader/, samples/, .streamlit/config.toml). Inside those, dotfiles, caches and
 # Streamlit secrets are skipped, so a stray .env, .streamlit/secrets.toml, .jobs/, .venv/, .tools/, test
 # artefacts or a job's files can never be deployed. The zip is then listed and checked again: the script
 # fails if a forbidden entry is in it. Prints one entry per line.
@@ -25,9 +25,9 @@ import zipfile
 from pathlib import Path
 
 out, src = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
-INCLUDE = ["main.py", "job_manager.py", "startup.sh", "requirements.txt", "policy_reader", "samples",
+INCLUDE = ["main.py", "job_manager.py", "startup.sh", "worker.sh", "requirements.txt", "policy_reader", "samples",
            ".streamlit/config.toml"]
-REQUIRED = {"main.py", "job_manager.py", "startup.sh", "requirements.txt", "policy_reader/__main__.py"}
+REQUIRED = {"main.py", "job_manager.py", "startup.sh", "worker.sh", "requirements.txt", "policy_reader/__main__.py"}
 SKIP_NAMES = {"__pycache__", "secrets.toml", "node_modules"}
 SKIP_PATTERNS = ["*.pyc", "*.pyo", "*.eml", "*.zip", "*.log"]
 FORBIDDEN = [".env", "*/.env", "*secrets.toml", ".jobs/*", "*/.jobs/*", ".venv/*", ".tools/*", ".git/*",

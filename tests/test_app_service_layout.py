@@ -27,6 +27,7 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -112,9 +113,9 @@ def test_startup_sh_serves_health_from_the_unpacked_build(wwwroot, tmp_path, act
 def _worker_script() -> str:
     """The WebJob's run.sh as the guide gives it (section 15)."""
     text = GUIDE.read_text()
-    match = re.search(r"run\.sh[^\n]*\n+```bash\n(.*?)```", text, flags=re.S)
+    match = re.search(r"run\.sh[^\n]*\n+( *)```bash\n(.*?)\n *```", text, flags=re.S)
     if match:
-        return match.group(1)
+        return textwrap.dedent(match.group(2)) + "\n"
     inline = re.search(r"`run\.sh`: `([^`]+)`", text)
     assert inline, "the guide gives no run.sh for the worker"
     return inline.group(1) + "\n"

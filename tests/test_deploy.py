@@ -64,7 +64,7 @@ def test_the_package_holds_only_the_app_whatever_lies_around(tmp_path):
                if "__pycache__" not in p.parts}
     samples = {p.relative_to(tree).as_posix() for p in (tree / "samples").iterdir() if p.is_file()
                and not p.name.startswith(".") and p.suffix != ".eml"}
-    assert names == {"main.py", "job_manager.py", "startup.sh", "requirements.txt", ".streamlit/config.toml"} \
+    assert names == {"main.py", "job_manager.py", "startup.sh", "worker.sh", "requirements.txt", ".streamlit/config.toml"} \
         | tracked | samples
     for forbidden in (".env", ".streamlit/secrets.toml", ".jobs/", ".venv/", ".tools/", "tests/", "bench/",
                       "__pycache__", "app.zip"):

@@ -75,6 +75,8 @@ def check(argv: list[str]) -> dict[str, object]:
     text = "\n".join(dict.fromkeys(collect.lines)) + "\n" + err.getvalue()
     if REACHED:
         return {"argv": argv, "verdict": "ok", "command": REACHED[0], "message": ""}
+    if code == 0 and "--help" in argv:
+        return {"argv": argv, "verdict": "ok", "command": " ".join(a for a in argv if a != "--help"), "message": "help"}
     lines = [line for line in text.splitlines() if line.strip()]
     message = next((line for line in lines if line.startswith("ERROR") or "error:" in line), "\n".join(lines[:3]))
     if any(word in text for word in LOGIN_WORDS):

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Start a queue worker (`python -m policy_reader worker`, JOB_STORE=azure) with the Python that has the app's
+# packages, wherever the app was laid out:
+#  - a checkout (`make install`): .venv beside this script
+#  - App Service's build (Oryx): `antenv` beside this script, once output.tar.gz is unpacked (the web app's
+#    start does that under /tmp; a WebJob's run.sh does it itself: AZURE_DEPLOYMENT.md, section 15)
+#  - the container image: the python on PATH (/opt/venv); Azure Container Apps runs `bash worker.sh`
+# JOBS_DIR (local temp cache of the inputs a worker reads) defaults as in startup.sh. Extra arguments are
+# passed to the worker. SIGTERM stops it cleanly: its documents in progress go back to the queue.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+if [ -x .venv/bin/python ]; then PY=.venv/bin/python
+elif [ -x antenv/bin/python ]; then PY=antenv/bin/python
+else PY=${PYTHON:-python3}; fi
+command -v "$PY" >/dev/null 2>&1 || PY=python
+
+if [ -z "${JOBS_DIR:-}" ]; then
+  if [ -n "${WEBSITE_SITE_NAME:-}" ]; then JOBS_DIR=/home/policy-reader/jobs; else JOBS_DIR=.jobs; fi
+fi
+export JOBS_DIR
+
+exec "$PY" -m policy_reader worker "$@"
