@@ -38,6 +38,9 @@ if [ ! -x .tools/node_modules/.bin/azurite ]; then
     fi
   fi
 fi
+if under_ci && [ ! -x "$CHROMIUM" ]; then
+  missing "$CHROMIUM is not installed (apt-get install chromium), so the browser tests cannot run"
+fi
 if [ ! -f "$AZ_VENV/.installed-$AZURE_CLI_VERSION" ]; then
   PY=${PYTHON:-python3}
   if ! command -v "$PY" >/dev/null 2>&1; then
@@ -66,7 +69,4 @@ if [ -x "$AZ_VENV/bin/az" ] && ! ls -d .tools/azure-cli-extensions/authV2* >/dev
     echo "note: the authV2 extension could not be downloaded (its index and wheel are not on PyPI); the sign-in commands are checked against its recorded options" >&2
   fi
   touch .tools/azure-cli-extensions.tried   # tried once; delete this file to try again
-fi
-if under_ci && [ ! -x "$CHROMIUM" ]; then
-  missing "$CHROMIUM is not installed (apt-get install chromium), so the browser tests cannot run"
 fi

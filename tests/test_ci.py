@@ -55,6 +55,39 @@ def test_test_tools_under_ci_fail_without_chromium(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "no-chromium is not installed" in proc.stderr
 
 
+@pytest.mark.parametrize("ci", [True, False], ids=["ci", "local"])
+def test_test_tools_azure_cli_install_failure_fails_under_ci_and_warns_locally(tmp_path: Path, ci: bool) -> None:
+    """The Azure CLI for tests/test_azure_guide.py: pip's own reason is shown; under CI it is an error."""
+    chromium = tmp_path / "chromium"
+    chromium.write_text("#!/bin/sh\n")
+    chromium.chmod(0o755)
+    fake_python = tmp_path / "python3"
+    fake_python.write_text("#!/bin/sh\necho 'pip: network unreachable' >&2\nexit 1\n")
+    fake_python.chmod(0o755)
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "test-tools.sh", checkout / "scripts")
+    (checkout / ".tools" / "node_modules" / ".bin").mkdir(parents=True)
+    (checkout / ".tools" / "node_modules" / ".bin" / "azurite").write_text("")
+    (checkout / ".tools" / "node_modules" / ".bin" / "azurite").chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "mkdir", "tail", "grep", "rm", "printf"):
+        if shutil.which(tool):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "CHROMIUM": str(chromium), "PYTHON": str(fake_python)}
+    if ci:
+        env["CI"] = "true"
+    proc = subprocess.run(["/bin/bash", str(checkout / "scripts" / "test-tools.sh")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert "network unreachable" in proc.stderr and "azure-cli==" in proc.stderr
+    if ci:
+        assert proc.returncode == 1 and "error:" in proc.stderr and "CI=true" in proc.stderr
+    else:
+        assert proc.returncode == 0 and "warning:" in proc.stderr
+    assert not (checkout / ".tools" / "azure-cli-venv").exists()
+
+
 INNER_TESTS = '''
 from pathlib import Path
 import tests.fixtures.azurite as azurite
