@@ -58,6 +58,14 @@ def _oryx_build(tmp_path: Path) -> Path:
             continue
         if not (target / entry.name).exists():
             (target / entry.name).symlink_to(entry)
+    # antenv has the dependencies, and the package itself only from the build's folder
+    probe = "import importlib.util as u, sys; sys.exit(0 if u.find_spec(sys.argv[1]) else 3)"
+    python = build / "antenv" / "bin" / "python"
+    env = {"PATH": PLAIN_PATH}
+    for module, where, found in (("streamlit", tmp_path, True), ("azure.storage.queue", tmp_path, True),
+                                 ("policy_reader", tmp_path, False), ("policy_reader", build, True)):
+        code = subprocess.run([str(python), "-c", probe, module], cwd=where, env=env, timeout=60).returncode
+        assert code == (0 if found else 3), (module, where, code)
     wwwroot = tmp_path / "home" / "site" / "wwwroot"
     wwwroot.mkdir(parents=True)
     with tarfile.open(wwwroot / "output.tar.gz", "w:gz") as tar:
