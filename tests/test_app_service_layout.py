@@ -28,6 +28,7 @@ import sys
 import sysconfig
 import tarfile
 import textwrap
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -93,7 +94,15 @@ def wwwroot(tmp_path_factory) -> Path:
     return _oryx_build(tmp_path_factory.mktemp("appservice"))
 
 
-def _serve(app: Path, env: dict[str, str], log: Path) -> None:
+def _xsrf_cookie(url: str) -> str | None:
+    """The _streamlit_xsrf cookie Streamlit sets (on its health answer too) while its XSRF check is on."""
+    with urllib.request.urlopen(url + "/_stcore/health", timeout=30) as response:
+        cookies = response.headers.get_all("Set-Cookie") or []
+    return next((c for c in cookies if c.startswith("_streamlit_xsrf=")), None)
+
+
+def _serve(app: Path, env: dict[str, str], log: Path) -> str | None:
+    """Start startup.sh as App Service does, wait for health, return the page's XSRF cookie, stop it."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(["bash", "startup.sh"], cwd=app, env={**env, "PORT": str(port)},
@@ -102,6 +111,8 @@ def _serve(app: Path, env: dict[str, str], log: Path) -> None:
         wait_for_health(f"http://127.0.0.1:{port}", proc, timeout=90)
     except Exception:
         raise AssertionError(f"startup.sh did not answer health:\n{log.read_text(errors='replace')[-3000:]}") from None
+    try:
+        return _xsrf_cookie(f"http://127.0.0.1:{port}")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -110,12 +121,19 @@ def _serve(app: Path, env: dict[str, str], log: Path) -> None:
 
 @pytest.mark.parametrize("activated", [True, False], ids=["antenv-activated", "plain-path"])
 def test_startup_sh_serves_health_from_the_unpacked_build(wwwroot, tmp_path, activated):
-    """As Oryx starts it (antenv activated, PORT set), and with a plain PATH: startup.sh finds antenv beside it."""
+    """As Oryx starts it (antenv activated, PORT set), and with a plain PATH: startup.sh finds antenv beside it.
+    The guide's upload fallback (section 6) is an app setting, i.e. an environment variable: startup.sh must
+    leave it to Streamlit (the activated run has it off: no XSRF cookie; the other keeps the default: cookie)."""
     app = _unpack(wwwroot, tmp_path / "tmp" / "8dc0ffee0123456")
     env = _plain_env(JOBS_DIR=str(tmp_path / "jobs"), STREAMLIT_SERVER_ADDRESS="127.0.0.1")
     if activated:
-        env.update(VIRTUAL_ENV=str(app / "antenv"), PATH=f"{app / 'antenv' / 'bin'}:{PLAIN_PATH}")
-    _serve(app, env, tmp_path / "startup.log")
+        env.update(VIRTUAL_ENV=str(app / "antenv"), PATH=f"{app / 'antenv' / 'bin'}:{PLAIN_PATH}",
+                   STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION="false")
+    cookie = _serve(app, env, tmp_path / "startup.log")
+    if activated:
+        assert cookie is None
+    else:
+        assert cookie and "samesite=lax" in cookie.lower()
 
 
 def _worker_script() -> str:
