@@ -24,6 +24,7 @@ from typing import Any, Sequence, TextIO
 
 from policy_reader.config import Settings, jobs_dir_problem, load_settings, settings_markdown_table
 from policy_reader.errors import PolicyReaderError, storage_error
+from policy_reader.untrusted import strip_invisible
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 FORMATS = ("json", "csv", "xlsx")
@@ -42,9 +43,11 @@ def safe(text: object) -> str:
 
     A job name or PDF file name can carry escape sequences that retitle the terminal, rewrite
     what is on screen or (on some terminals) answer back as typed input: they are removed, and
-    line breaks and tabs become spaces, so what is printed is one line of visible text.
+    line breaks and tabs become spaces, so what is printed is one line of visible text. Bidi overrides and
+    other invisible characters go too (policy_reader/untrusted.py): a name cannot print reversed.
     """
-    return _TERMINAL_SEQUENCE.sub(lambda m: " " if m.group(0) in "\t\n\r" else "", str(text if text is not None else ""))
+    return strip_invisible(_TERMINAL_SEQUENCE.sub(lambda m: m.group(0) if m.group(0) in "\t\n\r" else "",
+                                                  str(text if text is not None else "")))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
+from policy_reader.untrusted import strip_invisible
 
 ACTIVE_STATUSES = frozenset({"pending", "running"})
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -313,8 +314,6 @@ def event_lines(events: Iterable[Mapping[str, Any]], limit: int = 12) -> list[st
 # always literal: no emphasis, link, image, HTML, heading, list, table, code, `:color[...]`
 # directive, `$` math or autolink can start from it.
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
-# C0/C1 controls and the bidirectional overrides that can make a file name read backwards.
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2060\u2066-\u2069]")
 # Escapes do not stop GFM's autolink literals: remark-gfm links `http://…`, `www.…` and `a@b.c` found in
 # the *text* after parsing. An invisible WORD JOINER right after the scheme, `www` or `@` breaks
 # those patterns without changing what the analyst reads.
@@ -331,7 +330,7 @@ def plain(text: Any) -> str:
     makes the analyst's browser fetch the attacker's URL. Copied text carries the invisible word
     joiners that keep URLs and addresses from turning into links.
     """
-    one_line = " ".join(_INVISIBLE.sub("", str(text if text is not None else "")).split())
+    one_line = " ".join(strip_invisible(text).split())
     unlinked = _AUTOLINK_START.sub(lambda match: match.group(0) + WORD_JOINER, one_line)
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", unlinked)
 

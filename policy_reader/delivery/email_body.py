@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from policy_reader.config import Settings
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable
+from policy_reader.untrusted import strip_invisible
 from policy_reader.variables import format_value
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ MAX_QUOTE_CHARS = 400
 MAX_LEFT_OUT_NAMES = 10  # variables left out of the body are named up to this many
 MAX_HTML_BYTES = 90_000  # Gmail clips HTML bodies past ~102 KB; stay well under it
 
-# Control characters plus the Unicode line/paragraph separators some mail clients treat as breaks.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"\s+")
 
 # Colours shared with the workbook (export.py): amber = to review, red = error / failed.
@@ -133,8 +132,9 @@ def review_items(documents: Sequence[DocumentResult]) -> list[ReviewItem]:
 
 
 def one_line(text: object) -> str:
-    """Untrusted text on one line: control characters and line separators become spaces."""
-    return _SPACES.sub(" ", _CONTROL.sub(" ", str(text))).strip()
+    """Untrusted text on one line: line breaks become spaces, controls and invisible format characters
+    (bidi overrides and isolates, zero-width characters: policy_reader/untrusted.py) are removed."""
+    return _SPACES.sub(" ", strip_invisible(text)).strip()
 
 
 def _shorten(text: str, limit: int) -> tuple[str, bool]:
@@ -539,4 +539,7 @@ def render_body(summary: EmailSummary, limits: BodyLimits, *, attachment_note: s
         shrink = MAX_HTML_BYTES / size * 0.95
         limits = replace(limits, max_documents=max(1, int(len(plan.docs) * shrink)),
                          max_review_items=max(1, int(len(plan.review) * shrink)))
-    return EmailBody(text=_render_text(summary, plan, attachment_note, everything_in), html=page)
+    # every untrusted piece went through one_line already; the whole body goes through the same cleaner
+    # again, so a quote or value rendered another way can never carry a bidi override to the reader
+    return EmailBody(text=strip_invisible(_render_text(summary, plan, attachment_note, everything_in), keep_lines=True),
+                     html=strip_invisible(page, keep_lines=True))

@@ -46,6 +46,7 @@ from policy_reader.delivery.email_body import (  # noqa: F401 - EmailSummary and
 from policy_reader.delivery.email_body import one_line as _one_line
 from policy_reader.errors import EmailError
 from policy_reader.fsio import atomic_write_bytes
+from policy_reader.untrusted import strip_invisible
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ class _AttachmentPlan:
 
 def _safe_filename(name: str) -> str:
     base = re.split(r"[\\/]", str(name))[-1]
-    base = _CONTROL.sub("", base).strip().strip(".") or "attachment"
+    base = strip_invisible(base).strip().strip(".") or "attachment"
     return base[:120]
 
 

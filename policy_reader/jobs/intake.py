@@ -14,6 +14,7 @@ from policy_reader.jobs import limits
 from policy_reader.config import Settings
 from policy_reader.errors import JobError, JobNotFound, VariablesError, storage_error
 from policy_reader.models import Variable
+from policy_reader.untrusted import strip_invisible
 from policy_reader.variables import check_variable_limits
 from policy_reader.jobs.retention import job_states
 from policy_reader.jobs.services import JobServices
@@ -108,6 +109,7 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
                recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None) -> str:
     """Check and store a new job; it is PENDING until it is submitted to an executor."""
     options = options or JobOptions()
+    name = strip_invisible(name)  # shown in emails, pages, the CLI and exports: no bidi override survives
     if not files:
         raise JobError("Add at least one PDF to start a job.", code="no_files")
     variables = list(variables)
@@ -130,7 +132,7 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
     documents = []
     for index, (filename, data) in enumerate(files):
         doc_id = doc_id_for(index)
-        documents.append({"doc_id": doc_id, "file": str(filename)[:300] or f"document-{index + 1}.pdf",
+        documents.append({"doc_id": doc_id, "file": strip_invisible(filename)[:300] or f"document-{index + 1}.pdf",
                           "stored": f"{doc_id}-{_safe_name(str(filename))}", "size": _size_of(data)})
     manifest: dict[str, Any] = {"name": name, "documents": documents,
                                 "variables": [v.model_dump(mode="json") for v in variables],

@@ -31,6 +31,7 @@ import pypdfium2.raw as pdfium_c
 from policy_reader.config import Settings
 from policy_reader.errors import PdfError
 from policy_reader.models import DocumentText, PageText
+from policy_reader.untrusted import strip_invisible
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -118,7 +119,7 @@ def sanitize_filename(name: str) -> str:
     Upload names are untrusted (they can carry '../', absolute paths, control characters or
     thousands of characters). Callers keep the original name for display only.
     """
-    name = str(name or "").replace("\x00", "")
+    name = strip_invisible(name)
     name = re.split(r"[\\/]", name)[-1]  # last path component, whatever the separator
     name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     stem = re.sub(r"\.pdf$", "", name.strip(), flags=re.IGNORECASE)

@@ -738,3 +738,19 @@ def test_azure_communication_services_wrong_secret_never_shows_it(make_smtp_serv
     with pytest.raises(EmailError) as info:
         send_job_email(settings, summary(), ["ana@example.org"], results_files(), tmp_path)
     assert "expired-entra-secret-9" not in str(info.value) and not server.messages
+
+
+def test_bidi_and_invisible_characters_never_reach_the_email(smtp_server, tmp_path):
+    """A job named "Invoice<RLO>fdp.exe" must not read "Invoiceexe.pdf" in the subject or either body."""
+    hidden = "\u202e\u2066\u2067\u2068\u2069\u200b\u200d\u2060\ufeff"
+    doc = DocumentResult(doc_id="d0001", file="scan\u2067gpj.pdf", status="failed",
+                         error="bad \u202epage\u200b", variables=[])
+    send_job_email(smtp_server.settings(), summary(job_name="Invoice\u202efdp.exe", documents=[doc],
+                                                   failed=[("scan\u2067gpj.pdf", "bad \u202epage\u200b")]),
+                   ["ana@example.org"], {"re\u202esults.csv": b"a,b\n"}, tmp_path)
+    msg = smtp_server.messages[0].parsed()
+    text, html, files = parts(msg)
+    for shown in (msg["Subject"], text, html, *files):
+        assert not set(shown) & set(hidden), repr(shown)[:200]
+    assert "Invoicefdp.exe" in msg["Subject"] and "Invoicefdp.exe" in text and "Invoicefdp.exe" in html
+    assert "scangpj.pdf" in text and list(files) == ["results.csv"]
