@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     email_max_documents: int = Field(20, alias="EMAIL_MAX_DOCUMENTS", ge=0, description="Documents whose answers are shown in the email body; the body says what it left out (the attachments hold everything).")
     email_max_variables: int = Field(12, alias="EMAIL_MAX_VARIABLES", ge=0, description="Variables shown per document in the email body; the rest are only in the attachments.")
     email_max_review_items: int = Field(50, alias="EMAIL_MAX_REVIEW_ITEMS", ge=0, description="Answers listed under \"to review\" in the email body (with reason and quote); the rest are only in the attachments.")
+    email_max_recipients: int = Field(20, alias="EMAIL_MAX_RECIPIENTS", ge=1, description="Most recipients one job may have. Each recipient gets a message addressed to them alone (no one sees the other addresses).")
+    email_max_resends_per_job: int = Field(3, alias="EMAIL_MAX_RESENDS_PER_JOB", ge=0, description="How many times one job's email may be sent again (\"send again\"; 0: no limit).")
+    email_max_resends_per_hour: int = Field(5, alias="EMAIL_MAX_RESENDS_PER_HOUR", ge=0, description="How many \"send again\" one user may use per hour, over all their jobs (0: no limit).")
+    user_max_emails_per_day: int = Field(100, alias="USER_MAX_EMAILS_PER_DAY", ge=0, description="Email messages (one per recipient) one user's jobs may send per UTC day, re-sends included (0: no limit). Counted as sent, in the user's usage ledger: deleting a job does not give them back.")
 
     # --- webhook
     webhook_url: str | None = Field(None, alias="WEBHOOK_URL", description="Optional URL that receives a JSON summary (POST) when a job ends.")

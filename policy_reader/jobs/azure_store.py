@@ -42,7 +42,7 @@ from policy_reader.fsio import atomic_write_stream
 from policy_reader.jobs.azure_clients import storage_clients, storage_error
 from policy_reader.jobs.azure_queue import AzureWorkQueue
 from policy_reader.jobs.store import (EVENTS_FILE, EXPORT_NAME_RE, JOB_ID_RE, MANIFEST_FILE, REVIEWS_FILE, STATE_FILE, check_doc_id,
-                    check_job_id, check_work_name, checked_manifest, checked_state, new_job_id)
+                    check_job_id, check_work_name, checked_manifest, checked_state, new_job_id, usage_key)
 
 log = logging.getLogger("policy_reader.azure")
 
@@ -362,6 +362,18 @@ class AzureJobStore:
             except ResourceNotFoundError:
                 continue
         shutil.rmtree(self.cache_root / job_id, ignore_errors=True)
+
+    # ------------------------------------------------------------------ per-user usage ledger
+
+    def read_usage(self, owner: str) -> dict[str, Any]:
+        found = self._read_json(f"usage/{usage_key(owner)}.json")
+        return found[0] if found and isinstance(found[0], dict) else {"owner": owner}
+
+    def update_usage(self, owner: str, change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+        """The user's ledger (`usage/<hash>.json`, outside `jobs/`: deleting a job keeps it), changed with a
+        conditional write (If-Match on its ETag, If-None-Match: * the first time) and re-applied on 412, so
+        two processes admitting the same user's jobs at once cannot both pass a limit."""
+        return self._cas(f"usage/{usage_key(owner)}.json", change, lambda: {"owner": owner}, "usage")
 
     def release_local_copies(self, job_id: str) -> None:
         """Forget downloaded inputs of a finished job (the blobs stay)."""

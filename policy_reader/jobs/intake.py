@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from policy_reader.jobs import limits
+from policy_reader.jobs import ledger, limits
 from policy_reader.config import Settings
 from policy_reader.errors import JobError, JobNotFound, VariablesError, storage_error
 from policy_reader.models import Variable
@@ -95,14 +95,16 @@ def check_second_opinion(settings: Settings, options: JobOptions, backend: str, 
     return choice
 
 
-def check_user_limits(services: JobServices, owner: str, documents: int) -> None:
-    """Per-user limits (policy_reader/jobs/limits.py): LimitExceeded says which limit and when it resets."""
+def check_page_limit(services: JobServices, owner: str) -> None:
+    """USER_MAX_PAGES_PER_DAY, from the pages the user's jobs read today (the jobs and documents limits are
+    the ledger's: jobs/ledger.py)."""
     s = services.settings
-    if not (s.user_max_concurrent_jobs or s.user_max_documents_per_day or s.user_max_pages_per_day):
+    if not s.user_max_pages_per_day:
         return
     states = [state for _job_id, state in job_states(services.store)]
     moment = now()
-    limits.check_new_job(s, limits.user_usage(states, owner, moment), documents, moment)
+    usage = limits.user_usage(states, owner, moment)
+    limits.check_new_job(s, limits.UserUsage(pages_today=usage.pages_today), 0, moment)
 
 
 def create_job(services: JobServices, *, name: str, files: Files, variables: Sequence[Variable],
@@ -125,10 +127,12 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
     check_batch(services.settings, options, backend)
     options = options.model_copy(update={"second_opinion": check_second_opinion(services.settings, options,
                                                                                  backend, model)})
-    check_user_limits(services, owner, len(files))
+    check_page_limit(services, owner)
 
     store = services.store
     job_id = store.new_job_id()
+    # check and record in one atomic step (jobs/ledger.py): simultaneous requests cannot all pass
+    ledger.admit_job(store, services.settings, owner, job_id, len(files))
     documents = []
     for index, (filename, data) in enumerate(files):
         doc_id = doc_id_for(index)
@@ -145,6 +149,7 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
         store.create_job(job_id, state, manifest)
     except BaseException as exc:  # a full disk, a kill: no half-stored job (it would be invisible) is kept
         _discard(store, job_id)
+        ledger.forget_job(store, owner, job_id)
         if isinstance(exc, OSError):
             raise storage_error(exc, "store the uploaded files") from None
         raise

@@ -27,7 +27,7 @@ from policy_reader.auth import current_user
 from policy_reader.config import Settings, get_settings
 from policy_reader.errors import ConfigError, EmailError, JobDamaged, JobError, JobNotFound
 from policy_reader.jobs import JobOptions, JobStatus, JobView, build_services
-from policy_reader.jobs import intake
+from policy_reader.jobs import intake, ledger
 from policy_reader.jobs import transitions as tr
 from policy_reader.jobs.executor import Executor, make_executor
 from policy_reader.jobs.metrics import job_metrics
@@ -97,8 +97,12 @@ class JobManager:
             raise JobError(f"Job {job_id} is running; nothing to resume.", code="state")
         if status == JobStatus.PENDING.value and self.executor.is_live(state):
             return
-        if status == JobStatus.COMPLETED.value and len(self.store.list_results(job_id)) >= state["documents_total"]:
+        done = len(self.store.list_results(job_id))
+        if status == JobStatus.COMPLETED.value and done >= state["documents_total"]:
             raise JobError(f"Job {job_id} has finished every document; nothing to resume.", code="state")
+        # the same limits as a new job, checked and recorded in one step (cancel + resume is no way around them)
+        ledger.admit_job(self.store, self.settings, state.get("owner") or "local", job_id,
+                         max(0, int(state.get("documents_total") or 0) - done), resume=True)
         self.services.events.emit(job_id, "job.resumed", previous=status)
         self.executor.submit(job_id)
 
@@ -125,6 +129,8 @@ class JobManager:
             raise JobError("Cancel the job before deleting it.", code="state")
         delete_job(self.store, self.services.cache, job_id)
         self.services.vault.drop(job_id)
+        if state is not None:  # its slot is free at once; what it used stays in the ledger
+            ledger.job_over(self.store, state.get("owner") or "local", job_id)
 
     def recover_interrupted(self) -> list[str]:
         """Resume jobs whose owning process died (stale heartbeat, or a dead pid on this host)."""

@@ -38,6 +38,7 @@ STATE_FILE = "job.json"
 MANIFEST_FILE = "documents.json"
 REVIEWS_FILE = "reviews.json"
 EVENTS_FILE = "events.jsonl"
+USAGE_DIR = "_usage"  # per-user usage ledgers (jobs/ledger.py), beside the job folders: deleting a job keeps them
 
 
 def new_job_id() -> str:
@@ -98,6 +99,13 @@ def checked_manifest(job_id: str, read: Callable[[], Any]) -> dict[str, Any]:
     return manifest
 
 
+def usage_key(owner: str) -> str:
+    """The ledger's name for a user: a hash, so any principal name is a safe file or blob name."""
+    import hashlib
+
+    return hashlib.sha256(str(owner).encode("utf-8")).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class WorkItem:
     """One unit of work: one document of one job (one queue message in a distributed store)."""
@@ -134,6 +142,8 @@ class JobStore(Protocol):
     def publish_outbox(self, job_id: str) -> list[str]: ...
     def release_local_copies(self, job_id: str) -> None: ...
     def delete_job(self, job_id: str) -> None: ...
+    def read_usage(self, owner: str) -> dict[str, Any]: ...
+    def update_usage(self, owner: str, change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]: ...
 
 
 class FileJobStore:
@@ -329,6 +339,34 @@ class FileJobStore:
         trash = self.root / f".deleted-{job_id}-{secrets.token_hex(4)}"
         os.replace(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+    # --- per-user usage ledger (jobs/ledger.py): one file per user, changed under that user's lock
+    def _usage_file(self, owner: str) -> Path:
+        return self.root / USAGE_DIR / f"{usage_key(owner)}.json"
+
+    def read_usage(self, owner: str) -> dict[str, Any]:
+        try:
+            ledger = read_json(self._usage_file(owner))
+        except (FileNotFoundError, ValueError):  # never written (or damaged: written atomically, so never torn)
+            ledger = None
+        return ledger if isinstance(ledger, dict) else {"owner": owner}
+
+    def update_usage(self, owner: str, change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+        """Locked read-modify-write of the user's ledger: a thread lock plus an advisory file lock (`flock`,
+        which App Service's SMB `/home` honours between the processes of one instance; no hard links), so a
+        check and the record it makes are one step for every thread and process. `change` returning False
+        writes nothing; an exception (a limit refused) writes nothing and propagates."""
+        path = self._usage_file(owner)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path.parent / f".{path.stem}.lock"), timeout=30)
+        with _JobLock(self._thread_lock(f"usage:{path.stem}"), lock):
+            ledger = self.read_usage(owner)
+            if change(ledger) is False:
+                return ledger
+            ledger["version"] = int(ledger.get("version", 0)) + 1
+            atomic_write_json(path, ledger)
+            return ledger
 
 
 class _JobLock:
