@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("job")
     cn = sub.add_parser("cancel", help="Cancel a job (also one running in another process).")
     cn.add_argument("job")
+    se = sub.add_parser("resend", help="Send a finished job's results email again (within the email limits).")
+    se.add_argument("job")
     cf = sub.add_parser("config", help="Print the configuration (no secrets).")
     cf.add_argument("--markdown", action="store_true", help="Print the configuration reference table.")
     cf.add_argument("--check", action="store_true",
@@ -310,6 +312,12 @@ def _job_command(args: argparse.Namespace) -> int:
             print(f"Job {safe(args.job)}: " + ("cancelled." if view.status.value == "cancelled"
                                           else f"{view.status.value}; cancel requested, it stops within seconds."
                                           if view.cancel_requested else f"already {view.status.value}."))
+            return EXIT_OK
+        if args.command == "resend":  # a limit refused is one line on stderr, exit 2 (main)
+            manager.resend_email(args.job)
+            email = manager.get_job_status(args.job).email or {}
+            print(f"Job {safe(args.job)}: email {safe(email.get('status'))}"
+                  + (f" — {safe(email.get('error'))}" if email.get("error") else "."))
             return EXIT_OK
         if args.command == "resume":
             manager.resume_job(args.job)

@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     # --- webhook
     webhook_url: str | None = Field(None, alias="WEBHOOK_URL", description="Optional URL that receives a JSON summary (POST) when a job ends.")
     webhook_secret: SecretStr | None = Field(None, alias="WEBHOOK_SECRET", description="HMAC-SHA256 key for the `X-PolicyReader-Signature` header. Secret.")
+    webhook_deadline_s: float = Field(30.0, alias="WEBHOOK_DEADLINE_S", gt=0, le=600, description="Total time for one webhook delivery, retries included; a receiver slower than this (even one answering a byte at a time) gets no more. The job's final state is written before the webhook is called.")
 
     # --- Azure Storage (JOB_STORE=azure)
     azure_storage_connection_string: SecretStr | None = Field(None, alias="AZURE_STORAGE_CONNECTION_STRING", description="Storage connection string. Secret. Or use AZURE_STORAGE_ACCOUNT_URL with managed identity.")

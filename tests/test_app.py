@@ -395,6 +395,20 @@ def test_email_outbox_offers_the_eml_and_resend_works(tmp_path: Path) -> None:
     assert any("outbox" in s for s in _texts(at.success)), _texts(at.error)
 
 
+def test_a_refused_resend_says_which_limit_on_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMAIL_MAX_RESENDS_PER_JOB", "1")
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
+    at = _app().run()
+    at.text_area(key="recipients").input("analyst@example.org")
+    job_id = _start_upload_job(at, pdf, "p.pdf")
+    wait_until(at, lambda a: has_results(a) and "Email" in _texts(a.subheader))
+    at.button(key=f"resend_{job_id}").click().run()
+    assert any("outbox" in s for s in _texts(at.success)), _texts(at.error)
+    at.button(key=f"resend_{job_id}").click().run()
+    _assert_no_exception(at)
+    assert any("EMAIL_MAX_RESENDS_PER_JOB=1" in e for e in _texts(at.error)), _texts(at.error)
+
+
 def test_history_opens_and_deletes_a_job(tmp_path: Path) -> None:
     pdf = make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
     at = _app()

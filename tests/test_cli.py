@@ -352,3 +352,18 @@ def test_extract_with_a_second_opinion(tmp_path, make_pdf, fake_openai):
                    "--backend", "offline", "--second-opinion", "offline", env=env)
     assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1].startswith(
         "error: The offline extractor cannot give itself a second opinion")
+
+
+def test_resend_says_which_email_limit_refused_it(tmp_path, make_pdf, smtp_server):
+    settings = smtp_server.settings(JOBS_DIR=str(tmp_path / "jobs"))
+    with JobManager(settings) as manager:
+        job_id = manager.submit(name="mailed", files=[("a.pdf", make_pdf("a.pdf", ["Adopted in 2001."]))],
+                                variables=[Variable(name="v", question="q?")], recipients=["ana@example.org"])
+        assert manager.wait(job_id, timeout=60).email["status"] == "sent"
+    env = _env(tmp_path, SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_server.port), SMTP_SECURITY="none",
+               SMTP_FROM="reader@example.org", EMAIL_MAX_RESENDS_PER_JOB="1")
+    again = _cli(tmp_path, "resend", job_id, env=env)
+    assert again.returncode == 0 and "email sent." in again.stdout, again.stderr
+    refused = _cli(tmp_path, "resend", job_id, env=env)
+    assert refused.returncode == 2 and "EMAIL_MAX_RESENDS_PER_JOB=1" in refused.stderr
+    assert len(smtp_server.messages) == 2

@@ -193,7 +193,7 @@ def test_a_process_whose_clock_runs_ahead_takes_over_without_doubling(fake_opena
 
 # --------------------------------------------------------------------------- the email goes out once
 
-def _email_job(tmp_path, smtp_server, make_pdf, **extra_env):
+def _email_job(tmp_path, smtp_server, make_pdf, recipients=("analyst@example.org",), **extra_env):
     jobs_dir = tmp_path / "jobs"
     env = {**os.environ, "JOBS_DIR": str(jobs_dir), "LLM_BACKEND": "offline", "PYTHONPATH": str(ROOT),
            "HEARTBEAT_STALE_S": "30", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port),
@@ -201,7 +201,7 @@ def _email_job(tmp_path, smtp_server, make_pdf, **extra_env):
     settings = load_settings(JOBS_DIR=str(jobs_dir))
     creator = JobManager(settings, start=False)
     job_id = creator.create_job(
-        name="email once", recipients=["analyst@example.org"],
+        name="email once", recipients=list(recipients),
         files=[("p.pdf", make_pdf("p.pdf", ["National Climate Policy. The policy was adopted in 2019."]))],
         variables=[Variable(name="year_adopted", question="In which year was the policy adopted?",
                             type=VariableType.YEAR)])
@@ -233,6 +233,31 @@ def test_a_kill_while_the_mail_server_answers_never_sends_the_email_twice(smtp_s
     assert email["message_id"] == smtp_server.messages[0].parsed()["Message-ID"]
 
 
+def test_a_kill_in_the_middle_of_the_recipients_never_mails_anyone_twice(smtp_server, tmp_path, make_pdf):
+    """Each recipient gets their own message, and each one's intent is recorded before it is sent: a sender
+    killed while the third of five is being delivered leaves two sent, one that may be out, two to send.
+    The recovered job sends only those two."""
+    people = [f"p{i}@example.org" for i in range(1, 6)]
+    job_id, jobs_dir, env = _email_job(tmp_path, smtp_server, make_pdf, recipients=people)
+    smtp_server.handler.reply_delay_s, smtp_server.handler.reply_delay_from = 30, 3
+    first = _start(job_id, env, tmp_path)
+    wait_until(lambda: len(smtp_server.messages) == 3, timeout=60)
+    first.kill()
+    first.wait(timeout=10)
+    smtp_server.handler.reply_delay_s = 0
+
+    out, err = _start(job_id, env, tmp_path).communicate(timeout=60)
+    assert "done completed" in out, err[-2000:]
+    got = sorted(r for m in smtp_server.messages for r in m.rcpt_tos)
+    assert got == people, got  # everyone once: the two before the kill, the one in flight, the two after
+    email = _state(jobs_dir, job_id)["email"]
+    assert email["status"] == "sent"
+    assert {a: d["status"] for a, d in email["deliveries"].items()} == {
+        "p1@example.org": "sent", "p2@example.org": "sent", "p3@example.org": "unknown",
+        "p4@example.org": "sent", "p5@example.org": "sent"}
+    assert "p3@example.org" in email["error"] and "may or may not have gone out" in email["error"]
+
+
 def test_a_kill_during_a_slow_webhook_does_not_send_the_email_again(smtp_server, receiver, tmp_path, make_pdf):
     """The email is recorded as sent before the webhook is called (which may take long): a kill while
     the webhook waits leaves a job whose recovery finishes without mailing anyone twice."""
@@ -241,6 +266,7 @@ def test_a_kill_during_a_slow_webhook_does_not_send_the_email_again(smtp_server,
     first = _start(job_id, env, tmp_path)
     wait_until(lambda: len(hook.received) == 1, timeout=60)
     assert _state(jobs_dir, job_id)["email"]["status"] == "sent"
+    assert _state(jobs_dir, job_id)["status"] == "completed"  # written before the webhook was called
     first.kill()
     first.wait(timeout=10)
     hook.delay_s = 0
@@ -249,4 +275,6 @@ def test_a_kill_during_a_slow_webhook_does_not_send_the_email_again(smtp_server,
     assert "done completed" in out, err[-2000:]
     assert len(smtp_server.messages) == 1
     assert _state(jobs_dir, job_id)["email"]["status"] == "sent"
-    assert len(hook.received) >= 1  # webhooks are at-least-once: receivers dedupe on job_id
+    # the job was finished before its webhook was called; the webhook the kill interrupted is sent again at
+    # start-up (webhooks are at-least-once: receivers dedupe on job_id)
+    assert len(hook.received) == 2 and _state(jobs_dir, job_id)["webhook"]["status"] == "sent"

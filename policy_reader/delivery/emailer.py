@@ -25,7 +25,7 @@ import ssl
 import time
 import uuid
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -80,7 +80,8 @@ class DeliveryReport:
 # --------------------------------------------------------------------------- addresses
 
 
-def validate_recipients(addresses: Iterable[str], *, allowed_domains: Iterable[str] = ()) -> list[str]:
+def validate_recipients(addresses: Iterable[str], *, allowed_domains: Iterable[str] = (),
+                        max_recipients: int | None = None) -> list[str]:
     """Check and normalise recipient addresses; one entry may hold several separated by ',' or ';'.
 
     A practical check, not RFC 5322: relays reject exotic forms anyway, and a clear message
@@ -88,7 +89,9 @@ def validate_recipients(addresses: Iterable[str], *, allowed_domains: Iterable[s
     Raises EmailError(code="header") for line breaks / control characters (header injection),
     EmailError(code="domain") for a domain outside `allowed_domains` (EMAIL_ALLOWED_DOMAINS; a
     domain allows its subdomains; empty allows any) and EmailError(code="address") for anything
-    else. Duplicates are dropped (case-insensitive).
+    else. Duplicates are dropped (case-insensitive). More than `max_recipients` addresses (EMAIL_MAX_RECIPIENTS)
+    is EmailError(code="recipients"): a job's email is a copy of its results for a few people, and a job
+    with thousands of recipients would turn the organisation's sender into a relay for whoever signs in.
     """
     domains = [d.strip().lower().lstrip("@.") for d in allowed_domains if d and d.strip()]
     out: list[str] = []
@@ -106,7 +109,16 @@ def validate_recipients(addresses: Iterable[str], *, allowed_domains: Iterable[s
             if address.lower() not in seen:
                 seen.add(address.lower())
                 out.append(address)
+                if max_recipients is not None and len(out) > max_recipients:
+                    raise EmailError(_too_many(addresses, max_recipients), code="recipients")
     return out
+
+
+def _too_many(addresses: Iterable[str], cap: int) -> str:
+    count = sum(1 for entry in addresses if isinstance(entry, str)
+                for part in re.split(r"[,;]", entry) if part.strip())
+    return (f"This job has {count:,} email recipients; at most {cap} are allowed (EMAIL_MAX_RECIPIENTS). "
+            f"Send the results to a team address, or share the downloads instead.")
 
 
 def _check_domain(address: str, domains: list[str]) -> None:
@@ -310,10 +322,64 @@ def send_job_email(settings: Settings, summary: EmailSummary, recipients: Iterab
         path = _write_outbox(msg, summary.job_id, Path(outbox_dir))
         log.info("email for job %s written to the outbox: %s", summary.job_id, path)
         return DeliveryReport("outbox", str(path), 1, message_id)
-    refused, attempts = _send_with_retries(settings, msg, recipients)
-    log.info("email for job %s delivered to %s:%s after %d attempt(s)", summary.job_id,
-             settings.smtp_host, settings.smtp_port, attempts)
-    return DeliveryReport("smtp", None, attempts, message_id, tuple(refused))
+    outcomes = list(deliver_to_each(settings, msg, recipients, {recipients[0]: message_id}))
+    sent = [o for o in outcomes if o.status == "sent"]
+    if not sent:
+        last = outcomes[-1]
+        raise EmailError(last.error or "The email could not be sent.", code=last.code or "permanent") from None
+    log.info("email for job %s delivered to %d of %d recipient(s) via %s:%s", summary.job_id, len(sent),
+             len(outcomes), settings.smtp_host, settings.smtp_port)
+    return DeliveryReport("smtp", None, max(o.attempts for o in outcomes), sent[0].message_id,
+                          tuple(o.address for o in outcomes if o.status != "sent"))
+
+
+@dataclass(frozen=True)
+class RecipientOutcome:
+    """What happened to one recipient's own copy of the message."""
+
+    address: str
+    status: Literal["sent", "failed"]
+    message_id: str
+    attempts: int = 0
+    error: str | None = None
+    code: str | None = None
+
+
+def deliver_to_each(settings: Settings, msg: EmailMessage, recipients: Sequence[str],
+                    message_ids: Mapping[str, str] | None = None,
+                    before: Callable[[str, str], None] | None = None) -> Iterator[RecipientOutcome]:
+    """Send `msg` to each recipient on its own: a message whose To is that one address (and its own
+    Message-ID, from `message_ids` or new), so no recipient ever sees another's address.
+
+    Yields each outcome as it is known, so the caller records it before the next one goes out; `before(address,
+    message_id)` runs just before each send (the caller records the intent: a sender that dies mid-way then
+    knows who has theirs). A failure of the connection itself (config, transient after retries) is not tried
+    again for every remaining recipient: they fail with the same error."""
+    _, from_addr = _sender(settings)
+    domain = from_addr.split("@")[1]
+    stop: EmailError | None = None
+    for address in recipients:
+        message_id = (message_ids or {}).get(address) or make_msgid(domain=domain)
+        if stop is not None:
+            yield RecipientOutcome(address, "failed", message_id, 0, stop.message, stop.code)
+            continue
+        del msg["To"], msg["Message-ID"]
+        msg["To"] = address
+        msg["Message-ID"] = message_id
+        if before is not None:
+            before(address, message_id)
+        try:
+            refused, attempts = _send_with_retries(settings, msg, [address])
+        except EmailError as exc:
+            if exc.code in ("config", "transient"):
+                stop = exc
+            yield RecipientOutcome(address, "failed", message_id, settings.smtp_max_attempts, exc.message, exc.code)
+            continue
+        if refused:
+            yield RecipientOutcome(address, "failed", message_id, attempts,
+                                   f"The mail server refused {address}.", "permanent")
+        else:
+            yield RecipientOutcome(address, "sent", message_id, attempts)
 
 
 def _write_outbox(msg: EmailMessage, job_id: str, outbox_dir: Path) -> Path:

@@ -3,7 +3,8 @@
 The body is signed so the receiver can trust it: header
 `X-PolicyReader-Signature: sha256=<hex HMAC-SHA256 of the raw body with WEBHOOK_SECRET>`.
 Delivery is retried with exponential backoff on connection errors, timeouts, 429 and 5xx;
-other 4xx answers are permanent. A failed webhook never fails the job: the outcome is
+other 4xx answers are permanent. The whole delivery has a total deadline (WEBHOOK_DEADLINE_S), and it
+happens after the job's final state is written (jobs/lifecycle.py): a slow receiver never holds a job. A failed webhook never fails the job: the outcome is
 returned (and recorded on the job by the manager).
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -48,30 +50,75 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 
 
 def post_webhook(url: str, payload: dict[str, Any], *, secret: str | None, attempts: int = 4,
-                 backoff_s: float = 0.5, timeout_s: float = 10.0,
+                 backoff_s: float = 0.5, timeout_s: float = 10.0, deadline_s: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep,
                  redact: Callable[[str], str] = lambda text: text) -> WebhookResult:
-    """POST `payload` as JSON to `url`, signed when `secret` is set; retried on transient errors."""
+    """POST `payload` as JSON to `url`, signed when `secret` is set; retried on transient errors.
+
+    `deadline_s` bounds the whole delivery, retries and waits included. A per-read timeout alone does not:
+    a receiver that answers one byte at a time is never silent long enough to trip it, and would hold the
+    sender for as long as it likes. Each attempt runs in a helper thread that is abandoned (its connection
+    closed) when the deadline passes."""
     body = encode_body(payload)
     headers = {"Content-Type": "application/json", "User-Agent": "policy-reader-webhook/1"}
     if secret:
         headers[SIGNATURE_HEADER] = sign(body, secret)
+    deadline = time.monotonic() + deadline_s
     last_error = "not attempted"
     last_status: int | None = None
+    attempt = 0
     for attempt in range(1, max(1, attempts) + 1):
+        remaining = deadline - time.monotonic()
         try:
-            response = httpx.post(url, content=body, headers=headers, timeout=timeout_s)
-            last_status = response.status_code
-            if 200 <= response.status_code < 300:
-                return WebhookResult("sent", attempt, response.status_code, None)
-            last_error = f"the webhook answered HTTP {response.status_code}"
-            if response.status_code < 500 and response.status_code != 429:
-                return WebhookResult("failed", attempt, response.status_code, redact(last_error))
+            status = _post_within(url, body, headers, min(timeout_s, remaining), remaining)
+            last_status = status
+            if 200 <= status < 300:
+                return WebhookResult("sent", attempt, status, None)
+            last_error = f"the webhook answered HTTP {status}"
+            if status < 500 and status != 429:
+                return WebhookResult("failed", attempt, status, redact(last_error))
+        except _PastDeadline:
+            return WebhookResult("failed", attempt, last_status, redact(
+                f"the webhook did not answer within {deadline_s:g} s in total (WEBHOOK_DEADLINE_S); "
+                f"gave up after {attempt} attempt(s)"))
         except httpx.HTTPError as exc:
             last_error = f"could not reach the webhook ({type(exc).__name__}: {exc})"
         if attempt < attempts:
-            sleep(backoff_s * (2 ** (attempt - 1)))
-    return WebhookResult("failed", max(1, attempts), last_status, redact(last_error + f" after {attempts} attempts"))
+            pause = backoff_s * (2 ** (attempt - 1))
+            if time.monotonic() + pause >= deadline:
+                break
+            sleep(pause)
+    return WebhookResult("failed", max(1, attempt), last_status, redact(last_error + f" after {attempt} attempts"))
+
+
+class _PastDeadline(Exception):
+    """The delivery's total deadline passed during an attempt."""
+
+
+def _post_within(url: str, body: bytes, headers: dict[str, str], timeout_s: float, remaining_s: float) -> int:
+    """One POST; its status code. Raises httpx.HTTPError, or _PastDeadline after `remaining_s` seconds (the
+    request is abandoned: its client is closed, which ends the helper thread at the receiver's next byte)."""
+    if remaining_s <= 0:
+        raise _PastDeadline()
+    client = httpx.Client(timeout=max(0.01, timeout_s))
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["status"] = client.post(url, content=body, headers=headers).status_code
+        except Exception as exc:  # noqa: BLE001 - handed to the caller as it is
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=attempt, name="webhook-post", daemon=True)
+    worker.start()
+    worker.join(remaining_s)
+    if worker.is_alive():
+        client.close()
+        raise _PastDeadline()
+    client.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    return int(outcome["status"])
 
 
 def send_job_webhook(settings: Settings, payload: dict[str, Any], **kwargs: Any) -> WebhookResult:
@@ -79,5 +126,6 @@ def send_job_webhook(settings: Settings, payload: dict[str, Any], **kwargs: Any)
     if not settings.webhook_url:
         return WebhookResult("skipped")
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    kwargs.setdefault("deadline_s", settings.webhook_deadline_s)
     return post_webhook(settings.webhook_url, payload, secret=secret,
                         redact=lambda text: scrub(text, settings), **kwargs)

@@ -25,13 +25,14 @@ Files = Sequence[tuple[str, "bytes | Path"]]
 
 
 def check_recipients(settings: Settings, recipients: Sequence[str]) -> list[str]:
-    """Valid, deduplicated addresses, within EMAIL_ALLOWED_DOMAINS when it is set."""
+    """Valid, deduplicated addresses, within EMAIL_ALLOWED_DOMAINS when it is set, at most EMAIL_MAX_RECIPIENTS."""
     cleaned = [r.strip() for r in recipients if r and r.strip()]
     if not cleaned:
         return []
     from policy_reader.delivery.emailer import validate_recipients
 
-    return validate_recipients(cleaned, allowed_domains=settings.email_allowed_domain_list)
+    return validate_recipients(cleaned, allowed_domains=settings.email_allowed_domain_list,
+                               max_recipients=settings.email_max_recipients)
 
 
 def check_backend(settings: Settings, options: JobOptions) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """The lifecycle steps every executor calls: decide a run's outcome, and finalise it exactly once.
 
-Finalising = exports, the results email, the webhook, then the terminal state. Only the process
+Finalising = exports, the results email, the terminal state, then the webhook. Only the process
 that wins the finalisation claim in job.json does it (conditional write), so when several workers
 finish the last documents at the same moment, or a frozen runner wakes up after `recover` took its
 job over, the email still goes out once. The email's intent (with its Message-ID) is recorded before
@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from policy_reader.config import scrub
-from policy_reader.errors import JobNotFound, PolicyReaderError
+from policy_reader.errors import JobNotFound, LimitExceeded, PolicyReaderError
 from policy_reader.jobs import limits
 from policy_reader.jobs import transitions as tr
 from policy_reader.jobs.services import JobServices
@@ -85,21 +85,49 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
         services.events.emit(job_id, "exports.failed", error=scrub(str(exc), services.settings))
     if state.get("recipients"):
         if (state.get("email") or {}).get("status") == "sending":  # a finaliser died while sending it
-            _email_maybe_sent(services, job_id, run, state["email"])
+            _email_maybe_sent(services, job_id, run, state["email"], status)
         elif state.get("email_run") != run:
             _email_once(services, job_id, run, me, status)
-    if services.settings.webhook_url and state.get("webhook_run") != run:
-        info = services.notifier.send_webhook(job_id, status, outcome.error)
-        services.safe_apply(job_id, tr.webhook_outcome, run, info)
+    webhook_due = bool(services.settings.webhook_url) and state.get("webhook_run") != run
     tally = _stored_tally(services, job_id, state)
     changed, final = services.safe_apply(job_id, tr.finish, run, me, status, outcome.error, outcome.limit_message,
-                                         tally)
+                                         tally, _process_token() if webhook_due else None)
     if changed:
         services.events.emit(job_id, f"job.{status}", error=outcome.error, documents_done=tally.done,
                              documents_failed=tally.failed)
     services.store.release_local_copies(job_id)
     services.job_ended()
+    if changed and webhook_due:  # after the final state: the job reads finished whatever the receiver does
+        _send_webhook(services, job_id, run, me, status, outcome.error)
     return changed
+
+
+def _send_webhook(services: JobServices, job_id: str, run: int, me: str, status: str, error: str | None) -> None:
+    info = services.notifier.send_webhook(job_id, status, error)  # bounded by WEBHOOK_DEADLINE_S in total
+    services.safe_apply(job_id, tr.webhook_outcome, run, info, me)
+    services.job_ended()  # JobManager.wait also waits for a webhook this process sends
+
+
+def send_pending_webhooks(services: JobServices) -> list[str]:
+    """Finished jobs whose webhook sender died before recording its outcome: send it now (at least once;
+    receivers dedupe on job_id). Run at start-up and by `recover`, beside the recovery of interrupted jobs."""
+    if not services.settings.webhook_url:
+        return []
+    from policy_reader.jobs.retention import job_states
+
+    stale_s = services.settings.webhook_deadline_s + 60
+    sent = []
+    for job_id, state in job_states(services.store):
+        hook = state.get("webhook") or {}
+        if hook.get("status") != "sending" or state.get("webhook_run") == hook.get("run"):
+            continue
+        me = uuid.uuid4().hex
+        claimed, state = services.safe_apply(job_id, tr.claim_webhook, hook.get("run"), me, stale_s,
+                                             _process_token())
+        if claimed:
+            _send_webhook(services, job_id, int(hook.get("run") or 0), me, state["status"], state.get("error"))
+            sent.append(job_id)
+    return sent
 
 
 def _process_token() -> dict:
@@ -121,19 +149,36 @@ def _stored_tally(services: JobServices, job_id: str, state: dict) -> Tally:
 
 
 def _email_once(services: JobServices, job_id: str, run: int, me: str, status: str) -> None:
-    message_id = services.notifier.new_message_id()
-    intended, state = services.safe_apply(job_id, tr.email_intent, run, me, message_id)
+    notifier = services.notifier
+    message_id = notifier.new_message_id()
+    deliveries = notifier.plan(job_id, message_id) if notifier.one_by_one() else None
+    if deliveries:
+        try:  # counted in the owner's ledger before anything goes out (USER_MAX_EMAILS_PER_DAY)
+            notifier.reserve(job_id, len(deliveries))
+        except LimitExceeded as exc:
+            services.events.emit(job_id, "email.failed", error=exc.message)
+            services.safe_apply(job_id, tr.email_outcome, run, {"status": "failed", "error": exc.message,
+                                                                 "code": "limit"})
+            return
+    intended, state = services.safe_apply(job_id, tr.email_intent, run, me, message_id, deliveries)
     if not intended:
         return  # the claim was lost meanwhile: the new finaliser decides about the email
     services.safe_apply(job_id, tr.set_stage, run, me, "emailing")
-    info = services.notifier.send_email(job_id, status, message_id=message_id)
+    info = notifier.send_email(job_id, status, message_id=message_id)
     services.safe_apply(job_id, tr.email_outcome, run, info)
 
 
-def _email_maybe_sent(services: JobServices, job_id: str, run: int, email: dict) -> None:
+def _email_maybe_sent(services: JobServices, job_id: str, run: int, email: dict, status: str) -> None:
     """A finaliser died between recording the email's intent and its outcome: the message may be out.
-    Sending it again could double it, so the job says what is known and offers "send again"."""
+    Sending it again could double it, so the job says what is known and offers "send again". With one
+    message per recipient, what is known is per recipient: those still `pending` are sent now, the one
+    being sent is `unknown`, and nobody gets theirs twice."""
     message_id = email.get("message_id") or ""
+    if email.get("deliveries") and services.notifier.one_by_one():
+        services.safe_apply(job_id, tr.deliveries_in_doubt, message_id)
+        info = services.notifier.send_email(job_id, status, message_id=message_id)
+        services.safe_apply(job_id, tr.email_outcome, run, info)
+        return
     info = {"status": "unknown", "message_id": message_id,
             "error": f"The app stopped while this email was being sent, so it may or may not have gone out "
                      f"(Message-ID {message_id}). If the recipients did not get it, use Send again."}

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from policy_reader.auth import current_user
 from policy_reader.config import Settings, get_settings
-from policy_reader.errors import ConfigError, EmailError, JobDamaged, JobError, JobNotFound
+from policy_reader.errors import ConfigError, EmailError, JobDamaged, JobError, JobNotFound, LimitExceeded
 from policy_reader.jobs import JobOptions, JobStatus, JobView, build_services
-from policy_reader.jobs import intake, ledger
+from policy_reader.jobs import intake, ledger, lifecycle, limits
 from policy_reader.jobs import transitions as tr
 from policy_reader.jobs.executor import Executor, make_executor
 from policy_reader.jobs.metrics import job_metrics
@@ -133,8 +133,11 @@ class JobManager:
             ledger.job_over(self.store, state.get("owner") or "local", job_id)
 
     def recover_interrupted(self) -> list[str]:
-        """Resume jobs whose owning process died (stale heartbeat, or a dead pid on this host)."""
-        return self.executor.recover()
+        """Resume jobs whose owning process died (stale heartbeat, or a dead pid on this host), and send the
+        webhooks of finished jobs whose sender died before recording them."""
+        resumed = self.executor.recover()
+        lifecycle.send_pending_webhooks(self.services)
+        return resumed
 
     def cleanup_old_jobs(self, max_age_hours: float | None = None) -> list[str]:
         """Delete finished jobs older than JOB_TTL_HOURS. Never touches a pending or running job."""
@@ -210,13 +213,27 @@ class JobManager:
         self.services.events.emit(job_id, "review.saved", doc_id=doc_id, variable=variable)
 
     def resend_email(self, job_id: str, owner: str | None = None) -> None:
-        """Send the results email again, with reviews applied. Raises EmailError (also recorded)."""
+        """Send the results email again, with reviews applied. Raises EmailError (also recorded), or
+        LimitExceeded (nothing sent) past EMAIL_MAX_RESENDS_PER_JOB, EMAIL_MAX_RESENDS_PER_HOUR or the user's
+        USER_MAX_EMAILS_PER_DAY."""
         state = self._state_for(job_id, owner)
         if not state.get("recipients"):
             raise JobError("This job has no email recipients.", code="no_recipients")
         if state["status"] not in TERMINAL:
             raise JobError("The job has not finished yet; the email is sent when it does.", code="state")
-        info = self.services.notifier.send_email(job_id, state["status"])
+        notifier = self.services.notifier
+        if not tr.apply(self.store, job_id, tr.count_resend, self.settings.email_max_resends_per_job)[0]:
+            raise LimitExceeded(limits.resend_job_message(self.settings, int(state.get("email_resends") or 0)))
+        message_id = notifier.new_message_id()
+        if notifier.one_by_one():  # counted before anything goes out; a refused resend changes nothing else
+            deliveries = notifier.plan(job_id, message_id)
+            try:
+                notifier.reserve(job_id, len(deliveries), resend=True)
+            except LimitExceeded:
+                tr.apply(self.store, job_id, tr.uncount_resend)
+                raise
+            tr.apply(self.store, job_id, tr.resend_intent, message_id, deliveries)
+        info = notifier.send_email(job_id, state["status"], message_id=message_id)
         self.services.safe_apply(job_id, tr.resend_outcome, info)
         if info.get("status") != "sent":
             raise EmailError(info.get("error") or "Email could not be sent.", code=info.get("code") or "email")
@@ -267,11 +284,14 @@ class JobManager:
     # ------------------------------------------------------------------ waiting and stopping
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobView:
-        """Block until the job is completed, failed or cancelled (or `timeout` passes)."""
+        """Block until the job is completed, failed or cancelled (or `timeout` passes), and its webhook, when this
+        process is sending it (after the final state, within WEBHOOK_DEADLINE_S), has its outcome: a CLI
+        run that exits once its job is done still delivers it."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             view = self.get_job_status(job_id)
-            if view.finished or (view.status == JobStatus.INTERRUPTED and self._closed):
+            if (view.finished and not _webhook_sent_here(view)) or \
+                    (view.status == JobStatus.INTERRUPTED and self._closed):
                 return view
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -313,6 +333,15 @@ class JobManager:
 
     def _view(self, state: dict[str, Any]) -> JobView:
         return view_of(state, self.executor.queue_position(state["id"]))
+
+
+def _webhook_sent_here(view: JobView) -> bool:
+    import os
+
+    from policy_reader.jobs.liveness import HOST
+
+    hook = view.webhook or {}
+    return hook.get("status") == "sending" and hook.get("pid") == os.getpid() and hook.get("host") == HOST
 
 
 # --------------------------------------------------------------------------- module API

@@ -10,7 +10,9 @@ from email.utils import make_msgid
 from typing import Any
 
 from policy_reader.config import Settings, scrub
-from policy_reader.errors import EmailError
+from policy_reader.errors import EmailError, PolicyReaderError
+from policy_reader.jobs import ledger
+from policy_reader.jobs import transitions as tr
 from policy_reader.jobs.accuracy_book import AccuracyBook
 from policy_reader.jobs.events import EventLog
 from policy_reader.jobs.exports import Exporter
@@ -42,9 +44,32 @@ class Notifier:
 
     # ------------------------------------------------------------------ email
 
+    def one_by_one(self) -> bool:
+        """SMTP: each recipient gets their own message, recorded one by one. The outbox (no SMTP) writes one
+        .eml for the analyst to download, which reaches nobody by itself."""
+        return self.settings.email_mode == "smtp"
+
+    def plan(self, job_id: str, message_id: str) -> dict[str, dict[str, Any]]:
+        """`{address: {status: pending, message_id}}`: the first recipient's message carries the email's
+        Message-ID, each other one its own."""
+        recipients = self.store.read_manifest(job_id).get("recipients") or []
+        return {address: {"status": "pending", "message_id": message_id if i == 0 else self.new_message_id()}
+                for i, address in enumerate(recipients)}
+
+    def reserve(self, job_id: str, count: int, *, resend: bool = False) -> None:
+        """Count `count` messages in the owner's ledger before they go out (USER_MAX_EMAILS_PER_DAY, and
+        EMAIL_MAX_RESENDS_PER_HOUR for a resend); LimitExceeded says which limit and when it resets."""
+        owner = self.store.read_state(job_id).get("owner") or "local"
+        ledger.reserve_messages(self.store, self.settings, owner, job_id, count, resend=resend)
+
     def send_email(self, job_id: str, status: str, *, message_id: str | None = None) -> dict[str, Any]:
-        """Send the results email (reviews applied); the outcome as job.json's `email` entry."""
+        """Send the results email (reviews applied); the outcome as job.json's `email` entry.
+
+        SMTP: the recipients still `pending` in the email's recorded plan (state.email.deliveries, with
+        `message_id`) are sent one by one, each marked `sending` before and `sent` / `failed` after."""
         try:
+            if self.one_by_one():
+                return self._send_each(job_id, status, message_id or "")
             report = self._deliver(job_id, status, message_id)
         except EmailError as exc:
             info = {"status": "failed", "error": scrub(exc.message, self.settings), "code": exc.code}
@@ -64,8 +89,8 @@ class Notifier:
         self.events.emit(job_id, "email.sent", mode=report.mode, attempts=report.attempts, refused=refused)
         return info
 
-    def _deliver(self, job_id: str, status: str, message_id: str | None) -> Any:
-        from policy_reader.delivery.emailer import EmailSummary, send_job_email
+    def _summary_and_files(self, job_id: str, status: str) -> tuple[Any, dict[str, bytes], list[str]]:
+        from policy_reader.delivery.emailer import EmailSummary
 
         state = self.store.read_state(job_id)
         manifest = self.store.read_manifest(job_id)
@@ -81,8 +106,47 @@ class Notifier:
             log.exception("exports for the email of %s", job_id)
             self.events.emit(job_id, "exports.failed", error=scrub(str(exc), self.settings))
             attachments = {}
-        return send_job_email(self.settings, summary, manifest.get("recipients") or [], attachments,
+        return summary, attachments, list(manifest.get("recipients") or [])
+
+    def _deliver(self, job_id: str, status: str, message_id: str | None) -> Any:
+        from policy_reader.delivery.emailer import send_job_email
+
+        summary, attachments, recipients = self._summary_and_files(job_id, status)
+        return send_job_email(self.settings, summary, recipients, attachments,
                               outbox_dir=self.store.outbox_dir(job_id), message_id=message_id)
+
+    def _send_each(self, job_id: str, status: str, message_id: str) -> dict[str, Any]:
+        from policy_reader.delivery.emailer import build_message, deliver_to_each
+
+        deliveries = dict((self.store.read_state(job_id).get("email") or {}).get("deliveries") or {})
+        pending = [a for a, d in deliveries.items() if d.get("status") == "pending"]
+        owner = self.store.read_state(job_id).get("owner") or "local"
+        if pending:
+            summary, attachments, recipients = self._summary_and_files(job_id, status)
+            msg = build_message(self.settings, summary, pending, attachments, message_id=message_id)
+
+            def sending(address: str, mid: str) -> None:
+                self._record(job_id, message_id, address, {"status": "sending", "message_id": mid, "at": iso()})
+
+            failed = 0
+            ids = {a: deliveries[a].get("message_id") for a in pending}
+            for outcome in deliver_to_each(self.settings, msg, pending, ids, before=sending):
+                failed += outcome.status != "sent"
+                deliveries[outcome.address] = {
+                    "status": outcome.status, "message_id": outcome.message_id, "attempts": outcome.attempts,
+                    "at": iso(), "error": scrub(outcome.error, self.settings) if outcome.error else None}
+                self._record(job_id, message_id, outcome.address, deliveries[outcome.address])
+            ledger.give_back_messages(self.store, owner, job_id, failed)  # reserved, never delivered
+        info = email_outcome(deliveries, message_id)
+        self.events.emit(job_id, f"email.{info['status']}", mode="smtp", refused=info["refused"],
+                         error=info["error"])
+        return info
+
+    def _record(self, job_id: str, message_id: str, address: str, info: dict[str, Any]) -> None:
+        try:
+            tr.apply(self.store, job_id, tr.delivery_step, message_id, address, info)
+        except (PolicyReaderError, OSError) as exc:  # the message itself still goes out
+            log.warning("could not record the email to a recipient of job %s: %s", job_id, exc)
 
     # ------------------------------------------------------------------ webhook
 
@@ -101,3 +165,23 @@ class Notifier:
         result = send_job_webhook(self.settings, self.summary_payload(job_id, status, error))
         self.events.emit(job_id, f"webhook.{result.status}", error=result.error, attempts=result.attempts)
         return result.as_dict()
+
+
+def email_outcome(deliveries: dict[str, dict[str, Any]], message_id: str) -> dict[str, Any]:
+    """job.json's `email` from each recipient's delivery: "sent" when anyone got it (the error names who
+    did not, or may not have), "unknown" when the only doubt is a message a crash interrupted, else "failed"."""
+    by = {status: [a for a, d in deliveries.items() if d.get("status") == status]
+          for status in ("sent", "failed", "unknown", "pending", "sending")}
+    problems = []
+    if by["failed"]:
+        first = deliveries[by["failed"][0]].get("error")
+        problems.append(f"The email could not be sent to {', '.join(by['failed'])}: {first or 'refused'}")
+    if by["unknown"]:
+        problems.append(f"The app stopped while the email to {', '.join(by['unknown'])} was being sent, so it may or "
+                        f"may not have gone out (Message-ID {message_id}). If they did not get it, use Send again.")
+    status = "sent" if by["sent"] else ("unknown" if by["unknown"] and not by["failed"] else "failed")
+    if by["sent"] and problems:
+        problems.append("The other recipients got the email.")
+    attempts = max([int(d.get("attempts") or 0) for d in deliveries.values()] or [0])
+    return {"status": status, "mode": "smtp", "path": None, "attempts": attempts, "message_id": message_id,
+            "sent_at": iso(), "refused": by["failed"], "error": " ".join(problems) or None, "deliveries": deliveries}

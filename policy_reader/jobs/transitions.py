@@ -251,15 +251,63 @@ def set_stage(state: dict[str, Any], run: int, by: str, stage: str) -> bool:
     return True
 
 
-def email_intent(state: dict[str, Any], run: int, by: str, message_id: str) -> bool:
+def email_intent(state: dict[str, Any], run: int, by: str, message_id: str,
+                 deliveries: dict[str, dict[str, Any]] | None = None) -> bool:
     """Record, before sending, that this run's email is about to go out with `message_id`.
 
     If the sender dies after this write, whoever finalises next sees `sending` for this run and
-    knows the message may already be out: it records that instead of sending it a second time."""
+    knows the message may already be out: it records that instead of sending it a second time.
+    `deliveries` (SMTP: one message per recipient, `{address: {status: pending, message_id}}`) lets the next
+    one go further: recipients marked `sent` have theirs, the one marked `sending` may have it, and only
+    those still `pending` are sent."""
     if not holds_finalization(state, run, by):
         return False
     state["email"] = {"status": "sending", "run": run, "message_id": message_id, "at": iso()}
+    if deliveries:
+        state["email"]["deliveries"] = deliveries
     state["email_run"] = run
+    return True
+
+
+def resend_intent(state: dict[str, Any], message_id: str, deliveries: dict[str, dict[str, Any]]) -> bool:
+    """An analyst's "send again": its per-recipient plan, recorded before the first message goes out."""
+    state["email"] = {"status": "sending", "run": state.get("run"), "message_id": message_id, "at": iso(),
+                      "deliveries": deliveries, "resend": True}
+    return True
+
+
+def delivery_step(state: dict[str, Any], message_id: str, address: str, info: dict[str, Any]) -> bool:
+    """One recipient's message of the email `message_id`: about to go out (`sending`) or its outcome."""
+    deliveries = (state.get("email") or {}).get("deliveries") or {}
+    if (state.get("email") or {}).get("message_id") != message_id or address not in deliveries:
+        return False
+    deliveries[address] = info
+    return True
+
+
+def deliveries_in_doubt(state: dict[str, Any], message_id: str) -> bool:
+    """After a crash: a recipient whose message was being sent may have it. It is not sent again."""
+    email = state.get("email") or {}
+    if email.get("message_id") != message_id:
+        return False
+    doubtful = [d for d in (email.get("deliveries") or {}).values() if d.get("status") == "sending"]
+    for delivery in doubtful:
+        delivery["status"] = "unknown"
+    return bool(doubtful)
+
+
+def count_resend(state: dict[str, Any], cap: int) -> bool:
+    """One more "send again" of this job's email, unless EMAIL_MAX_RESENDS_PER_JOB (`cap`, 0: none) is reached."""
+    done = int(state.get("email_resends") or 0)
+    if cap and done >= cap:
+        return False
+    state["email_resends"] = done + 1
+    return True
+
+
+def uncount_resend(state: dict[str, Any]) -> bool:
+    """A "send again" that another limit refused does not count for the job."""
+    state["email_resends"] = max(0, int(state.get("email_resends") or 0) - 1)
     return True
 
 
@@ -269,20 +317,38 @@ def email_outcome(state: dict[str, Any], run: int, info: dict[str, Any]) -> bool
     return True
 
 
-def webhook_outcome(state: dict[str, Any], run: int, info: dict[str, Any]) -> bool:
+def webhook_outcome(state: dict[str, Any], run: int, info: dict[str, Any], by: str | None = None) -> bool:
+    """The webhook's outcome for `run`; with `by`, only while `by` still holds the webhook's claim (a sender
+    that overran its claim and was replaced does not overwrite its successor's outcome)."""
+    if by is not None and ((state.get("webhook") or {}).get("by") != by or state.get("webhook_run") == run):
+        return False
     state["webhook"] = info
     state["webhook_run"] = run
     return True
 
 
+def claim_webhook(state: dict[str, Any], run: int, by: str, stale_s: float, token: dict[str, Any] | None = None) -> bool:
+    """Take over a finished job's webhook whose sender died (or overran `stale_s`): it is sent at least once."""
+    hook = state.get("webhook") or {}
+    if state.get("status") not in TERMINAL or hook.get("status") != "sending" or hook.get("run") != run \
+            or state.get("webhook_run") == run or (hook.get("by") != by and finalizer_alive(hook, stale_s)):
+        return False
+    state["webhook"] = {"status": "sending", "run": run, "by": by, "at": iso(), **(token or {})}
+    return True
+
+
 def finish(state: dict[str, Any], run: int, by: str, status: str, error: str | None, limit_message: str | None,
-           tally: Tally) -> bool:
-    """The terminal state, with the counts of the results actually stored."""
+           tally: Tally, webhook: dict[str, Any] | None = None) -> bool:
+    """The terminal state, with the counts of the results actually stored. `webhook` (the finaliser's token):
+    the webhook is still to be sent, after this write, by that finaliser (`sending` until its outcome), so a
+    slow receiver never holds the job and a finaliser that dies leaves it for `claim_webhook`."""
     if not holds_finalization(state, run, by):
         return False
     state.update(tally.fields(with_ids="counted" in state))
     state.update(status=status, finished_at=iso(), error=error, in_flight=[], stage=None, finalizing=None,
                  finalized_run=run, cancel_requested=False, queued=False, runner=None, heartbeat_at=iso())
+    if webhook is not None:
+        state["webhook"] = {"status": "sending", "run": run, "by": by, "at": iso(), **webhook}
     if limit_message:
         state["limit_message"] = limit_message
     return True

@@ -27,7 +27,7 @@ from policy_reader.delivery.emailer import (
     send_job_email,
     validate_recipients,
 )
-from policy_reader.errors import EmailError
+from policy_reader.errors import EmailError, LimitExceeded
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable
 from policy_reader.variables import format_value, load_variables
 from tests.fixtures.smtp_server import SMTP_TEST_FROM, SMTP_TEST_PASSWORD, SMTP_TEST_USER
@@ -88,12 +88,13 @@ def test_plain_send_reaches_every_recipient(smtp_server, tmp_path):
                             results_files(), tmp_path / "outbox")
 
     assert report.mode == "smtp" and report.path is None and report.attempts == 1
-    [received] = smtp_server.messages
-    assert received.mail_from == SMTP_TEST_FROM
-    assert received.rcpt_tos == ["ana@example.org", "Ben@Example.org", "cy@localhost"]
-    msg = received.parsed()
-    assert msg["Message-ID"] == report.message_id
-    assert msg["To"] == "ana@example.org, Ben@Example.org, cy@localhost"
+    received = smtp_server.messages
+    assert [r.mail_from for r in received] == [SMTP_TEST_FROM] * 3
+    # one message per recipient, addressed to them alone: nobody sees the other addresses
+    assert [r.rcpt_tos for r in received] == [["ana@example.org"], ["Ben@Example.org"], ["cy@localhost"]]
+    assert [r.parsed()["To"] for r in received] == ["ana@example.org", "Ben@Example.org", "cy@localhost"]
+    assert received[0].parsed()["Message-ID"] == report.message_id
+    assert len({r.parsed()["Message-ID"] for r in received}) == 3
     assert not (tmp_path / "outbox").exists()
 
 
@@ -754,3 +755,77 @@ def test_bidi_and_invisible_characters_never_reach_the_email(smtp_server, tmp_pa
         assert not set(shown) & set(hidden), repr(shown)[:200]
     assert "Invoicefdp.exe" in msg["Subject"] and "Invoicefdp.exe" in text and "Invoicefdp.exe" in html
     assert "scangpj.pdf" in text and list(files) == ["results.csv"]
+
+
+# --------------------------------------------------------------------------- not a mail relay
+
+
+@pytest.fixture
+def mail_manager(smtp_server, tmp_path, make_pdf):
+    """mail_manager(**env) -> (JobManager against the real SMTP server, run(recipients) -> finished view)."""
+    made: list[JobManager] = []
+
+    def _make(**env: object):
+        manager = JobManager(smtp_server.settings(JOBS_DIR=str(tmp_path / "jobs"), **env))
+        made.append(manager)
+        pdf = make_pdf("p.pdf", ["Policy. The policy was adopted in 2019."])
+
+        def run(recipients: list[str], owner: str = "mallory"):
+            job_id = manager.submit(name="Your account is suspended - act now", files=[("p.pdf", pdf)],
+                                    variables=[Variable(name="year", question="Year adopted?")],
+                                    recipients=recipients, owner=owner)
+            return manager.wait(job_id, timeout=60)
+        return manager, run
+    yield _make
+    for manager in made:
+        manager.shutdown(wait=False)
+
+
+def test_a_job_with_ten_thousand_recipients_is_refused(mail_manager, smtp_server):
+    manager, run = mail_manager()
+    crowd = [f"victim{i}@example.net" for i in range(10_000)]
+    with pytest.raises(EmailError, match="EMAIL_MAX_RECIPIENTS") as refused:
+        run(crowd)
+    assert refused.value.code == "recipients" and "10,000" in refused.value.message
+    assert manager.list_jobs() == [] and smtp_server.messages == []
+
+
+def test_each_recipient_gets_a_message_addressed_to_them_alone(mail_manager, smtp_server):
+    _manager, run = mail_manager(EMAIL_MAX_RECIPIENTS=30)  # the operator widened the default
+    crowd = [f"r{i}@example.org" for i in range(25)]
+    view = run(crowd)
+    assert view.email["status"] == "sent", view.email
+    received = smtp_server.messages
+    assert sorted(r for m in received for r in m.rcpt_tos) == sorted(crowd)
+    for message in received:
+        [address] = message.rcpt_tos
+        msg = message.parsed()
+        assert msg["To"] == address and msg["Cc"] is None and msg["Bcc"] is None
+        assert not any(other in message.data.decode() for other in crowd if other != address)
+    assert len({m.parsed()["Message-ID"] for m in received}) == 25
+
+
+def test_send_again_is_limited_per_job_and_per_user_per_hour(mail_manager, smtp_server):
+    manager, run = mail_manager(EMAIL_MAX_RESENDS_PER_JOB=2, EMAIL_MAX_RESENDS_PER_HOUR=3)
+    first, second = run(["a@example.org"]), run(["b@example.org"])
+    manager.resend_email(first.id, owner="mallory")
+    manager.resend_email(first.id, owner="mallory")
+    with pytest.raises(LimitExceeded, match="EMAIL_MAX_RESENDS_PER_JOB"):
+        manager.resend_email(first.id, owner="mallory")
+    manager.resend_email(second.id, owner="mallory")
+    with pytest.raises(LimitExceeded, match=r"EMAIL_MAX_RESENDS_PER_HOUR=3\); you can send again in \d+ min"):
+        manager.resend_email(second.id, owner="mallory")
+    assert len(smtp_server.messages) == 2 + 3
+    assert manager.get_job_status(first.id).email["status"] == "sent"  # a refused resend changes nothing
+
+
+def test_a_users_daily_messages_are_capped_and_deleting_jobs_gives_none_back(mail_manager, smtp_server):
+    manager, run = mail_manager(USER_MAX_EMAILS_PER_DAY=3)
+    first = run(["a@example.org", "b@example.org"])
+    assert first.email["status"] == "sent"
+    manager.delete_job(first.id, owner="mallory")
+    second = run(["c@example.org", "d@example.org"])
+    assert second.status == JobStatus.COMPLETED and second.email["status"] == "failed"
+    assert "USER_MAX_EMAILS_PER_DAY" in second.email["error"] and "resets at 00:00 UTC" in second.email["error"]
+    assert sorted(r for m in smtp_server.messages for r in m.rcpt_tos) == ["a@example.org", "b@example.org"]
+    assert run(["e@example.org"], owner="someone-else").email["status"] == "sent"

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 
 from job_manager import JobManager, JobStatus
 from policy_reader.config import load_settings
 from policy_reader.models import Variable, VariableType
 from policy_reader.delivery.webhook import post_webhook, sign, verify
+from tests.fixtures.common import wait_until
 from tests.fixtures.webhook import SECRET
 
 
@@ -52,3 +54,33 @@ def test_job_completion_posts_signed_summary(receiver, tmp_path, make_pdf):
     status, payload, ok = hook.received[-1]
     assert ok and payload["job_id"] == job_id and payload["status"] == "completed"
     assert payload["documents_ok"] == 1 and SECRET not in json.dumps(payload)
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_total_deadline(receiver):
+    hook = receiver([], trickle_s=20)
+    started = time.monotonic()
+    result = post_webhook(hook.url, {"x": 1}, secret=SECRET, attempts=3, backoff_s=0.01, timeout_s=5, deadline_s=1.5)
+    assert time.monotonic() - started < 5  # not 20 s: each byte came in time, the total did not
+    assert result.status == "failed" and "1.5 s" in result.error
+
+
+def test_a_trickling_receiver_never_holds_a_finished_job(receiver, tmp_path, make_pdf):
+    """The job's final state is written before the webhook is called, and the webhook has a total deadline:
+    a receiver that answers a byte at a time (never slow enough for a read timeout) cannot keep the job
+    reading "running" / "exporting"."""
+    hook = receiver([], trickle_s=30)
+    settings = load_settings(JOBS_DIR=str(tmp_path / "jobs"), WEBHOOK_URL=hook.url, WEBHOOK_SECRET=SECRET,
+                             WEBHOOK_DEADLINE_S=3)
+    manager = JobManager(settings)
+    try:
+        pdf = make_pdf("p.pdf", ["The policy was adopted in 2018."])
+        job_id = manager.submit(name="hooked", files=[("p.pdf", pdf)],
+                                variables=[Variable(name="year_adopted", question="Year adopted?", type=VariableType.YEAR)])
+        wait_until(lambda: manager.get_job_status(job_id).finished, timeout=15)
+        view = manager.get_job_status(job_id)
+        assert view.status == JobStatus.COMPLETED and view.stage is None
+        wait_until(lambda: manager.get_job_status(job_id).webhook.get("status") == "failed", timeout=15)
+        assert "3 s" in manager.get_job_status(job_id).webhook["error"]
+        assert len(hook.received) == 1  # one request: its total deadline passed, no retry after it
+    finally:
+        manager.shutdown()
