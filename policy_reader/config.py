@@ -139,7 +139,7 @@ class Settings(BaseSettings):
 
     # --- per-user limits (0 = unlimited)
     user_max_concurrent_jobs: int = Field(0, alias="USER_MAX_CONCURRENT_JOBS", ge=0, description="Jobs one user may have pending or running at once (0: no limit).")
-    user_max_documents_per_day: int = Field(0, alias="USER_MAX_DOCUMENTS_PER_DAY", ge=0, description="Documents one user may submit per UTC day (0: no limit).")
+    user_max_documents_per_day: int = Field(0, alias="USER_MAX_DOCUMENTS_PER_DAY", ge=0, description="Documents one user may submit per UTC day (0: no limit). Counted in the user's usage ledger as jobs are admitted: deleting a job does not give them back; a resume on a later day counts what it still has to read.")
     user_max_pages_per_day: int = Field(0, alias="USER_MAX_PAGES_PER_DAY", ge=0, description="Pages one user may have read per UTC day (0: no limit).")
     admin_users: str = Field("", alias="ADMIN_USERS", description="Comma-separated signed-in users (Easy Auth names) who see every user's jobs in the Admin view; everyone else, `local` included, sees their own.")
     job_token_budget: int = Field(0, alias="JOB_TOKEN_BUDGET", ge=0, description="Most tokens one job may spend; past it the job stops and keeps what it finished (0: no limit).")

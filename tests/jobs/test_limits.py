@@ -112,3 +112,30 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("USER_MAX")}
+
+
+def test_ledger_rules_are_pure_windows_and_a_resume_on_a_later_day_counts_again() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from policy_reader.jobs import limits
+
+    settings = load_settings(USER_MAX_DOCUMENTS_PER_DAY=5, USER_MAX_EMAILS_PER_DAY=3, EMAIL_MAX_RESENDS_PER_HOUR=1)
+    ledger = limits.UsageLedger.from_json({}, "u")
+    monday = datetime(2026, 3, 2, 23, 0, tzinfo=timezone.utc)
+    limits.admit_job(settings, ledger, "j1", 4, monday, lambda job, since: False)
+    limits.admit_job(settings, ledger, "j1", 4, monday, lambda job, since: False, resume=True)  # counted today
+    with pytest.raises(LimitExceeded, match="4 used today, this job has 2"):
+        limits.admit_job(settings, ledger, "j2", 2, monday, lambda job, since: False)
+    tuesday = monday + timedelta(hours=2)
+    limits.admit_job(settings, ledger, "j1", 3, tuesday, lambda job, since: False, resume=True)  # what is left
+    assert ledger.used("documents", limits.start_of_day(tuesday)) == 3
+    limits.reserve_messages(settings, ledger, "j1", 2, tuesday, resend=True)
+    with pytest.raises(LimitExceeded, match="you can send again in 60 min"):
+        limits.reserve_messages(settings, ledger, "j1", 1, tuesday, resend=True)
+    with pytest.raises(LimitExceeded, match="USER_MAX_EMAILS_PER_DAY"):
+        limits.reserve_messages(settings, ledger, "j1", 2, tuesday, resend=False)
+    ledger.prune(tuesday + timedelta(days=3))
+    assert ledger.entries == [] and list(ledger.active) == ["j1"]
+    data: dict = {}
+    ledger.write_into(data)
+    assert limits.UsageLedger.from_json(data, "u") == ledger

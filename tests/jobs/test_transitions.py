@@ -134,3 +134,41 @@ def test_a_claim_whose_process_died_on_this_machine_is_taken_over_at_once() -> N
     assert tr.claim_finalization(state, 1, "B", stale_s=300)  # A's process is gone: no five-minute wait
     alive = {"pid": 1, "host": "another-machine", "boot": "x"}
     assert tr.claim_finalization(state, 1, "C", stale_s=300, token=alive) is False  # B (no token) is not stale
+
+
+def test_each_recipients_message_is_recorded_and_a_crash_leaves_only_the_pending_ones_to_send() -> None:
+    state = _state()
+    tr.queue_shared(state)
+    assert tr.claim_finalization(state, 1, "A", stale_s=300)
+    plan = {a: {"status": "pending", "message_id": f"<{a}>"} for a in ("a@x.org", "b@x.org", "c@x.org")}
+    assert tr.email_intent(state, 1, "A", "<a@x.org>", plan)
+    assert tr.delivery_step(state, "<a@x.org>", "a@x.org", {"status": "sent", "message_id": "<a@x.org>"})
+    assert tr.delivery_step(state, "<a@x.org>", "b@x.org", {"status": "sending", "message_id": "<b@x.org>"})
+    assert not tr.delivery_step(state, "<other@x>", "c@x.org", {"status": "sent"})  # another email's step
+    assert not tr.delivery_step(state, "<a@x.org>", "z@x.org", {"status": "sent"})  # not a recipient of it
+    # the sender died here: the next finaliser puts the one in flight in doubt and sends only c
+    assert tr.deliveries_in_doubt(state, "<a@x.org>")
+    assert {a: d["status"] for a, d in state["email"]["deliveries"].items()} == {
+        "a@x.org": "sent", "b@x.org": "unknown", "c@x.org": "pending"}
+    assert not tr.deliveries_in_doubt(state, "<a@x.org>")  # nothing in flight any more
+
+
+def test_resends_of_a_job_are_counted_up_to_the_cap() -> None:
+    state = _state()
+    assert tr.count_resend(state, 2) and tr.count_resend(state, 2) and not tr.count_resend(state, 2)
+    assert tr.uncount_resend(state) and tr.count_resend(state, 2) and state["email_resends"] == 2
+    assert tr.count_resend(state, 0)  # 0: no limit
+
+
+def test_the_webhook_is_due_after_the_final_state_and_only_its_claimer_records_it() -> None:
+    state = _state()
+    tr.queue_shared(state)
+    assert tr.claim_finalization(state, 1, "A", stale_s=300)
+    tally = Tally.of_results([DocumentResult(doc_id="d0001", file="a.pdf")])
+    assert tr.finish(state, 1, "A", "completed", None, None, tally, {"pid": 1, "host": "h", "boot": "b"})
+    assert state["status"] == "completed" and state["webhook"]["status"] == "sending"
+    assert not tr.claim_webhook(state, 1, "B", stale_s=300)  # A is still sending it
+    assert tr.claim_webhook(state, 1, "B", stale_s=0)  # A overran its claim (or died)
+    assert not tr.webhook_outcome(state, 1, {"status": "sent"}, "A")  # A's late outcome does not land
+    assert tr.webhook_outcome(state, 1, {"status": "sent"}, "B") and state["webhook_run"] == 1
+    assert not tr.claim_webhook(state, 1, "C", stale_s=0)  # sent: never again
