@@ -97,15 +97,14 @@ def check_second_opinion(settings: Settings, options: JobOptions, backend: str, 
 
 
 def check_page_limit(services: JobServices, owner: str) -> None:
-    """USER_MAX_PAGES_PER_DAY, from the pages the user's jobs read today (the jobs and documents limits are
-    the ledger's: jobs/ledger.py)."""
+    """USER_MAX_PAGES_PER_DAY, from the pages recorded in the user's ledger today plus what their running jobs
+    read since (jobs/ledger.py): deleting a job does not give its pages back."""
     s = services.settings
     if not s.user_max_pages_per_day:
         return
     states = [state for _job_id, state in job_states(services.store)]
-    moment = now()
-    usage = limits.user_usage(states, owner, moment)
-    limits.check_new_job(s, limits.UserUsage(pages_today=usage.pages_today), 0, moment)
+    pages = ledger.pages_today(services.store, owner, states)
+    limits.check_new_job(s, limits.UserUsage(pages_today=pages), 0, now())
 
 
 def create_job(services: JobServices, *, name: str, files: Files, variables: Sequence[Variable],

@@ -96,6 +96,29 @@ def give_back_messages(store: JobStore, owner: str, job_id: str, count: int) -> 
     _quietly(store, owner, change)
 
 
+def record_pages(store: JobStore, owner: str, job_id: str, pages: int) -> None:
+    """Pages a run read, recorded when it is finalised (USER_MAX_PAGES_PER_DAY outlives the job)."""
+    if pages <= 0:
+        return
+    moment = now()
+
+    def change(data: dict) -> None:
+        ledger = limits.UsageLedger.from_json(data, owner)
+        ledger.prune(moment)
+        ledger.record("pages", pages, job_id, moment)
+        ledger.write_into(data)
+
+    _quietly(store, owner, change)
+
+
+def pages_today(store: JobStore, owner: str, states: list[dict]) -> int:
+    """Pages the user read today: the ledger's (finalised runs), plus what running jobs read since."""
+    ledger = limits.UsageLedger.from_json(store.read_usage(owner), owner)
+    running = sum(max(0, int(s.get("pages_read") or 0) - int(s.get("pages_ledgered") or 0)) for s in states
+                  if s.get("owner") == owner and s.get("status") in limits.ACTIVE_STATUSES)
+    return ledger.used("pages", limits.start_of_day(now())) + running
+
+
 def _quietly(store: JobStore, owner: str, change) -> None:
     """Bookkeeping that only ever gives back must not fail what called it (a full disk, a storage blip)."""
     try:

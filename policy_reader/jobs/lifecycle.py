@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from policy_reader.config import scrub
 from policy_reader.errors import JobNotFound, LimitExceeded, PolicyReaderError
-from policy_reader.jobs import limits
+from policy_reader.jobs import ledger, limits
 from policy_reader.jobs import transitions as tr
 from policy_reader.jobs.services import JobServices
 from policy_reader.jobs.state import JobStatus
@@ -95,6 +95,8 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
     if changed:
         services.events.emit(job_id, f"job.{status}", error=outcome.error, documents_done=tally.done,
                              documents_failed=tally.failed)
+        ledger.record_pages(services.store, state.get("owner") or "local", job_id,
+                            tally.pages - int(state.get("pages_ledgered") or 0))
     services.store.release_local_copies(job_id)
     services.job_ended()
     if changed and webhook_due:  # after the final state: the job reads finished whatever the receiver does

@@ -345,6 +345,7 @@ def finish(state: dict[str, Any], run: int, by: str, status: str, error: str | N
     if not holds_finalization(state, run, by):
         return False
     state.update(tally.fields(with_ids="counted" in state))
+    state["pages_ledgered"] = tally.pages  # the pages the finaliser records in the owner's usage ledger
     state.update(status=status, finished_at=iso(), error=error, in_flight=[], stage=None, finalizing=None,
                  finalized_run=run, cancel_requested=False, queued=False, runner=None, heartbeat_at=iso())
     if webhook is not None:

@@ -139,3 +139,16 @@ def test_ledger_rules_are_pure_windows_and_a_resume_on_a_later_day_counts_again(
     data: dict = {}
     ledger.write_into(data)
     assert limits.UsageLedger.from_json(data, "u") == ledger
+
+
+def test_pages_read_stay_counted_after_the_job_is_deleted(tmp_path, make_pdf) -> None:
+    manager = JobManager(load_settings(JOBS_DIR=str(tmp_path / "jobs"), USER_MAX_PAGES_PER_DAY=2))
+    try:
+        pdf = make_pdf("two.pdf", ["Page one. Adopted in 2001.", "Page two."])
+        job_id = manager.submit(name="pages", files=[("two.pdf", pdf)], variables=VARIABLES, owner="mallory")
+        assert manager.wait(job_id, timeout=60).status.value == "completed"
+        manager.delete_job(job_id, owner="mallory")
+        with pytest.raises(LimitExceeded, match="USER_MAX_PAGES_PER_DAY"):
+            _create(manager, [("two.pdf", pdf)])
+    finally:
+        manager.shutdown()
