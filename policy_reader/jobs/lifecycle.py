@@ -157,10 +157,14 @@ def _email_once(services: JobServices, job_id: str, run: int, me: str, status: s
     if deliveries:
         try:  # counted in the owner's ledger before anything goes out (USER_MAX_EMAILS_PER_DAY)
             notifier.reserve(job_id, len(deliveries))
-        except LimitExceeded as exc:
-            services.events.emit(job_id, "email.failed", error=exc.message)
-            services.safe_apply(job_id, tr.email_outcome, run, {"status": "failed", "error": exc.message,
-                                                                 "code": "limit"})
+        except Exception as exc:  # noqa: BLE001 - a limit, or a ledger the store cannot write: nothing is sent
+            error = exc.message if isinstance(exc, LimitExceeded) else (
+                f"The email was not sent: its messages could not be counted ({scrub(str(exc), services.settings)}). "
+                f"Use Send again.")
+            services.events.emit(job_id, "email.failed", error=error)
+            services.safe_apply(job_id, tr.email_outcome, run, {"status": "failed", "error": error,
+                                                                 "code": "limit" if isinstance(exc, LimitExceeded)
+                                                                 else "storage"})
             return
     intended, state = services.safe_apply(job_id, tr.email_intent, run, me, message_id, deliveries)
     if not intended:
