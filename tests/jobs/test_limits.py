@@ -92,16 +92,23 @@ def test_six_simultaneous_creations_in_threads_admit_one(limited, one_pdf) -> No
         manager.shutdown()
 
 
-def test_six_simultaneous_creations_in_two_processes_admit_one(tmp_path, one_pdf) -> None:
+@pytest.mark.parametrize("kind", ["file", "azure"])
+def test_six_simultaneous_creations_in_two_processes_admit_one(kind, request, tmp_path, one_pdf) -> None:
     jobs_dir = tmp_path / "jobs"
-    start_at = time.time() + 2.0  # both processes are up by then (imports take ~1 s on a loaded machine)
+    if kind == "file":
+        settings = load_settings(JOBS_DIR=str(jobs_dir))
+        env = {**_env(), "USER_MAX_CONCURRENT_JOBS": "1"}
+    else:
+        azurite = request.getfixturevalue("azurite")
+        settings = azurite.settings(JOBS_DIR=str(jobs_dir))
+        env = azurite.env(settings, USER_MAX_CONCURRENT_JOBS=1)
+    start_at = time.time() + 3.0  # both processes are up by then (imports take ~1-2 s on a loaded machine)
     procs = [subprocess.Popen([sys.executable, str(ROOT / "tests" / "helpers" / "create_jobs.py"), str(jobs_dir),
-                               str(one_pdf[0][1]), "3", str(start_at)],
-                              env={**_env(), "USER_MAX_CONCURRENT_JOBS": "1"}, stdout=subprocess.PIPE, text=True)
+                               str(one_pdf[0][1]), "3", str(start_at)], env=env, stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
     outcomes = sorted(line for proc in procs for line in proc.communicate(timeout=120)[0].split())
     assert outcomes == ["ok"] + ["refused"] * 5
-    manager = JobManager(load_settings(JOBS_DIR=str(jobs_dir)), start=False)
+    manager = JobManager(settings, start=False)
     try:
         assert len(manager.list_jobs("mallory")) == 1
     finally:
