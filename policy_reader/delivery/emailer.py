@@ -94,6 +94,7 @@ def validate_recipients(addresses: Iterable[str], *, allowed_domains: Iterable[s
     with thousands of recipients would turn the organisation's sender into a relay for whoever signs in.
     """
     domains = [d.strip().lower().lstrip("@.") for d in allowed_domains if d and d.strip()]
+    addresses = list(addresses)  # read twice when there are too many (to say how many)
     out: list[str] = []
     seen: set[str] = set()
     for entry in addresses:
