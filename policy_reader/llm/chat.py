@@ -175,8 +175,15 @@ _MAX_QUEUE_RESENDS = 6
 
 
 def estimate_charge(params: dict[str, Any], max_tokens: int) -> int:
-    """What the provider charges a request against its quota: prompt characters / 4 + max output tokens."""
+    """What the provider charges a request against its quota: prompt characters / 4 + max output tokens.
+
+    The prompt is what the provider counts as one: the response format (JSON schema) or the tools go
+    into it as well as the messages — an estimate without them is short by the schema on every call,
+    and a limiter that admits on the estimate (Azure) answers 429 to a pace that looked right."""
     chars = sum(len(str(m.get("content", ""))) for m in params.get("messages", []))
+    structure = params.get("response_format") or params.get("tools")
+    if structure:
+        chars += len(json.dumps(structure))
     return chars // 4 + max_tokens
 
 
@@ -304,7 +311,7 @@ class _BaseChatBackend:
         """Map an HTTP error to: wait (429), refusal, permanent LlmError, or an outage to retry."""
         status = exc.status_code
         headers = exc.response.headers if exc.response is not None else None
-        self.pacer.observe(headers)
+        self.pacer.observe(headers, admitted=status != 429)
         detail, param, code = _server_error(exc)
         detail = self._scrub(detail)
         if status == 429:
