@@ -240,6 +240,8 @@ class FakeOpenAI:
         self.reasoning = False
         self.context_window: int | None = None
         self.parallel: int | None = None
+        #: fields of `usage` to report instead of the real counts (negative, absurd: an untrusted server)
+        self.usage_override: dict[str, Any] = {}
         self.batch_delay: float = 0.0
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -523,6 +525,8 @@ class FakeOpenAI:
         usage = self._usage(cache_text, content, self._cached_tokens(digests))
         if fault and fault.kind == "length" and req.max_tokens:
             usage["completion_tokens"] = int(req.max_tokens)  # the model spent its whole budget
+        if self.usage_override:
+            usage.update(self.usage_override)  # a server that lies about what a call cost
         self._remember_prefixes(digests)
         model = str(reply.get("model") or req.deployment or req.body.get("model", "fake"))  # responder may rename
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}

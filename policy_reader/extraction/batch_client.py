@@ -254,12 +254,14 @@ class BatchClient:
             return BatchOutcome(custom_id, None, None, Usage(),
                                 error=f"HTTP {status or '?'}: {message or 'no detail'}"[:500])
         completion = _Obj(body)
-        usage = price(usage_from(completion), self.settings, str(body.get("model") or "") or None, batch=True)
         choice = (body.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         content = message.get("content")
         if not content and message.get("tool_calls"):
             content = message["tool_calls"][0].get("function", {}).get("arguments")
+        # the reported usage is clamped like a live call's (content known; the prompt is ours, not here)
+        usage = price(usage_from(completion, content_chars=len(str(content or ""))), self.settings,
+                      str(body.get("model") or "") or None, batch=True)
         return BatchOutcome(custom_id, content or "", choice.get("finish_reason") or "stop", usage)
 
     def _update(self, state: BatchState, batch: Any) -> BatchState:

@@ -305,7 +305,7 @@ class _BaseChatBackend:
                 raise LlmError(self._credential_message(), code="auth") from None
             raise
         self.pacer.observe(raw.headers)
-        return self._result(completion, raw.headers.get("x-request-id"))
+        return self._result(completion, raw.headers.get("x-request-id"), params)
 
     def _status_error(self, exc: openai.APIStatusError, params: dict[str, Any]) -> Exception:
         """Map an HTTP error to: wait (429), refusal, permanent LlmError, or an outage to retry."""
@@ -342,7 +342,7 @@ class _BaseChatBackend:
                               retry_after_seconds(headers))
         return _Refused(Refusal("other", detail, param), status)
 
-    def _result(self, completion: Any, request_id: str | None) -> ChatResult:
+    def _result(self, completion: Any, request_id: str | None, params: dict[str, Any]) -> ChatResult:
         if not completion.choices:
             raise _Retryable("server", "the response had no choices")
         choice = completion.choices[0]
@@ -357,7 +357,9 @@ class _BaseChatBackend:
         finish = choice.finish_reason or "stop"
         if finish == "tool_calls":
             finish = "stop"
-        return ChatResult(content=content, finish_reason=finish, usage=usage_from(completion),
+        usage = usage_from(completion, prompt_chars=estimate_charge(params, 0) * _CHARS_PER_TOKEN,
+                           content_chars=len(content), max_tokens=_max_tokens_of(params))
+        return ChatResult(content=content, finish_reason=finish, usage=usage,
                           request_id=request_id, model=str(getattr(completion, "model", "") or "")[:200] or None)
 
     def _scrub(self, text: str) -> str:
@@ -419,6 +421,11 @@ class _BaseChatBackend:
         return f"{self._service} could not authenticate. Check {self._key_setting}."
 
 
+def _max_tokens_of(params: dict[str, Any]) -> int | None:
+    raw = params.get("max_completion_tokens", params.get("max_tokens"))
+    return raw if isinstance(raw, int) else None
+
+
 def _mode_of(params: dict[str, Any]) -> str:
     if params.get("tools"):
         return "tools"
@@ -428,16 +435,58 @@ def _mode_of(params: dict[str, Any]) -> str:
     return str(fmt.get("type") or "text")
 
 
-def usage_from(completion: Any) -> Usage:
-    """Tokens of one completion (compatible servers may omit usage or its details)."""
+#: Characters per token: the estimate (chars / 4) and the bounds a real tokenizer stays within — about one
+#: character a token (CJK, digits) to well under 12 for any text. A count outside is not believed.
+_CHARS_PER_TOKEN = 4
+_MAX_CHARS_PER_TOKEN = 12
+
+
+def _count(raw: Any) -> int | None:
+    """A reported token count as an int, or None when it is not a count (missing, text, NaN, negative)."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if value >= 0 else None
+
+
+def usage_from(completion: Any, *, prompt_chars: int | None = None, content_chars: int | None = None,
+               max_tokens: int | None = None) -> Usage:
+    """Tokens of one completion, as far as they are believable.
+
+    The server's report drives JOB_TOKEN_BUDGET and the cost, and the server is not trusted (a compatible
+    server, a proxy, a compromised gateway): a count that is missing, negative, or impossible for the text
+    sent and received (`prompt_chars`, `content_chars`: fewer than one token per 12 characters, or — for
+    the prompt — more tokens than characters) is replaced by the estimate, characters / 4; completion tokens never exceed
+    the `max_tokens` asked for; cached tokens never exceed the prompt. Without the text (None), a count is
+    only clamped to be non-negative.
+    """
     usage = getattr(completion, "usage", None)
-    if usage is None:
-        return Usage(calls=1)
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) if details is not None else None
-    return Usage(calls=1, prompt_tokens=int(usage.prompt_tokens or 0),
-                 cached_prompt_tokens=int(cached or 0),
-                 completion_tokens=int(usage.completion_tokens or 0))
+    details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
+    prompt = _count(getattr(usage, "prompt_tokens", None)) if usage is not None else None
+    completion_tokens = _count(getattr(usage, "completion_tokens", None)) if usage is not None else None
+    cached = _count(getattr(details, "cached_tokens", None)) if details is not None else None
+    prompt = _plausible(prompt, prompt_chars)
+    # a reasoning model's hidden tokens count as completion tokens: no upper bound from the visible text
+    completion_tokens = _plausible(completion_tokens, content_chars, capped=False)
+    if max_tokens is not None and max_tokens > 0:
+        completion_tokens = min(completion_tokens, max_tokens)
+    return Usage(calls=1, prompt_tokens=prompt, cached_prompt_tokens=min(cached or 0, prompt),
+                 completion_tokens=completion_tokens)
+
+
+def _plausible(reported: int | None, chars: int | None, *, capped: bool = True) -> int:
+    """`reported`, or the estimate from `chars` when it is missing or impossible for that much text."""
+    if chars is None:
+        return reported or 0
+    estimate = max(1, chars // _CHARS_PER_TOKEN) if chars else 0
+    too_many = capped and reported is not None and reported > chars + 64  # message framing: a few tokens each
+    too_few = reported is not None and chars and reported < chars // _MAX_CHARS_PER_TOKEN
+    if reported is None or too_many or too_few:
+        if reported is not None:
+            log.warning("the server reported %d tokens for %d characters; counting %d", reported, chars, estimate)
+        return estimate
+    return reported
 
 
 def _server_error(exc: openai.APIStatusError) -> tuple[str, str | None, str | None]:

@@ -403,3 +403,26 @@ def test_backoff_delay_rules():
 def test_offline_backend_has_no_chat_backend(settings):
     with pytest.raises(ConfigError):
         make_chat_backend(settings)
+
+
+def test_reported_usage_is_clamped_to_what_the_text_allows():
+    """Unit view of the usage check: negative, text or absurd counts become the characters / 4 estimate;
+    completion tokens never exceed what was asked; cached never exceed the prompt."""
+    from types import SimpleNamespace as NS
+
+    from policy_reader.llm.chat import usage_from
+
+    def reply(**usage):
+        details = NS(cached_tokens=usage.pop("cached", 0))
+        return NS(usage=NS(prompt_tokens_details=details, **usage))
+
+    lied = usage_from(reply(prompt_tokens=-1_000_000, completion_tokens="lots", cached=5_000_000),
+                      prompt_chars=4_000, content_chars=400, max_tokens=300)
+    assert (lied.prompt_tokens, lied.completion_tokens, lied.cached_prompt_tokens) == (1_000, 100, 1_000)
+    absurd = usage_from(reply(prompt_tokens=10**12, completion_tokens=10**12), prompt_chars=4_000,
+                        content_chars=400, max_tokens=300)
+    assert (absurd.prompt_tokens, absurd.completion_tokens) == (1_000, 300)
+    honest = usage_from(reply(prompt_tokens=950, completion_tokens=250, cached=512), prompt_chars=4_000,
+                        content_chars=400, max_tokens=300)
+    assert (honest.prompt_tokens, honest.completion_tokens, honest.cached_prompt_tokens) == (950, 250, 512)
+    assert usage_from(NS(usage=None), prompt_chars=400, content_chars=40).prompt_tokens == 100
