@@ -65,7 +65,7 @@ CACHE_MIN_TOKENS = 1024
 CACHE_STEP_TOKENS = 128
 _CHARS_PER_TOKEN = 4
 
-FAULT_KINDS = ("429", "500", "timeout", "invalid_json", "length", "401", "bad_shape")
+FAULT_KINDS = ("429", "500", "timeout", "invalid_json", "length", "401", "bad_shape", "drop")
 
 #: What llama-cpp-python's server (0.3.36, seen on 127.0.0.1) answers to response_format json_schema: HTTP 500.
 LLAMA_CPP_JSON_SCHEMA_ERROR = ("1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
@@ -243,6 +243,11 @@ class FakeOpenAI:
         #: fields of `usage` to report instead of the real counts (negative, absurd: an untrusted server)
         self.usage_override: dict[str, Any] = {}
         self.batch_delay: float = 0.0
+        #: rewrites the output file's lines (JSON text) before it is stored: a provider's damaged output
+        self.batch_output_edit: Callable[[list[str]], list[str]] | None = None
+        #: what each batch status poll meets, in turn: None (an answer), or a Fault "500" | "429" | "drop"
+        #: (the connection closed without a reply)
+        self.poll_faults: deque[Fault | None] = deque()
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.batches_created = 0
@@ -604,7 +609,10 @@ class FakeOpenAI:
             else:
                 errors.append({"id": entry_id, "custom_id": item.get("custom_id"), "error": None,
                                "response": {"status_code": status, "request_id": entry_id, "body": payload}})
-        out_id = self._store_file("batch_output", "\n".join(json.dumps(o) for o in outputs).encode())
+        out_lines = [json.dumps(o) for o in outputs]
+        if self.batch_output_edit is not None:
+            out_lines = self.batch_output_edit(out_lines)
+        out_id = self._store_file("batch_output", "\n".join(out_lines).encode())
         err_id = self._store_file("batch_error", "\n".join(json.dumps(e) for e in errors).encode()) if errors else None
         with self._lock:
             batch.update(status="completed", output_file_id=out_id, error_file_id=err_id,
@@ -756,6 +764,17 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                            if file else {"error": {"message": "No such File object"}})
                 return
             if api and (m := re.fullmatch(r"/batches/([^/]+)", api)):
+                with server._lock:
+                    fault = server.poll_faults.popleft() if server.poll_faults else None
+                if fault is not None and fault.kind == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)  # no status line: the client sees the connection drop
+                    return
+                if fault is not None and fault.kind in ("500", "429"):
+                    extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                    self._send(int(fault.kind), {"error": {"message": "The server is busy", "type": "server_error"}},
+                               extra)
+                    return
                 batch = server.batches.get(m.group(1))
                 if batch is None:
                     self._send(404, {"error": {"message": f"No batch found with id '{m.group(1)}'",
