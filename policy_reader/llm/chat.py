@@ -26,6 +26,7 @@ import re
 import threading
 import time
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
@@ -35,6 +36,7 @@ from policy_reader.config import Settings, scrub
 from policy_reader.errors import ConfigError, LlmError
 from policy_reader.llm.dialect import Refusal, classify_refusal, is_reasoning_model, profile_for
 from policy_reader.models import Usage
+from policy_reader.llm.bounded_http import ReplyTooLarge, bounded_call, bounded_http_client
 from policy_reader.llm.pacing import pacer_for
 
 log = logging.getLogger(__name__)
@@ -207,6 +209,8 @@ class _BaseChatBackend:
         self._backoff_base_s = settings.llm_backoff_base_s
         self._concurrency = settings.llm_max_concurrency
         self._max_wait_s = settings.llm_quota_max_wait_s
+        #: the server named in errors: its host only (a URL may carry credentials)
+        self._host = urlsplit(server).hostname or "the server"
         key = (self.kind, server, model)
         self.profile = profile_for(key, reasoning=is_reasoning_model(model), compatible=compatible,
                                    concurrency=settings.llm_max_concurrency,
@@ -289,13 +293,22 @@ class _BaseChatBackend:
         the timeout grows by one LLM_TIMEOUT_S for each, so it times the request, not the queue."""
         timeout = self._timeout_s * (1 + queued_behind)
         try:
-            raw = self._client.chat.completions.with_raw_response.create(model=self.model, **params,
-                                                                         timeout=timeout)
-            completion = raw.parse()
+            # the whole call (headers and body) within `timeout`, the reply within LLM_MAX_REPLY_MB
+            with bounded_call(timeout_s=timeout, max_bytes=int(self._settings.llm_max_reply_mb * 1024 * 1024)):
+                raw = self._client.chat.completions.with_raw_response.create(model=self.model, **params,
+                                                                             timeout=timeout)
+                completion = raw.parse()
+        except ReplyTooLarge:
+            raise LlmError(f"{self._service} at {self._host} sent a reply larger than LLM_MAX_REPLY_MB="
+                           f"{self._settings.llm_max_reply_mb:g} MB; it was cut off unread. A model's answer is "
+                           "a few kilobytes: check the endpoint URL (a proxy, or not a model server?).",
+                           code="reply_too_large") from None
         except openai.APITimeoutError:
             raise _Retryable("timeout", f"no answer within {timeout:g} s") from None
         except openai.APIConnectionError as exc:
             raise _Retryable("connection", self._scrub(str(exc) or "connection error")) from None
+        except ValueError as exc:  # a reply that is not JSON (or not the shape asked): the server's fault
+            raise _Retryable("server", self._scrub(f"the reply could not be read: {exc}"[:300])) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc, params) from None
         except openai.OpenAIError as exc:
@@ -409,8 +422,8 @@ class _BaseChatBackend:
     def _exhausted(self, exc: _Retryable, attempts: int) -> LlmError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if exc.code == "timeout":
-            msg = (f"The model did not answer within LLM_TIMEOUT_S={self._timeout_s:g} s ({tries}). Raise "
-                   "LLM_TIMEOUT_S or lower CHUNK_TOKENS.")
+            msg = (f"The model at {self._host} did not answer within LLM_TIMEOUT_S={self._timeout_s:g} s ({tries}; "
+                   "the whole call, however slowly the server sends). Raise LLM_TIMEOUT_S or lower CHUNK_TOKENS.")
         elif exc.code == "connection":
             msg = f"Could not reach the model service ({tries}): {exc}. Check the endpoint URL and the network."
         else:
@@ -604,7 +617,8 @@ def _shared_client(factory: Callable[..., Any], **options: Any) -> Any:
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            client = _CLIENTS[key] = factory(**options)
+            # its connections honour bounded_call(): a hard deadline and a size cap per chat call
+            client = _CLIENTS[key] = factory(**options, http_client=bounded_http_client(options["timeout"]))
         return client
 
 
