@@ -34,8 +34,8 @@ def _run_documents(extractor, docs, variables) -> list[BaseException]:
 
 
 def test_job_far_larger_than_the_quota_completes_without_a_429_storm(fake_openai):
-    """8 documents, each call ~2,000 tokens, against 4,000 tokens a second: the job needs about four
-    seconds of quota; every document completes, with no retry budget at all, and few 429s."""
+    """8 documents, each call ~3,000 tokens (the schema counted, as providers count it), against 4,000
+    tokens a second: the job needs about six seconds of quota; every document completes, with no retry budget at all, and few 429s."""
     variables, facts, doc = wide_template(6)
     fake_openai.facts = facts
     fake_openai.quota = Quota(tokens_per_minute=240_000, window_s=1.0)
