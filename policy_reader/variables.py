@@ -21,6 +21,12 @@ from policy_reader.models import Variable, VariableType
 COLUMNS = ("name", "question", "type", "options", "instructions", "always_review")
 VALID_TYPES = tuple(t.value for t in VariableType)
 MAX_NAME_LEN = 64
+#: Options of a category or list variable go into every model call (the prompt and the answer schema's
+#: enum), like the question: bounded in count, per option and in total. 200 options is a long picklist;
+#: Azure's strict schemas take 500 enum values in all.
+MAX_OPTIONS = 200
+MAX_OPTION_CHARS = 200
+MAX_OPTIONS_CHARS = 8_000
 
 # Spellings analysts actually type in the "type" column.
 _TYPE_ALIASES = {
@@ -83,6 +89,7 @@ def _parse_row(row: Mapping[str, Any], where: str) -> Variable:
         raise VariablesError(f"{where}: the question for {name!r} is missing. Write the question the reader should answer.")
     vtype = _parse_type(row.get("type"), where)
     options = _parse_options(row.get("options"), where)
+    _check_options(options, name, where)
     if vtype is VariableType.CATEGORY and not options:
         raise VariablesError(f"{where}: {name!r} is a category but has no options. List them in the options column "
                              "separated by ';' (for example: Ministry of Environment; Ministry of Energy).")
@@ -128,6 +135,23 @@ def _parse_options(raw: Any, where: str) -> tuple[str, ...]:
             seen.add(key)
             out.append(item)
     return tuple(out)
+
+
+def _check_options(options: tuple[str, ...], name: str, where: str) -> None:
+    """MAX_OPTIONS, MAX_OPTION_CHARS, MAX_OPTIONS_CHARS: the options are sent with every call."""
+    if len(options) > MAX_OPTIONS:
+        raise VariablesError(f"{where}: {name!r} has {len(options):,} options; at most {MAX_OPTIONS} are allowed "
+                             "(they are sent with every model call). Group them, or use a text variable.",
+                             code="too_many")
+    longest = max((len(o) for o in options), default=0)
+    if longest > MAX_OPTION_CHARS:
+        raise VariablesError(f"{where}: an option of {name!r} is {longest:,} characters long; at most "
+                             f"{MAX_OPTION_CHARS} characters an option. Shorten it.", code="too_long")
+    total = sum(len(o) for o in options)
+    if total > MAX_OPTIONS_CHARS:
+        raise VariablesError(f"{where}: the options of {name!r} are {total:,} characters in all; at most "
+                             f"{MAX_OPTIONS_CHARS:,} (they are sent with every model call). Shorten them.",
+                             code="too_long")
 
 
 def _parse_flag(raw: Any, where: str) -> bool:
@@ -194,7 +218,16 @@ def _load_csv(data: bytes, filename: str) -> list[Variable]:
     except csv.Error:
         delimiter = ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    table = [row for row in reader]
+    try:
+        table = [row for row in reader]
+    except csv.Error as exc:
+        # the reader's own limit (131,072 characters a field) or a broken quote: say which, and where
+        limit = csv.field_size_limit()
+        if "field limit" in str(exc):
+            raise VariablesError(f"{filename!r} row {reader.line_num}: a cell is longer than the {limit:,} "
+                                 "characters a CSV field may hold. Shorten it (questions and options are far "
+                                 "shorter), or check for an unclosed quote.", code="too_long") from None
+        raise VariablesError(f"{filename!r} row {reader.line_num} could not be read as CSV ({exc}).") from None
     return _from_table(table, filename)
 
 

@@ -19,9 +19,11 @@ What real providers do that the fake reproduces (each off by default, so a plain
     of nesting, 500 enum values or 15,000 characters of names and enum values are refused with Azure
     OpenAI's 400 ("Invalid schema for response_format ...", param "response_format").
   * `quota = Quota(tokens_per_minute=..., requests_per_minute=..., window_s=...)`: a sliding-window
-    quota. A request is charged its prompt estimate (characters / 4) plus its max tokens, as Azure and
-    OpenAI count it; over the budget it gets a 429 with Retry-After and retry-after-ms. Every response
-    carries x-ratelimit-limit/remaining-requests/tokens and x-ratelimit-reset-tokens.
+    quota. A request is charged its prompt estimate (schema and messages, characters / 4) plus its max
+    tokens, as Azure and OpenAI count it; over the budget it gets a 429 with Retry-After and
+    retry-after-ms. Every response carries x-ratelimit-limit/remaining-requests/tokens and
+    x-ratelimit-reset-tokens. `Quota.azure(tpm)`: Azure OpenAI's documented limiter (AZURE_QUOTA_DOC):
+    10 s evaluation windows, only x-ratelimit-remaining-* headers, Azure's 429 body.
   * prompt caching: `usage.prompt_tokens_details.cached_tokens` is the longest prefix (in 128-token
     steps, at least 1,024 tokens) shared with an EARLIER request that had finished, the response
     format counted first (providers put the schema before the messages).
@@ -63,7 +65,7 @@ CACHE_MIN_TOKENS = 1024
 CACHE_STEP_TOKENS = 128
 _CHARS_PER_TOKEN = 4
 
-FAULT_KINDS = ("429", "500", "timeout", "invalid_json", "length", "401", "bad_shape")
+FAULT_KINDS = ("429", "500", "timeout", "invalid_json", "length", "401", "bad_shape", "drop")
 
 #: What llama-cpp-python's server (0.3.36, seen on 127.0.0.1) answers to response_format json_schema: HTTP 500.
 LLAMA_CPP_JSON_SCHEMA_ERROR = ("1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
@@ -104,13 +106,43 @@ class SchemaLimits:
         return cls(max_properties=100, max_depth=5, max_enum_values=500, max_string_chars=15_000)
 
 
+#: Where the Azure shape of `Quota` comes from: Microsoft Learn, "Manage Azure OpenAI in Microsoft Foundry
+#: Models quota" (learn.microsoft.com/azure/foundry/openai/how-to/quota, section "Understanding rate limits"):
+#: each request is admitted on an ESTIMATED max processed-token count — the prompt text and count plus the
+#: max_tokens (max_completion_tokens) asked for — and the per-minute rate is evaluated over short periods,
+#: "typically 1 or 10 seconds": each estimate is added to a running count, and once it has reached the
+#: limit further requests get a 429 until the count starts again — so a burst is refused even when the
+#: minute's total is fine. A 429 carries
+#: `retry-after` / `retry-after-ms` and Azure's error body ({"error": {"code": "429", "message": ...}});
+#: responses carry x-ratelimit-remaining-tokens / -requests but no x-ratelimit-limit-* headers.
+AZURE_QUOTA_DOC = "https://learn.microsoft.com/azure/foundry/openai/how-to/quota"
+#: OpenAI's shape: https://platform.openai.com/docs/guides/rate-limits — limits per minute, every response
+#: carries x-ratelimit-limit/remaining/reset-requests and -tokens; a 429 carries retry-after(-ms).
+OPENAI_RATE_LIMITS_DOC = "https://platform.openai.com/docs/guides/rate-limits"
+
+
 @dataclass
 class Quota:
-    """A sliding-window quota: per `window_s` seconds, the per-minute numbers scaled to the window."""
+    """A sliding-window quota: per `window_s` seconds, the per-minute numbers scaled to the window.
+
+    A request is charged its prompt (the response format — schema or tools — and the messages, which is
+    what providers count as the prompt, at characters / 4) plus the max tokens it asks for.
+    `shape="openai"` (default): a sliding window that admits a request only when all of it fits, OpenAI's
+    headers (limit, remaining, reset per minute). `shape="azure"` (`Quota.azure(...)`): Azure OpenAI's
+    counter (see AZURE_QUOTA_DOC and `_charge_azure`): restarted every `window_s` (10 s by default),
+    requests refused once it has reached the window's share, no limit headers, Azure's 429 body.
+    """
 
     tokens_per_minute: int | None = None
     requests_per_minute: int | None = None
     window_s: float = 60.0
+    shape: str = "openai"
+
+    @classmethod
+    def azure(cls, tokens_per_minute: int, requests_per_minute: int | None = None,
+              window_s: float = 10.0) -> "Quota":
+        """Azure OpenAI's limiter as its docs describe it (AZURE_QUOTA_DOC)."""
+        return cls(tokens_per_minute, requests_per_minute, window_s, shape="azure")
 
 
 @dataclass
@@ -208,13 +240,21 @@ class FakeOpenAI:
         self.reasoning = False
         self.context_window: int | None = None
         self.parallel: int | None = None
+        #: fields of `usage` to report instead of the real counts (negative, absurd: an untrusted server)
+        self.usage_override: dict[str, Any] = {}
         self.batch_delay: float = 0.0
+        #: rewrites the output file's lines (JSON text) before it is stored: a provider's damaged output
+        self.batch_output_edit: Callable[[list[str]], list[str]] | None = None
+        #: what each batch status poll meets, in turn: None (an answer), or a Fault "500" | "429" | "drop"
+        #: (the connection closed without a reply)
+        self.poll_faults: deque[Fault | None] = deque()
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.batches_created = 0
         self.api_calls: list[tuple[str, str]] = []  # (method, path) of every files/batches request
         self._lock = threading.Lock()
         self._quota_log: deque[tuple[float, int]] = deque()
+        self._azure_period: tuple[int, int, int] = (-1, 0, 0)  # (window number, tokens, requests) of Azure's counter
         self._prefixes: set[tuple[int, bytes]] = set()
         self._queue: threading.Semaphore | None = None
         self._queue_size: int | None = None
@@ -267,6 +307,7 @@ class FakeOpenAI:
             self.faults.clear()
             self.max_in_flight = 0
             self._quota_log.clear()
+            self._azure_period = (-1, 0, 0)
             self._prefixes.clear()
 
     @property
@@ -361,15 +402,18 @@ class FakeOpenAI:
             used_t, used_r = self._quota_state(now, 60.0)
             minute = [when for when, _ in self._quota_log if when > now - 60.0]
         reset = max(0.0, minute[0] + 60.0 - now) if minute else 0.0
+        azure = q.shape == "azure"  # Azure sends what remains, not the limit (AZURE_QUOTA_DOC)
         headers: dict[str, str] = {}
         if q.tokens_per_minute:
-            headers["x-ratelimit-limit-tokens"] = str(q.tokens_per_minute)
+            if not azure:
+                headers["x-ratelimit-limit-tokens"] = str(q.tokens_per_minute)
+                headers["x-ratelimit-reset-tokens"] = f"{reset:.3f}s"
             headers["x-ratelimit-remaining-tokens"] = str(max(0, q.tokens_per_minute - used_t))
-            headers["x-ratelimit-reset-tokens"] = f"{reset:.3f}s"
         if q.requests_per_minute:
-            headers["x-ratelimit-limit-requests"] = str(q.requests_per_minute)
+            if not azure:
+                headers["x-ratelimit-limit-requests"] = str(q.requests_per_minute)
+                headers["x-ratelimit-reset-requests"] = f"{reset:.3f}s"
             headers["x-ratelimit-remaining-requests"] = str(max(0, q.requests_per_minute - used_r))
-            headers["x-ratelimit-reset-requests"] = f"{reset:.3f}s"
         return headers
 
     def _charge(self, tokens: int) -> tuple[bool, float, str]:
@@ -386,6 +430,8 @@ class FakeOpenAI:
                 return False, -1.0, (f"Request too large for tokens per min (TPM): Limit {q.tokens_per_minute}, "
                                      f"Requested {tokens}. The input or output tokens must be reduced in order "
                                      "to run successfully.")
+            if q.shape == "azure":
+                return self._charge_azure(now, tokens, cap_t, cap_r)
             # a request larger than one window's share goes through an empty window (it is within the TPM)
             over_t = cap_t is not None and used_t + tokens > cap_t and used_t > 0
             over_r = cap_r is not None and used_r + 1 > cap_r
@@ -404,6 +450,30 @@ class FakeOpenAI:
             return False, max(0.001, wait), (f"Requests to the ChatCompletions_Create Operation have exceeded the "
                                              f"{kind} per minute rate limit of your current pricing tier. Please "
                                              f"retry after {math.ceil(max(0.001, wait))} seconds.")
+
+    def _charge_azure(self, now: float, tokens: int, cap_t: int | None, cap_r: int | None) -> tuple[bool, float, str]:
+        """Azure's counter (AZURE_QUOTA_DOC): the estimate of each admitted request is added to a running
+        count that starts again every `window_s`; once the count has REACHED the window's share, further
+        requests get a 429 until it starts again (the request that crosses the line is admitted). Caller
+        holds the lock."""
+        assert self.quota is not None
+        window = self.quota.window_s
+        period = math.floor(now / window)
+        if self._azure_period[0] != period:
+            self._azure_period = (period, 0, 0)
+        _, used_t, used_r = self._azure_period
+        over_t = cap_t is not None and used_t >= cap_t
+        over_r = cap_r is not None and used_r >= cap_r
+        if not over_t and not over_r:
+            self._azure_period = (period, used_t + tokens, used_r + 1)
+            self._quota_log.append((now, tokens))  # the per-minute headers
+            return True, 0.0, ""
+        wait = max(0.001, (period + 1) * window - now)
+        return False, wait, (
+            "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have "
+            f"exceeded {'token' if over_t else 'call'} rate limit of your current OpenAI S0 pricing tier. Please "
+            f"retry after {math.ceil(wait)} seconds. Please go here: https://aka.ms/oai/quotaincrease if you would "
+            "like to further increase the default rate limit.")
 
     # answering --------------------------------------------------------------
 
@@ -425,12 +495,15 @@ class FakeOpenAI:
                                        "type": "invalid_request_error", "param": "messages",
                                        "code": "context_length_exceeded"}}, {}
         if not batch:
-            req.charged_tokens = prompt_tokens + int(req.max_tokens or 0)
+            # the prompt as providers count it (schema or tools, then the messages) plus the answer asked for
+            req.charged_tokens = len(req.prompt_text) // _CHARS_PER_TOKEN + int(req.max_tokens or 0)
             admitted, wait, message = self._charge(req.charged_tokens)
             if not admitted:
                 headers = self._quota_headers(time.monotonic())
                 if wait >= 0:
                     headers.update({"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(int(wait * 1000))})
+                if self.quota is not None and self.quota.shape == "azure":
+                    return 429, {"error": {"code": "429", "message": message}}, headers
                 return 429, {"error": {"message": message, "type": "tokens" if wait < 0 else "rate_limit_exceeded",
                                        "code": "rate_limit_exceeded", "param": None}}, headers
         reply = self.responder(req) if self.responder else self.careful_answer(req)
@@ -457,6 +530,8 @@ class FakeOpenAI:
         usage = self._usage(cache_text, content, self._cached_tokens(digests))
         if fault and fault.kind == "length" and req.max_tokens:
             usage["completion_tokens"] = int(req.max_tokens)  # the model spent its whole budget
+        if self.usage_override:
+            usage.update(self.usage_override)  # a server that lies about what a call cost
         self._remember_prefixes(digests)
         model = str(reply.get("model") or req.deployment or req.body.get("model", "fake"))  # responder may rename
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
@@ -534,7 +609,10 @@ class FakeOpenAI:
             else:
                 errors.append({"id": entry_id, "custom_id": item.get("custom_id"), "error": None,
                                "response": {"status_code": status, "request_id": entry_id, "body": payload}})
-        out_id = self._store_file("batch_output", "\n".join(json.dumps(o) for o in outputs).encode())
+        out_lines = [json.dumps(o) for o in outputs]
+        if self.batch_output_edit is not None:
+            out_lines = self.batch_output_edit(out_lines)
+        out_id = self._store_file("batch_output", "\n".join(out_lines).encode())
         err_id = self._store_file("batch_error", "\n".join(json.dumps(e) for e in errors).encode()) if errors else None
         with self._lock:
             batch.update(status="completed", output_file_id=out_id, error_file_id=err_id,
@@ -686,6 +764,17 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                            if file else {"error": {"message": "No such File object"}})
                 return
             if api and (m := re.fullmatch(r"/batches/([^/]+)", api)):
+                with server._lock:
+                    fault = server.poll_faults.popleft() if server.poll_faults else None
+                if fault is not None and fault.kind == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)  # no status line: the client sees the connection drop
+                    return
+                if fault is not None and fault.kind in ("500", "429"):
+                    extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                    self._send(int(fault.kind), {"error": {"message": "The server is busy", "type": "server_error"}},
+                               extra)
+                    return
                 batch = server.batches.get(m.group(1))
                 if batch is None:
                     self._send(404, {"error": {"message": f"No batch found with id '{m.group(1)}'",

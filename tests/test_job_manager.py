@@ -255,6 +255,24 @@ def test_token_budget_stops_job_and_keeps_finished(fake_openai, tmp_path, make_p
         manager.shutdown()
 
 
+@pytest.mark.parametrize("lie", [{"prompt_tokens": -1_000_000, "total_tokens": -1_000_000},
+                                 {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}])
+def test_token_budget_trips_when_the_server_lies_about_usage(fake_openai, tmp_path, make_pdf, lie):
+    """A server reporting negative (or no) tokens must not switch JOB_TOKEN_BUDGET off nor make the cost
+    negative: implausible counts are replaced by an estimate from characters."""
+    fake_openai.usage_override = lie
+    manager = _slow_manager(fake_openai, tmp_path, latency=0.0, DOCS_PER_JOB=1, JOB_TOKEN_BUDGET=1)
+    try:
+        view = manager.wait(manager.submit(name="budget", files=_pdfs(make_pdf, 4), variables=VARIABLES), timeout=30)
+        assert view.status == JobStatus.COMPLETED
+        assert view.limit_message and "Token budget" in view.limit_message
+        assert 1 <= view.documents_done < 4 == view.documents_total
+        results = manager.get_results(view.id)
+        assert all(r.usage.prompt_tokens > 0 and r.usage.cost_usd >= 0 for r in results)
+    finally:
+        manager.shutdown()
+
+
 def test_missing_key_is_a_config_error(manager, make_pdf):
     with pytest.raises(ConfigError):
         manager.create_job(name="x", files=_pdfs(make_pdf, 1), variables=VARIABLES,

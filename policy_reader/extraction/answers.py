@@ -33,7 +33,7 @@ from typing import Any
 
 from policy_reader.errors import LlmError
 from policy_reader.extraction.extractor import Extractor
-from policy_reader.extraction.grounding import (FUZZY_ACCEPT, NOT_FOUND, Alignment, DocumentIndex, Support, clean_quote, relevant,
+from policy_reader.extraction.grounding import (FUZZY_ACCEPT, NOT_FOUND, Alignment, DocumentIndex, Support, clean_quote, quote_problem, relevant,
                         value_stated, value_support)
 from policy_reader.models import (Answer, AnswerStatus, DocumentText, MatchKind, PageText, Passage, Usage, Variable,
                      VariableType)
@@ -145,7 +145,8 @@ def check_evidence(answer: Answer, index: DocumentIndex, variable: Variable,
     prefer = chunk_pages | ({claimed} if claimed is not None else set())
     alignments = index.align(answer.evidence, prefer_pages=prefer) if answer.evidence else []
     if not alignments:
-        reason = "no evidence quoted" if not answer.evidence.strip() else EVIDENCE_NOT_FOUND
+        reason = ("no evidence quoted" if not answer.evidence.strip()
+                  else quote_problem(answer.evidence) or EVIDENCE_NOT_FOUND)
         return _Candidate(base, support=Support(False, reason), claimed_page=claimed)
     best: tuple[Alignment, Support, str] | None = None
     for alignment in alignments[:8]:
@@ -438,6 +439,8 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
         answers, _chunk_usage = outcome
         own = frozenset(p.number for p in chunk)
         for var, ans in zip(variables, answers):
+            if should_stop is not None and should_stop():  # a cancel waits for one answer's check, not all
+                raise Cancelled()
             per_var[var.name].append(check_evidence(ans, index, var, own, variables))
     if chunks and len(failures) == len(chunks):
         raise _with_spent(failures[-1][1], usage)

@@ -47,6 +47,19 @@ log = logging.getLogger(__name__)
 #: Batch states after which nothing more will happen.
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 COMPLETION_WINDOW = "24h"
+COMPLETION_WINDOW_S = 24 * 3600.0
+#: after the completion window, polls keep trying this long (the provider marks the batch expired)
+POLL_GRACE_S = 3600.0
+#: how long a finished batch's files are asked for through transient failures
+RESULTS_PATIENCE_S = 600.0
+
+
+class TransientBatchError(LlmError):
+    """A batch request failed in a way worth retrying (connection, 5xx, 429); `retry_after_s` from the server."""
+
+    def __init__(self, message: str, *, code: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
 
 
 class BatchCall(BaseModel):
@@ -204,8 +217,13 @@ class BatchClient:
              on_progress: Callable[[BatchState], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> BatchState:
         """Poll until the batch is done (or should_stop() turns true: the state so far is returned)."""
+        # the provider ends an unfinished batch (expired) after its completion window: until then a failed
+        # poll is worth another one
+        until = (state.submitted_at or time.time()) + COMPLETION_WINDOW_S + POLL_GRACE_S
         while True:
-            state = self.refresh(state)
+            state = self._update(state, self._patiently(
+                "read the batch status", lambda: self._client.batches.retrieve(state.batch_id), until=until,
+                should_stop=should_stop))
             if on_progress is not None:
                 on_progress(state)
             if state.done or (should_stop is not None and should_stop()):
@@ -219,21 +237,49 @@ class BatchClient:
         """Every line's outcome (output and error files). Lines the batch never answered (expired,
         cancelled) get an outcome with an error too, so nothing is silently missing."""
         outcomes: dict[str, BatchOutcome] = {}
+        known = {call.custom_id for call in state.calls}
+        unreadable = 0
         for file_id in (state.output_file_id, state.error_file_id):
             if not file_id:
                 continue
-            raw = self._call("download the batch results", lambda fid=file_id: self._client.files.content(fid))
-            text = raw.text if hasattr(raw, "text") else bytes(raw).decode("utf-8")
-            for line in text.splitlines():
-                if line.strip():
-                    outcome = self._outcome(json.loads(line))
-                    outcomes[outcome.custom_id] = outcome
+            raw = self._patiently("download the batch results", lambda fid=file_id: self._client.files.content(fid),
+                                  until=time.time() + RESULTS_PATIENCE_S)
+            text = raw.text if hasattr(raw, "text") else bytes(raw).decode("utf-8", "replace")
+            for number, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                outcome = self._read_line(line, known)
+                if outcome is None:
+                    unreadable += 1
+                    log.warning("batch %s: line %d of file %s could not be read; its request is an error answer",
+                                state.batch_id, number, file_id)
+                    continue
+                if outcome.custom_id in outcomes and outcomes[outcome.custom_id].error is None:
+                    continue  # an answer already read wins over a second line for the same request
+                outcomes[outcome.custom_id] = outcome
         for call in state.calls:
             if call.custom_id not in outcomes:
-                outcomes[call.custom_id] = BatchOutcome(call.custom_id, None, None, Usage(),
-                                                        error=f"the batch ended '{state.status}' before this request "
-                                                              "was answered")
-        return outcomes
+                why = (f"the batch ended '{state.status}' before this request was answered" if not unreadable else
+                       "the provider's answer to this request could not be read (a damaged line in the batch's "
+                       "output file)")
+                outcomes[call.custom_id] = BatchOutcome(call.custom_id, None, None, Usage(), error=why)
+        return {k: v for k, v in outcomes.items() if k in known}
+
+    def _read_line(self, line: str, known: set[str]) -> BatchOutcome | None:
+        """One output line's outcome, or None when the line cannot be read (not JSON, not an object, no
+        known custom_id). A line that names its request but is otherwise damaged is that request's error.
+        The file is the provider's: one bad line must cost one request, never the batch."""
+        try:
+            item = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(item, dict) or str(item.get("custom_id")) not in known:
+            return None
+        try:
+            return self._outcome(item)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            return BatchOutcome(str(item.get("custom_id")), None, None, Usage(),
+                                error=f"the provider's answer to this request could not be read ({type(exc).__name__})")
 
     def answers_for(self, doc_id: str, state: BatchState, outcomes: dict[str, BatchOutcome]) -> "BatchAnswers":
         """An Extractor for extract_document() that answers this document's chunks from the outcomes."""
@@ -246,20 +292,29 @@ class BatchClient:
     def _outcome(self, item: dict[str, Any]) -> BatchOutcome:
         custom_id = str(item.get("custom_id"))
         response = item.get("response") or {}
+        if not isinstance(response, dict):
+            raise TypeError("response is not an object")
         body = response.get("body") or {}
-        status = int(response.get("status_code") or 0)
+        raw_status = response.get("status_code")
+        status = raw_status if isinstance(raw_status, int) and not isinstance(raw_status, bool) else 0
         if item.get("error") or status != 200:
+            if raw_status is not None and status == 0:
+                return BatchOutcome(custom_id, None, None, Usage(),
+                                    error=f"the provider's answer to this request could not be read (status "
+                                          f"{str(raw_status)[:20]!r})")
             err = item.get("error") or (body.get("error") if isinstance(body, dict) else None) or {}
             message = err.get("message") if isinstance(err, dict) else str(err)
             return BatchOutcome(custom_id, None, None, Usage(),
                                 error=f"HTTP {status or '?'}: {message or 'no detail'}"[:500])
         completion = _Obj(body)
-        usage = price(usage_from(completion), self.settings, str(body.get("model") or "") or None, batch=True)
         choice = (body.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         content = message.get("content")
         if not content and message.get("tool_calls"):
             content = message["tool_calls"][0].get("function", {}).get("arguments")
+        # the reported usage is clamped like a live call's (content known; the prompt is ours, not here)
+        usage = price(usage_from(completion, content_chars=len(str(content or ""))), self.settings,
+                      str(body.get("model") or "") or None, batch=True)
         return BatchOutcome(custom_id, content or "", choice.get("finish_reason") or "stop", usage)
 
     def _update(self, state: BatchState, batch: Any) -> BatchState:
@@ -275,15 +330,45 @@ class BatchClient:
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         import openai
 
+        from policy_reader.llm.chat import RETRY_STATUSES, retry_after_seconds
+
         try:
             return fn()
         except openai.APIStatusError as exc:
             detail = exc.body.get("message") if isinstance(exc.body, dict) else None
-            raise LlmError(scrub(f"Could not {what} (HTTP {exc.status_code}: {detail or exc.message}).",
-                                 self.settings)[:500],
-                           code="auth" if exc.status_code in (401, 403) else "batch") from None
+            message = scrub(f"Could not {what} (HTTP {exc.status_code}: {detail or exc.message}).", self.settings)[:500]
+            if exc.status_code in RETRY_STATUSES or exc.status_code >= 500:
+                headers = exc.response.headers if exc.response is not None else None
+                raise TransientBatchError(message, code="batch", retry_after_s=retry_after_seconds(headers)) from None
+            raise LlmError(message, code="auth" if exc.status_code in (401, 403) else "batch") from None
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise TransientBatchError(scrub(f"Could not {what}: {exc}", self.settings)[:500],
+                                      code="connection") from None
         except openai.OpenAIError as exc:
             raise LlmError(scrub(f"Could not {what}: {exc}", self.settings)[:500], code="connection") from None
+
+    def _patiently(self, what: str, fn: Callable[[], Any], *, until: float,
+                   should_stop: Callable[[], bool] | None = None) -> Any:
+        """`fn` through `_call`, with transient failures (a dropped connection, a 5xx, a 429) retried with
+        backoff — the server's Retry-After honoured — until the time `until` (wall clock). A batch runs at
+        the provider, and is billed, whatever our polls meet: one failed poll must not end the job."""
+        from policy_reader.llm.chat import backoff_delay
+
+        attempt = 0
+        while True:
+            try:
+                return self._call(what, fn)
+            except TransientBatchError as exc:
+                delay = backoff_delay(min(attempt, 10), self.settings.llm_backoff_base_s, exc.retry_after_s)
+                if time.time() + delay > until:
+                    raise
+                log.info("batch: %s failed (%s); retrying in %.2f s", what, exc.message, delay)
+                attempt += 1
+                end = time.monotonic() + delay
+                while time.monotonic() < end:
+                    if should_stop is not None and should_stop():
+                        raise
+                    time.sleep(min(0.25, max(0.0, end - time.monotonic())))
 
 
 class _Obj:

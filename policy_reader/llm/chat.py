@@ -26,6 +26,7 @@ import re
 import threading
 import time
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
@@ -35,6 +36,7 @@ from policy_reader.config import Settings, scrub
 from policy_reader.errors import ConfigError, LlmError
 from policy_reader.llm.dialect import Refusal, classify_refusal, is_reasoning_model, profile_for
 from policy_reader.models import Usage
+from policy_reader.llm.bounded_http import ReplyTooLarge, bounded_call, bounded_http_client
 from policy_reader.llm.pacing import pacer_for
 
 log = logging.getLogger(__name__)
@@ -175,8 +177,15 @@ _MAX_QUEUE_RESENDS = 6
 
 
 def estimate_charge(params: dict[str, Any], max_tokens: int) -> int:
-    """What the provider charges a request against its quota: prompt characters / 4 + max output tokens."""
+    """What the provider charges a request against its quota: prompt characters / 4 + max output tokens.
+
+    The prompt is what the provider counts as one: the response format (JSON schema) or the tools go
+    into it as well as the messages — an estimate without them is short by the schema on every call,
+    and a limiter that admits on the estimate (Azure) answers 429 to a pace that looked right."""
     chars = sum(len(str(m.get("content", ""))) for m in params.get("messages", []))
+    structure = params.get("response_format") or params.get("tools")
+    if structure:
+        chars += len(json.dumps(structure))
     return chars // 4 + max_tokens
 
 
@@ -200,6 +209,8 @@ class _BaseChatBackend:
         self._backoff_base_s = settings.llm_backoff_base_s
         self._concurrency = settings.llm_max_concurrency
         self._max_wait_s = settings.llm_quota_max_wait_s
+        #: the server named in errors: its host only (a URL may carry credentials)
+        self._host = urlsplit(server).hostname or "the server"
         key = (self.kind, server, model)
         self.profile = profile_for(key, reasoning=is_reasoning_model(model), compatible=compatible,
                                    concurrency=settings.llm_max_concurrency,
@@ -282,13 +293,22 @@ class _BaseChatBackend:
         the timeout grows by one LLM_TIMEOUT_S for each, so it times the request, not the queue."""
         timeout = self._timeout_s * (1 + queued_behind)
         try:
-            raw = self._client.chat.completions.with_raw_response.create(model=self.model, **params,
-                                                                         timeout=timeout)
-            completion = raw.parse()
+            # the whole call (headers and body) within `timeout`, the reply within LLM_MAX_REPLY_MB
+            with bounded_call(timeout_s=timeout, max_bytes=int(self._settings.llm_max_reply_mb * 1024 * 1024)):
+                raw = self._client.chat.completions.with_raw_response.create(model=self.model, **params,
+                                                                             timeout=timeout)
+                completion = raw.parse()
+        except ReplyTooLarge:
+            raise LlmError(f"{self._service} at {self._host} sent a reply larger than LLM_MAX_REPLY_MB="
+                           f"{self._settings.llm_max_reply_mb:g} MB; it was cut off unread. A model's answer is "
+                           "a few kilobytes: check the endpoint URL (a proxy, or not a model server?).",
+                           code="reply_too_large") from None
         except openai.APITimeoutError:
             raise _Retryable("timeout", f"no answer within {timeout:g} s") from None
         except openai.APIConnectionError as exc:
             raise _Retryable("connection", self._scrub(str(exc) or "connection error")) from None
+        except ValueError as exc:  # a reply that is not JSON (or not the shape asked): the server's fault
+            raise _Retryable("server", self._scrub(f"the reply could not be read: {exc}"[:300])) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc, params) from None
         except openai.OpenAIError as exc:
@@ -298,13 +318,13 @@ class _BaseChatBackend:
                 raise LlmError(self._credential_message(), code="auth") from None
             raise
         self.pacer.observe(raw.headers)
-        return self._result(completion, raw.headers.get("x-request-id"))
+        return self._result(completion, raw.headers.get("x-request-id"), params)
 
     def _status_error(self, exc: openai.APIStatusError, params: dict[str, Any]) -> Exception:
         """Map an HTTP error to: wait (429), refusal, permanent LlmError, or an outage to retry."""
         status = exc.status_code
         headers = exc.response.headers if exc.response is not None else None
-        self.pacer.observe(headers)
+        self.pacer.observe(headers, admitted=status != 429)
         detail, param, code = _server_error(exc)
         detail = self._scrub(detail)
         if status == 429:
@@ -335,7 +355,7 @@ class _BaseChatBackend:
                               retry_after_seconds(headers))
         return _Refused(Refusal("other", detail, param), status)
 
-    def _result(self, completion: Any, request_id: str | None) -> ChatResult:
+    def _result(self, completion: Any, request_id: str | None, params: dict[str, Any]) -> ChatResult:
         if not completion.choices:
             raise _Retryable("server", "the response had no choices")
         choice = completion.choices[0]
@@ -350,7 +370,9 @@ class _BaseChatBackend:
         finish = choice.finish_reason or "stop"
         if finish == "tool_calls":
             finish = "stop"
-        return ChatResult(content=content, finish_reason=finish, usage=usage_from(completion),
+        usage = usage_from(completion, prompt_chars=estimate_charge(params, 0) * _CHARS_PER_TOKEN,
+                           content_chars=len(content), max_tokens=_max_tokens_of(params))
+        return ChatResult(content=content, finish_reason=finish, usage=usage,
                           request_id=request_id, model=str(getattr(completion, "model", "") or "")[:200] or None)
 
     def _scrub(self, text: str) -> str:
@@ -400,8 +422,8 @@ class _BaseChatBackend:
     def _exhausted(self, exc: _Retryable, attempts: int) -> LlmError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if exc.code == "timeout":
-            msg = (f"The model did not answer within LLM_TIMEOUT_S={self._timeout_s:g} s ({tries}). Raise "
-                   "LLM_TIMEOUT_S or lower CHUNK_TOKENS.")
+            msg = (f"The model at {self._host} did not answer within LLM_TIMEOUT_S={self._timeout_s:g} s ({tries}; "
+                   "the whole call, however slowly the server sends). Raise LLM_TIMEOUT_S or lower CHUNK_TOKENS.")
         elif exc.code == "connection":
             msg = f"Could not reach the model service ({tries}): {exc}. Check the endpoint URL and the network."
         else:
@@ -410,6 +432,11 @@ class _BaseChatBackend:
 
     def _credential_message(self) -> str:
         return f"{self._service} could not authenticate. Check {self._key_setting}."
+
+
+def _max_tokens_of(params: dict[str, Any]) -> int | None:
+    raw = params.get("max_completion_tokens", params.get("max_tokens"))
+    return raw if isinstance(raw, int) else None
 
 
 def _mode_of(params: dict[str, Any]) -> str:
@@ -421,16 +448,58 @@ def _mode_of(params: dict[str, Any]) -> str:
     return str(fmt.get("type") or "text")
 
 
-def usage_from(completion: Any) -> Usage:
-    """Tokens of one completion (compatible servers may omit usage or its details)."""
+#: Characters per token: the estimate (chars / 4) and the bounds a real tokenizer stays within — about one
+#: character a token (CJK, digits) to well under 12 for any text. A count outside is not believed.
+_CHARS_PER_TOKEN = 4
+_MAX_CHARS_PER_TOKEN = 12
+
+
+def _count(raw: Any) -> int | None:
+    """A reported token count as an int, or None when it is not a count (missing, text, NaN, negative)."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if value >= 0 else None
+
+
+def usage_from(completion: Any, *, prompt_chars: int | None = None, content_chars: int | None = None,
+               max_tokens: int | None = None) -> Usage:
+    """Tokens of one completion, as far as they are believable.
+
+    The server's report drives JOB_TOKEN_BUDGET and the cost, and the server is not trusted (a compatible
+    server, a proxy, a compromised gateway): a count that is missing, negative, or impossible for the text
+    sent and received (`prompt_chars`, `content_chars`: fewer than one token per 12 characters, or — for
+    the prompt — more tokens than characters) is replaced by the estimate, characters / 4; completion tokens never exceed
+    the `max_tokens` asked for; cached tokens never exceed the prompt. Without the text (None), a count is
+    only clamped to be non-negative.
+    """
     usage = getattr(completion, "usage", None)
-    if usage is None:
-        return Usage(calls=1)
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) if details is not None else None
-    return Usage(calls=1, prompt_tokens=int(usage.prompt_tokens or 0),
-                 cached_prompt_tokens=int(cached or 0),
-                 completion_tokens=int(usage.completion_tokens or 0))
+    details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
+    prompt = _count(getattr(usage, "prompt_tokens", None)) if usage is not None else None
+    completion_tokens = _count(getattr(usage, "completion_tokens", None)) if usage is not None else None
+    cached = _count(getattr(details, "cached_tokens", None)) if details is not None else None
+    prompt = _plausible(prompt, prompt_chars)
+    # a reasoning model's hidden tokens count as completion tokens: no upper bound from the visible text
+    completion_tokens = _plausible(completion_tokens, content_chars, capped=False)
+    if max_tokens is not None and max_tokens > 0:
+        completion_tokens = min(completion_tokens, max_tokens)
+    return Usage(calls=1, prompt_tokens=prompt, cached_prompt_tokens=min(cached or 0, prompt),
+                 completion_tokens=completion_tokens)
+
+
+def _plausible(reported: int | None, chars: int | None, *, capped: bool = True) -> int:
+    """`reported`, or the estimate from `chars` when it is missing or impossible for that much text."""
+    if chars is None:
+        return reported or 0
+    estimate = max(1, chars // _CHARS_PER_TOKEN) if chars else 0
+    too_many = capped and reported is not None and reported > chars + 64  # message framing: a few tokens each
+    too_few = reported is not None and chars and reported < chars // _MAX_CHARS_PER_TOKEN
+    if reported is None or too_many or too_few:
+        if reported is not None:
+            log.warning("the server reported %d tokens for %d characters; counting %d", reported, chars, estimate)
+        return estimate
+    return reported
 
 
 def _server_error(exc: openai.APIStatusError) -> tuple[str, str | None, str | None]:
@@ -548,7 +617,8 @@ def _shared_client(factory: Callable[..., Any], **options: Any) -> Any:
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            client = _CLIENTS[key] = factory(**options)
+            # its connections honour bounded_call(): a hard deadline and a size cap per chat call
+            client = _CLIENTS[key] = factory(**options, http_client=bounded_http_client(options["timeout"]))
         return client
 
 

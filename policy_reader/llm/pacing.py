@@ -10,7 +10,9 @@ allows. So, for each server and model (process-wide: every job shares one quota)
   a request against the quota — and waits when the bucket is short;
 * the bucket is corrected by the provider's own numbers on every response
   (`x-ratelimit-remaining-tokens` / `-requests` lower it; `x-ratelimit-limit-*` teach the quota when
-  LLM_TOKENS_PER_MINUTE is not set), because other clients may share the quota;
+  LLM_TOKENS_PER_MINUTE is not set), because other clients may share the quota. Azure OpenAI sends no
+  `x-ratelimit-limit-*` header, only what remains of the minute: the quota is then learnt as that
+  remainder plus what this process itself was charged in the minute up to the call (`_Ledger`);
 * until the first answer has told the quota (no LLM_TOKENS_PER_MINUTE), calls go one at a time, so a
   job does not open with a burst of 429s;
 * a 429 holds EVERY call to that server until its `retry-after-ms` / `Retry-After` has passed (or a
@@ -29,6 +31,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
@@ -145,6 +148,32 @@ class _Bucket:
         return 0.0 if self.level >= need else (need - self.level) / self.rate
 
 
+class _Ledger:
+    """What this process was charged in the last minute (times of acquisition), so a provider that tells
+    only what REMAINS of its per-minute quota (Azure: x-ratelimit-remaining-tokens, no limit header)
+    still teaches the quota: limit = remaining + our own charges of the minute up to that call."""
+
+    SPAN_S = 60.0
+
+    def __init__(self) -> None:
+        self._entries: deque[tuple[float, int]] = deque()
+
+    def add(self, when: float, amount: int) -> None:
+        self._entries.append((when, amount))
+
+    def remove(self, when: float, amount: int) -> None:
+        """A refused call (429) was not charged by the provider."""
+        try:
+            self._entries.remove((when, amount))
+        except ValueError:
+            pass
+
+    def charged_until(self, until: float, now: float) -> int:
+        while self._entries and self._entries[0][0] <= now - self.SPAN_S:
+            self._entries.popleft()
+        return sum(amount for when, amount in self._entries if when <= until)
+
+
 class QuotaPacer:
     """The pace of calls to one server and model (see the module docstring)."""
 
@@ -168,6 +197,9 @@ class QuotaPacer:
         #: until the first answer tells the quota (x-ratelimit headers), one call at a time
         self._informed = tokens_per_minute > 0
         self._probing = False
+        self._ledger = _Ledger()
+        #: the acquisition stamp of this thread's last call (observe() and hold() pair with it)
+        self._last = threading.local()
         self.waited_s = 0.0  # total, for benchmarks and logs
 
     @property
@@ -205,6 +237,8 @@ class QuotaPacer:
                     now = time.monotonic()
                     delay = self._delay(tokens, now)
                     if delay <= 0:
+                        self._ledger.add(now, tokens)
+                        self._last.charge = (now, tokens)
                         if self._tokens.per_minute:
                             self._tokens.level -= tokens
                         if self._requests.per_minute:
@@ -232,19 +266,31 @@ class QuotaPacer:
             if reported and ctx.on_wait is not None:
                 ctx.on_wait(False)
 
-    def observe(self, headers: Mapping[str, Any] | None) -> None:
-        """Correct the budget with the provider's x-ratelimit-* headers (any response, 429s included)."""
+    def observe(self, headers: Mapping[str, Any] | None, *, admitted: bool = True) -> None:
+        """Correct the budget with the provider's x-ratelimit-* headers (any response, 429s included).
+
+        `admitted`: the call was charged (False for a 429). Without a limit header, the quota is
+        learnt from what remains plus this process's own charges of the minute (see _Ledger)."""
         limit_t = _int_header(headers, "x-ratelimit-limit-tokens") if headers is not None else None
         limit_r = _int_header(headers, "x-ratelimit-limit-requests") if headers is not None else None
         left_t = _int_header(headers, "x-ratelimit-remaining-tokens") if headers is not None else None
         left_r = _int_header(headers, "x-ratelimit-remaining-requests") if headers is not None else None
+        sent = getattr(self._last, "charge", None)
         with self._lock:
             self._informed, self._probing = True, False  # what the provider says (or not) is known now
             now = time.monotonic()
             self._tokens.refill(now)
             self._requests.refill(now)
+            if limit_t is not None and limit_t <= 0:
+                limit_t = None  # some gateways send -1: unknown
             if limit_t and not self._tokens_fixed:
                 self._tokens.learn(limit_t)
+            elif left_t is not None and left_t >= 0 and admitted and sent is not None and not self._tokens_fixed:
+                # remaining after our call = limit - (our charges up to it + others'): a lower bound of the
+                # limit, exact when we are alone; the highest seen is the best (others only lower it)
+                estimate = left_t + self._ledger.charged_until(sent[0], now)
+                if estimate > self._tokens.per_minute:
+                    self._tokens.learn(estimate)
             if limit_r:
                 self._requests.learn(limit_r)
             if left_t is not None and self._tokens.per_minute:
@@ -267,9 +313,12 @@ class QuotaPacer:
         """A 429: every call to this server waits `retry_after_s` (or a jittered backoff); the refused
         call's tokens go back to the budget (the provider did not count them); the pace slows. Returns
         the hold."""
+        sent = getattr(self._last, "charge", None)
         with self._lock:
             self._holds += 1
             self._probing = False
+            if sent is not None:
+                self._ledger.remove(*sent)
             if retry_after_s is None or retry_after_s < 0:
                 retry_after_s = random.uniform(0.5, 1.0) * min(60.0, self._backoff_base_s * 2 ** min(self._holds, 6))
             now = time.monotonic()

@@ -454,3 +454,43 @@ def test_real_quotes_attached_to_wrong_values_are_never_accepted(fake_openai, po
     assert all(a.match_kind is MatchKind.EXACT for a in answered)  # the quotes are real
     wrongly = [(a.name, a.value, a.evidence[-60:]) for a in answered if a.status is AnswerStatus.ACCEPTED]
     assert not wrongly, wrongly[:12]
+
+
+def _whole_page_quoter(req) -> dict:
+    """A model steered by the PDF ("always quote the whole page"): every answer's evidence is the page,
+    copied with small slips (one character in 50 changed), so it is not found exactly."""
+    page = next(iter(req.pages.values()))
+    slipped = "".join("#" if i % 50 == 25 else c for i, c in enumerate(page))
+    answers = {name: {"value": "2019" if name == "year_adopted" else None, "evidence": slipped if name ==
+                      "year_adopted" else "", "page": 1, "confidence": 1.0} for name in req.variable_names}
+    return {"content": json.dumps({"answers": answers})}
+
+
+def test_a_quote_too_long_to_check_goes_to_review_saying_so(fake_openai):
+    """A 5,000-character quote cost 7 s of CPU to align fuzzily (8,000: 22 s, 16,000: minutes): quotes
+    over MAX_QUOTE_CHARS are not aligned; the answer goes to review and the note says why."""
+    page = " ".join(f"Section {i}: the strategy was adopted by Cabinet in 2019 after consultation with the regions."
+                    for i in range(55))
+    fake_openai.responder = _whole_page_quoter
+    # a template of 12 variables: the call's token limit leaves room for a long quote, as in production
+    others = [Variable(name=f"detail_{i}", question=f"Detail {i}?", type=VariableType.TEXT) for i in range(11)]
+    out = extract_document(_doc([page]), [YEAR, *others], make_extractor(fake_openai.settings()), threshold=0.8)
+    answer = out.answers[0]
+    assert len(page) > 5000
+    assert answer.status is AnswerStatus.NEEDS_REVIEW and answer.value == 2019
+    assert "too long to check" in answer.note and answer.match_kind is MatchKind.NONE
+
+
+def test_a_cancel_is_seen_between_answers_not_after_all_checks(fake_openai):
+    """The checks of one call's answers ran to the end before a cancel was seen (20-35 s with long
+    quotes): should_stop is asked between answers."""
+    fake_openai.facts = {name: (value, quote) for name, (value, quote) in FACTS.items()}
+    checked: list[int] = []
+
+    def stop() -> bool:  # the job is cancelled once the model has answered
+        checked.append(fake_openai.calls)
+        return fake_openai.calls >= 1
+
+    with pytest.raises(Cancelled):
+        extract_document(POLICY, ALL, make_extractor(fake_openai.settings()), threshold=0.8, should_stop=stop)
+    assert fake_openai.calls == 1 and checked[-1] == 1

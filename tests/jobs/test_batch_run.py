@@ -2,6 +2,7 @@
 batch, cancelled at the provider, refused where it cannot run (the fake server's files and batches)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from policy_reader.errors import JobError
 from policy_reader.fsio import read_json
 from policy_reader.models import Variable, VariableType
 from policy_reader.llm.pricing import price
+from tests.fake_openai import Fault
 from tests.fixtures.common import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +75,56 @@ def test_a_killed_batch_job_resumes_without_a_second_batch(fake_openai, tmp_path
     state = read_json(jobs / job_id / "job.json")
     assert (state["documents_done"], state["documents_failed"]) == (3, 0)
     assert fake_openai.batches_created == 1 and fake_openai.requests == []  # followed, never resubmitted
+
+
+def _poison_second_line(damage: str):
+    """The provider's output file with the second document's line damaged (the others intact)."""
+    def edit(lines: list[str]) -> list[str]:
+        item = json.loads(lines[1])
+        if damage == "not json":
+            lines[1] = lines[1][: len(lines[1]) // 2] + " <truncated"
+        elif damage == "list":
+            lines[1] = json.dumps([item])
+        else:
+            item["response"]["status_code"] = "abc"
+            lines[1] = json.dumps(item)
+        return lines
+    return edit
+
+
+@pytest.mark.parametrize("damage", ["not json", "list", "status abc"])
+def test_one_bad_output_line_is_an_error_answer_for_its_request_only(fake_openai, tmp_path, make_pdf, damage):
+    """One unreadable line failed the whole paid batch (0 of 3 documents), and every resume again: now it
+    is an error answer for its one request; the good lines answer their documents."""
+    _facts(fake_openai)
+    fake_openai.batch_delay = 0.3
+    fake_openai.batch_output_edit = _poison_second_line(damage)
+    with JobManager(fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), BATCH_POLL_S="0.1")) as manager:
+        job_id = manager.submit(name="batch", files=_docs(make_pdf), variables=[YEAR], options=JobOptions(batch=True))
+        view = manager.wait(job_id, timeout=60)
+        assert view.status == JobStatus.COMPLETED, view.error
+        results = {r.file: r for r in manager.get_results(job_id)}
+        assert results["p0.pdf"].variables[0].value == 2010
+        assert results["p1.pdf"].variables[0].status.value == "error"
+        assert "could not be read" in (results["p1.pdf"].variables[0].note or "")
+        assert results["p2.pdf"].variables[0].status.value != "error"
+        assert fake_openai.batches_created == 1
+
+
+def test_transient_poll_errors_are_retried_not_the_end_of_the_job(fake_openai, tmp_path, make_pdf):
+    """A dropped connection, a 500 and a 429 while polling failed a job whose batch went on (billed) at the
+    provider; they are retried with backoff, the 429's Retry-After honoured."""
+    _facts(fake_openai)
+    fake_openai.batch_delay = 1.0
+    fake_openai.poll_faults.extend([None, None, Fault("drop"), Fault("500"), Fault("429", retry_after=0.5)])
+    with JobManager(fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), BATCH_POLL_S="0.1",
+                                         LLM_BACKOFF_BASE_S="0.05")) as manager:
+        job_id = manager.submit(name="batch", files=_docs(make_pdf), variables=[YEAR], options=JobOptions(batch=True))
+        view = manager.wait(job_id, timeout=60)
+        assert view.status == JobStatus.COMPLETED, view.error
+        assert (view.documents_done, view.documents_failed) == (3, 0)
+        assert not fake_openai.poll_faults  # every fault was met
+        assert fake_openai.batches_created == 1
 
 
 def test_cancelling_a_batch_job_cancels_the_batch(fake_openai, tmp_path, make_pdf):

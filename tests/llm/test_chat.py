@@ -403,3 +403,115 @@ def test_backoff_delay_rules():
 def test_offline_backend_has_no_chat_backend(settings):
     with pytest.raises(ConfigError):
         make_chat_backend(settings)
+
+
+def test_reported_usage_is_clamped_to_what_the_text_allows():
+    """Unit view of the usage check: negative, text or absurd counts become the characters / 4 estimate;
+    completion tokens never exceed what was asked; cached never exceed the prompt."""
+    from types import SimpleNamespace as NS
+
+    from policy_reader.llm.chat import usage_from
+
+    def reply(**usage):
+        details = NS(cached_tokens=usage.pop("cached", 0))
+        return NS(usage=NS(prompt_tokens_details=details, **usage))
+
+    lied = usage_from(reply(prompt_tokens=-1_000_000, completion_tokens="lots", cached=5_000_000),
+                      prompt_chars=4_000, content_chars=400, max_tokens=300)
+    assert (lied.prompt_tokens, lied.completion_tokens, lied.cached_prompt_tokens) == (1_000, 100, 1_000)
+    absurd = usage_from(reply(prompt_tokens=10**12, completion_tokens=10**12), prompt_chars=4_000,
+                        content_chars=400, max_tokens=300)
+    assert (absurd.prompt_tokens, absurd.completion_tokens) == (1_000, 300)
+    honest = usage_from(reply(prompt_tokens=950, completion_tokens=250, cached=512), prompt_chars=4_000,
+                        content_chars=400, max_tokens=300)
+    assert (honest.prompt_tokens, honest.completion_tokens, honest.cached_prompt_tokens) == (950, 250, 512)
+    assert usage_from(NS(usage=None), prompt_chars=400, content_chars=40).prompt_tokens == 100
+
+
+# --------------------------------------------------------------------------- a hostile server: time and size
+
+
+def _hostile_settings(tmp_path, base_url: str, **env):
+    from policy_reader.config import load_settings
+
+    return load_settings(_env_file=None, JOBS_DIR=str(tmp_path / "jobs"), LLM_BACKEND="openai",
+                         OPENAI_API_KEY="sk-hostile-test-key-0123456789", OPENAI_BASE_URL=base_url,
+                         OPENAI_MODEL="gpt-fake", **env)
+
+
+def test_a_trickling_server_is_cut_at_the_whole_call_deadline(tmp_path):
+    """One byte every 0.5 s never trips a per-read timeout (it held a call 41 s with LLM_TIMEOUT_S=2):
+    LLM_TIMEOUT_S bounds the whole call, and the error names the server's host, never the key."""
+    from policy_reader.llm.chat import make_chat_backend
+    from tests.fixtures.hostile_server import HostileServer
+
+    with HostileServer("trickle", interval_s=0.5, give_up_s=20) as server:
+        backend = make_chat_backend(_hostile_settings(tmp_path, server.base_url, LLM_TIMEOUT_S="2",
+                                                      LLM_MAX_RETRIES="0"))
+        started = time.monotonic()
+        with pytest.raises(LlmError) as info:
+            backend.chat([{"role": "user", "content": "hi"}], schema={"type": "object"}, schema_name="a",
+                         max_tokens=50)
+        elapsed = time.monotonic() - started
+    assert info.value.code == "timeout"
+    assert elapsed < 4.5, elapsed  # 2 s, plus at most one trickled byte and scheduling noise
+    assert "127.0.0.1" in str(info.value) and "sk-hostile" not in str(info.value)
+
+
+_HUGE_CLIENT = r"""
+import json, sys, threading, time
+from policy_reader.config import load_settings
+from policy_reader.errors import LlmError
+from policy_reader.llm.chat import make_chat_backend
+settings = load_settings(_env_file=None, JOBS_DIR=sys.argv[2], LLM_BACKEND="openai", OPENAI_API_KEY="sk-hostile-0123456789",
+                         OPENAI_BASE_URL=sys.argv[1], OPENAI_MODEL="gpt-fake", LLM_MAX_RETRIES="0", LLM_TIMEOUT_S="60",
+                         LLM_MAX_REPLY_MB=sys.argv[3])
+backend = make_chat_backend(settings)
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+peak, done = [rss_mb()], threading.Event()
+before = peak[0]
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss_mb())
+        time.sleep(0.005)
+sampler = threading.Thread(target=sample)
+sampler.start()
+try:
+    backend.chat([{"role": "user", "content": "hi"}], schema={"type": "object"}, schema_name="a", max_tokens=50)
+    outcome = {"code": None, "message": ""}
+except LlmError as exc:
+    outcome = {"code": exc.code, "message": str(exc)}
+done.set()
+sampler.join()
+print(json.dumps({**outcome, "growth_mb": peak[0] - before}))
+"""
+
+
+def test_a_huge_reply_is_refused_without_being_held_in_memory(tmp_path):
+    """A 300 MB reply grew the process by 900 MB: replies are capped (LLM_MAX_REPLY_MB) while they are
+    read. The client runs in its own process so its peak memory is its own."""
+    import json as _json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.fixtures.hostile_server import HostileServer
+
+    root = Path(__file__).resolve().parents[1]
+    with HostileServer("huge", megabytes=300) as server:
+        run = subprocess.run([sys.executable, "-c", _HUGE_CLIENT, server.base_url, str(tmp_path / "jobs"), "8"],
+                             capture_output=True, text=True, timeout=120, cwd=root,
+                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "HOME": str(tmp_path)})
+        sent_mb = server.bytes_sent / 1024 / 1024
+    assert run.returncode == 0, run.stderr[-2000:]
+    outcome = _json.loads(run.stdout.strip().splitlines()[-1])
+    assert outcome["code"] == "reply_too_large", outcome
+    assert "127.0.0.1" in outcome["message"] and "LLM_MAX_REPLY_MB" in outcome["message"]
+    assert "sk-hostile" not in outcome["message"]
+    assert outcome["growth_mb"] < 64, outcome  # the default cap (8 MB) and buffers, not 300 MB
+    print(f"client peak RSS growth: {outcome['growth_mb']:.1f} MB of a 300 MB reply ({sent_mb:.0f} MB sent)")
+    assert sent_mb < 300

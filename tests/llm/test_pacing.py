@@ -9,6 +9,7 @@ import pytest
 
 from policy_reader.errors import LlmError
 from policy_reader.extraction.extractor import make_extractor
+from policy_reader.llm.chat import estimate_charge, make_chat_backend
 from policy_reader.llm.pacing import QuotaPacer, call_context, parse_duration
 from tests.fake_openai import Quota
 from tests.llm.test_llm_extractor import wide_template
@@ -33,8 +34,8 @@ def _run_documents(extractor, docs, variables) -> list[BaseException]:
 
 
 def test_job_far_larger_than_the_quota_completes_without_a_429_storm(fake_openai):
-    """8 documents, each call ~2,000 tokens, against 4,000 tokens a second: the job needs about four
-    seconds of quota; every document completes, with no retry budget at all, and few 429s."""
+    """8 documents, each call ~3,000 tokens (the schema counted, as providers count it), against 4,000
+    tokens a second: the job needs about six seconds of quota; every document completes, with no retry budget at all, and few 429s."""
     variables, facts, doc = wide_template(6)
     fake_openai.facts = facts
     fake_openai.quota = Quota(tokens_per_minute=240_000, window_s=1.0)
@@ -86,3 +87,43 @@ def test_headers_teach_and_correct_the_budget():
     assert pacer.tokens_per_minute == 60_000
     assert parse_duration("6m0s") == 360 and parse_duration("20ms") == 0.02 and parse_duration("1h2m3.5s") == 3723.5
     assert parse_duration("1.5") == 1.5 and parse_duration("soon") is None
+
+
+def test_azure_limiter_without_limit_headers_is_learnt_from_what_remains(fake_openai):
+    """Azure's limiter (tests/fake_openai.AZURE_QUOTA_DOC): admission on the estimate (schema + messages +
+    max tokens), short evaluation windows, only x-ratelimit-remaining-* headers. The pacer learns the quota
+    from what remains plus its own charges, and the job goes through with at most one 429 (it was a storm:
+    nothing told the quota, so every call went out at once)."""
+    variables, facts, doc = wide_template(6)
+    fake_openai.facts = facts
+    fake_openai.quota = Quota.azure(tokens_per_minute=360_000, window_s=1.0)  # 6,000 tokens a second
+    settings = fake_openai.settings(LLM_MAX_RETRIES=0, LLM_MAX_CONCURRENCY=8)
+    errors = _run_documents(make_extractor(settings), [doc] * 8, variables)
+    assert not errors
+    statuses = fake_openai.statuses()
+    assert statuses.count(200) == 8
+    assert "x-ratelimit-limit-tokens" not in fake_openai._quota_headers(0.0)  # Azure sends no limit
+    assert statuses.count(429) <= 1, statuses
+    assert make_chat_backend(settings).pacer.tokens_per_minute == pytest.approx(360_000, rel=0.05)
+
+
+def test_the_charge_estimate_counts_the_schema_as_the_provider_does(fake_openai):
+    """Providers count the response format (schema) in the prompt: the client's estimate must too, or a
+    limiter that admits on the estimate refuses a pace that looked right."""
+    variables, facts, doc = wide_template(6)
+    fake_openai.facts = facts
+    fake_openai.quota = Quota.azure(tokens_per_minute=10_000_000)
+    extractor = make_extractor(fake_openai.settings())
+    extractor.answer(doc.pages, variables)
+    req = fake_openai.requests[-1]
+    params = {k: v for k, v in req.body.items() if k != "model"}
+    assert estimate_charge(params, int(req.max_tokens or 0)) == pytest.approx(req.charged_tokens, rel=0.02)
+
+
+def test_headers_with_only_the_remainder_teach_the_quota():
+    pacer = QuotaPacer()
+    pacer.acquire(1_000, max_wait_s=1)
+    pacer.observe({"x-ratelimit-remaining-tokens": "59000"})
+    assert pacer.tokens_per_minute == 60_000
+    pacer.observe({"x-ratelimit-limit-tokens": "-1", "x-ratelimit-remaining-tokens": "-1"})  # a gateway's "unknown"
+    assert pacer.tokens_per_minute == 60_000

@@ -115,6 +115,33 @@ def test_giant_pages_are_drawn_within_the_pixel_caps(tmp_path):
     assert width * height <= 4_000_000 and width > 1000
 
 
+def test_category_options_are_bounded_with_the_reason(tmp_path):
+    """190,000 options went into every model call (a 2-million-character prompt): options are bounded in
+    count, per option and in total, and the refusal says which row and why."""
+    settings = load_settings(JOBS_DIR=str(tmp_path / "jobs"))
+    many = ";".join(f"o{i}" for i in range(150_000))  # 1 MB, within TEMPLATE_MAX_MB
+    template = json.dumps([{"name": "sector", "question": "Which sector?", "type": "category", "options": many}])
+    with pytest.raises(VariablesError, match=r"Item 1: 'sector' has 150,000 options; at most 200"):
+        sandbox.load_variables(template.encode(), "many.json", settings)
+    long_option = "a" * 500
+    with pytest.raises(VariablesError, match=r"Row 2: an option of 'sector' is 500 characters long; at most 200"):
+        sandbox.load_variables(f"name,question,type,options\nsector,Which?,category,{long_option};b\n".encode(),
+                               "long.csv", settings)
+    wide = ";".join(f"{i:03d} " + "w" * 150 for i in range(60))
+    with pytest.raises(VariablesError, match=r"Row 2: the options of 'sector' are 9,\d{3} characters in all; at most"):
+        sandbox.load_variables(f"name,question,type,options\nsector,Which?,category,{wide}\n".encode(), "wide.csv",
+                               settings)
+
+
+def test_a_csv_field_over_the_reader_limit_says_so(tmp_path):
+    """Python's csv reader refuses a field over 131,072 characters: the message says so, with the row
+    (it was "The file could not be read (Error)")."""
+    settings = load_settings(JOBS_DIR=str(tmp_path / "jobs"))
+    data = b"name,question\nv1,short\nv2," + b"q" * 200_000 + b"\n"
+    with pytest.raises(VariablesError, match=r"row 3: a cell is longer than the 131,072 characters"):
+        sandbox.load_variables(data, "big-field.csv", settings)
+
+
 def test_template_limits_are_checked_in_a_reader(tmp_path):
     settings = load_settings(JOBS_DIR=str(tmp_path / "jobs"), TEMPLATE_MAX_MB="1", MAX_VARIABLES="50",
                              MAX_QUESTION_CHARS="300")
