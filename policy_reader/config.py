@@ -6,10 +6,12 @@ configuration table (`python -m policy_reader config --markdown` prints it).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +34,56 @@ DEFAULT_SMTP_FROM = "policy-reader@localhost"
 # Azure queue names: lowercase letters, digits, single hyphens, at most 63; each user's queue adds 15.
 QUEUE_NAME_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 QUEUE_NAME_MAX = 63 - len("-u-") - 12
+
+
+
+# --------------------------------------------------------------------------- MODEL_PRICES
+# Parsed here (validated with the other settings at start-up); llm/pricing.py looks prices up in it.
+
+MAX_TABLE_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per 1M tokens."""
+
+    input: float
+    cached_input: float
+    output: float
+
+
+@lru_cache(maxsize=8)
+def parse_price_table(text: str) -> dict[str, Price]:
+    """MODEL_PRICES (JSON) -> {model name (lower case): Price}. Raises ValueError naming the problem.
+
+    Each entry is `{"input": x, "output": y}` with an optional `"cached_input"` (default: input).
+    """
+    if not text or not text.strip():
+        return {}
+    if len(text) > MAX_TABLE_CHARS:
+        raise ValueError(f"MODEL_PRICES is longer than {MAX_TABLE_CHARS:,} characters")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"MODEL_PRICES is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise ValueError('MODEL_PRICES must be a JSON object: {"model": {"input": ..., "output": ...}}')
+    table: dict[str, Price] = {}
+    for name, entry in data.items():
+        if not str(name).strip():
+            raise ValueError("MODEL_PRICES has an empty model name")
+        table[str(name).strip().lower()] = _price(str(name), entry)
+    return table
+
+
+def _price(name: str, entry: Any) -> Price:
+    if not isinstance(entry, dict) or "input" not in entry or "output" not in entry:
+        raise ValueError(f'MODEL_PRICES["{name}"] needs "input" and "output" (USD per 1M tokens)')
+    values = {key: entry.get(key, entry["input"]) for key in ("input", "cached_input", "output")}
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f'MODEL_PRICES["{name}"].{key} must be a number >= 0')
+    return Price(float(values["input"]), float(values["cached_input"]), float(values["output"]))
 
 
 class Settings(BaseSettings):
@@ -184,9 +236,7 @@ class Settings(BaseSettings):
                              "address of a domain connected to the resource (e.g. DoNotReply@<domain>)")
         if self.email_link_over_mb < self.email_zip_over_mb:
             raise ValueError("EMAIL_LINK_OVER_MB must be at least EMAIL_ZIP_OVER_MB")
-        from policy_reader.llm.pricing import parse_price_table  # raises ValueError naming the bad entry
-
-        parse_price_table(self.model_prices)
+        parse_price_table(self.model_prices)  # raises ValueError naming the bad entry
         return self
 
     @property

@@ -159,26 +159,6 @@ class AuditEstimate(BaseModel):
         return {"method": "audit", "scope": "accepted answers", **self.model_dump(mode="json"),
                 "complete": self.complete}
 
-    def summary_rows(self) -> list[Any]:
-        """The Excel Summary sheet's lines."""
-        from policy_reader.delivery.formats import SummaryRow as R
-
-        overall = self.overall
-        rows = [R(label="accuracy of accepted answers (audit)",
-                  value=overall.accuracy if overall.n else "no sampled answer marked yet",
-                  number_format="0.0%" if overall.n else None)]
-        if overall.n:
-            rows.append(R(label="95% interval (Wilson)",
-                          value=f"{100 * (overall.ci_low or 0):.1f}% – {100 * (overall.ci_high or 0):.1f}% "
-                                f"({overall.correct} of {overall.n} marked right)"))
-        rows += [R(label="audit sample", value=self.sample_text()),
-                 R(label="audited model and prompt", value=self.model_text())]
-        for name, score in self.variables.items():
-            rows.append(R(label=f"accuracy: {name}",
-                          value=f"{score.text()}; {score.population} accepted" if score.n
-                          else f"not in the sample ({score.population} accepted)"))
-        return rows
-
 
 def estimate(record: AuditRecord, variables: Sequence[Variable] = ()) -> AuditEstimate:
     """Per variable and overall: the marked items' share right, with its Wilson interval."""

@@ -21,11 +21,8 @@ Pure functions (no I/O): the job engine (jobs/accuracy.py) feeds them a job's re
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 from typing import Any
@@ -34,17 +31,14 @@ from pydantic import BaseModel, Field
 
 from policy_reader.errors import GoldError
 from policy_reader.models import Answer, DocumentResult, Variable, VariableType
-from policy_reader.variables import decode_text
+from policy_reader.reading.sandbox import read_csv_cells
+from policy_reader.variables import comparable, normalise_text, same_value  # noqa: F401 - re-exported
 
 CONFIDENCE = 0.95
 GOLD_COLUMNS = ("file", "variable", "value")
 GOLD_OPTIONAL = ("page",)
 GOLD_MAX_FIELD_CHARS = 20_000  # one cell of a gold sheet; longer is not a value an analyst typed
 _FORMULA_ESCAPED = re.compile(r"^'(?=[=+\-@\t\r])")  # our own CSV exports defuse cells with a leading '
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u201c": '"', "\u201d": '"',
-                         "\u201e": '"', "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
-                         "\u2212": "-", "\u00a0": " "})
-_EDGE_PUNCTUATION = " \t\r\n.,;:!?\"'()[]{}"
 
 
 # --------------------------------------------------------------------------- the interval
@@ -103,56 +97,8 @@ class Score(Proportion):
 
 # --------------------------------------------------------------------------- comparing values
 
-def normalise_text(value: Any) -> str:
-    """Text as two careful readers would agree it says: NFKC, case, curly quotes and dashes folded,
-    runs of space collapsed, punctuation at the ends dropped."""
-    text = unicodedata.normalize("NFKC", str(value)).translate(_QUOTES).casefold()
-    return " ".join(text.split()).strip(_EDGE_PUNCTUATION)
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def comparable(variable: Variable, value: Any) -> Any:
-    """The form two values of `variable` are compared in (None: not stated). Values that are not yet
-    typed (an old result, a hand-edited file) are typed like a model's answer first."""
-    from policy_reader.variables import coerce_value
-
-    if value is None or value == "" or value == []:
-        return None
-    kind = variable.type
-    if kind in (VariableType.NUMBER, VariableType.YEAR):
-        number = _as_number(value)
-        if number is None:
-            number = _as_number(coerce_value(variable, value)[0])
-        return None if number is None else (int(number) if kind == VariableType.YEAR else number)
-    if kind == VariableType.BOOLEAN:
-        return value if isinstance(value, bool) else coerce_value(variable, value)[0]
-    if kind == VariableType.LIST:
-        items = value if isinstance(value, (list, tuple)) else coerce_value(variable, value)[0] or []
-        return frozenset(normalise_text(item) for item in items if normalise_text(item))
-    if kind == VariableType.DATE:
-        text = str(value).strip()
-        return text if re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", text) else coerce_value(variable, text)[0]
-    if kind == VariableType.CATEGORY:
-        return str(value).strip()
-    return normalise_text(value)
-
-
-def same_value(variable: Variable, expected: Any, found: Any) -> bool:
-    """Whether `found` is the value `expected` by the variable's type (both missing: the same)."""
-    a, b = comparable(variable, expected), comparable(variable, found)
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, float) or isinstance(b, float):
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
+# normalise_text, comparable and same_value live in variables.py (what a value of a variable means), so the
+# second opinion (extraction) compares values without importing the accuracy wing; re-exported here.
 
 
 # --------------------------------------------------------------------------- the gold file
@@ -169,16 +115,24 @@ class GoldRow(BaseModel):
 
 def parse_gold(data: bytes, filename: str = "gold.csv", *, max_rows: int = 50_000) -> list[GoldRow]:
     """The rows of a gold CSV. Raises GoldError naming the file and the row for anything unreadable."""
-    text = decode_text(data)
-    try:
-        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
-    except csv.Error:
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    try:
-        header = [h.strip().lower().lstrip("\ufeff") for h in next(reader, [])]
-    except csv.Error as exc:
-        raise GoldError(f"{filename}: the header row cannot be read ({exc}).") from None
+    return gold_rows(read_csv_cells(data, filename, max_rows=max_rows, limit_name="GOLD_MAX_ROWS", error=GoldError),
+                     filename)
+
+
+def load_gold(data: bytes, filename: str, settings: Any) -> list[GoldRow]:
+    """An uploaded gold CSV: its cells read in a reader process (GOLD_MAX_MB, GOLD_MAX_ROWS; the app never
+    parses an uploaded file), then given their meaning here. Raises GoldError naming the file and row."""
+    from policy_reader.reading import sandbox
+
+    cells = sandbox.load_csv_cells(data, filename, settings, what="gold file", max_mb=settings.gold_max_mb,
+                                   mb_limit_name="GOLD_MAX_MB", max_rows=settings.gold_max_rows,
+                                   rows_limit_name="GOLD_MAX_ROWS", error=GoldError)
+    return gold_rows(cells, filename)
+
+
+def gold_rows(table: Sequence[Sequence[str]], filename: str = "gold.csv") -> list[GoldRow]:
+    """A gold sheet's cells (header first) as GoldRows. Raises GoldError naming the file and the row."""
+    header = [str(h).strip().lower().lstrip("\ufeff") for h in (table[0] if table else [])]
     missing = [c for c in GOLD_COLUMNS if c not in header]
     if missing:
         raise GoldError(f"{filename}: the header must name the columns file, variable, value (and optionally "
@@ -186,16 +140,11 @@ def parse_gold(data: bytes, filename: str = "gold.csv", *, max_rows: int = 50_00
     where = {name: header.index(name) for name in (*GOLD_COLUMNS, *GOLD_OPTIONAL) if name in header}
     rows: list[GoldRow] = []
     seen: dict[tuple[str, str], int] = {}
-    number = 1
-    try:
-        for number, cells in enumerate(reader, start=2):
-            if number - 1 > max_rows:
-                raise GoldError(f"{filename} has more than {max_rows:,} rows (GOLD_MAX_ROWS).", code="too_large")
-            if not any(c.strip() for c in cells):
-                continue
-            rows.append(_gold_row(cells, where, number, filename, seen))
-    except csv.Error as exc:
-        raise GoldError(f"{filename} row {number}: {exc}.") from None
+    for number, cells in enumerate(table[1:], start=2):
+        cells = [str(c) for c in cells]
+        if not any(c.strip() for c in cells):
+            continue
+        rows.append(_gold_row(cells, where, number, filename, seen))
     if not rows:
         raise GoldError(f"{filename} has no rows under its header.", code="empty")
     return rows

@@ -16,13 +16,16 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
 from policy_reader.llm.prompts import PROMPT_VERSION
 from policy_reader.variables import format_value
+
+if TYPE_CHECKING:
+    from policy_reader.accuracy.audit import AuditEstimate
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 _PLAIN_NUMBER = re.compile(r"^[-+]?(\d+([.,]\d+)*|\.\d+)(e[-+]?\d+)?%?$", re.I)
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -415,6 +418,27 @@ def _errors_sheet(ws: Any, documents: Sequence[DocumentResult]) -> None:
 
 def _count(documents: Sequence[DocumentResult], test: Callable[[Answer], bool]) -> int:
     return sum(1 for d in documents for a in d.variables if test(a))
+
+
+def audit_summary_rows(estimate: "AuditEstimate") -> list[SummaryRow]:
+    """The Excel Summary sheet's lines for an audit estimate (here, not in accuracy/audit.py: the stats
+    code does not know the workbook's row type)."""
+    R = SummaryRow
+    overall = estimate.overall
+    rows = [R(label="accuracy of accepted answers (audit)",
+              value=overall.accuracy if overall.n else "no sampled answer marked yet",
+              number_format="0.0%" if overall.n else None)]
+    if overall.n:
+        rows.append(R(label="95% interval (Wilson)",
+                      value=f"{100 * (overall.ci_low or 0):.1f}% – {100 * (overall.ci_high or 0):.1f}% "
+                            f"({overall.correct} of {overall.n} marked right)"))
+    rows += [R(label="audit sample", value=estimate.sample_text()),
+             R(label="audited model and prompt", value=estimate.model_text())]
+    for name, score in estimate.variables.items():
+        rows.append(R(label=f"accuracy: {name}",
+                      value=f"{score.text()}; {score.population} accepted" if score.n
+                      else f"not in the sample ({score.population} accepted)"))
+    return rows
 
 
 def summary_rows(documents: Sequence[DocumentResult], variables: Sequence[Variable] | None, usage: Usage,

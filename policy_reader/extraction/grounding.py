@@ -45,6 +45,7 @@ from typing import Any, Sequence
 from rapidfuzz.distance import Indel
 
 from policy_reader.models import MatchKind, PageText, SpanPart, Variable, VariableType
+from policy_reader.reading.quotes import clean_quote
 
 #: Part of the answer cache key: answers checked by other rules are not reused.
 GROUNDING_VERSION = "1"
@@ -66,16 +67,9 @@ _MAX_SEED_HITS = 400  # a seed found more often than this says nothing about whe
 _MAX_EXACT = 20
 _SPAN_ROUNDS = 4  # alignments of one window (each trims the slack the previous one matched by chance)
 
-_MARKUP = re.compile(r"(?:<|&lt;)\s*/?\s*(?:page|document)\b[^<>]{0,40}?(?:>|&gt;)", re.IGNORECASE)
 _ELLIPSIS = re.compile(r"\.\s*\.\s*\.|\u2026|\[\s*\.\.\.\s*\]")
 _RUN = re.compile(r"[^\W_]+")
 _FOLD = str.maketrans({"\u00ad": None})
-
-
-def clean_quote(quote: str) -> str:
-    """The quote without the prompt's page/document markers and surrounding quote marks."""
-    text = _MARKUP.sub(" ", quote or "")
-    return " ".join(text.split()).strip("\"'\u201c\u201d\u2018\u2019 ")
 
 
 def loose(text: str) -> str:

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from policy_reader.accuracy.gold import same_value
 from policy_reader.models import Answer, AnswerStatus, MatchKind, Passage, Variable
-from policy_reader.variables import format_value
+from policy_reader.variables import format_value, same_value
 
 MAX_NOTE_QUOTE = 200
 

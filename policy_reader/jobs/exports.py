@@ -38,7 +38,7 @@ class Exporter:
         return {"json": export.to_json(payload),
                 "csv": export.to_csv(results),
                 "xlsx": export.to_xlsx(results, self.book.variables(job_id), usage, info,
-                                       accuracy=estimate.summary_rows() if estimate else None)}
+                                       accuracy=export.audit_summary_rows(estimate) if estimate else None)}
 
     def write(self, job_id: str, status: str) -> dict[str, bytes]:
         """Build and store every format, and note which reviews they include."""

@@ -246,9 +246,9 @@ class JobManager:
         reader process with GOLD_MAX_MB / GOLD_MAX_ROWS. Reviews applied unless `as_extracted`.
         Raises GoldError (the file, naming the row) or JobError (the job has not finished)."""
         self._state_for(job_id, owner)
-        from policy_reader.reading import sandbox
+        from policy_reader.accuracy.gold import load_gold
 
-        rows = sandbox.load_gold(bytes(gold), filename, self.settings)
+        rows = load_gold(bytes(gold), filename, self.settings)
         return self.services.accuracy.evaluate(job_id, rows, filename=filename, as_extracted=as_extracted)
 
     def start_audit(self, job_id: str, *, margin: float | None = None, seed: int | None = None,

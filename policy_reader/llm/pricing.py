@@ -8,60 +8,10 @@ table does not list falls back to the flat `PRICE_*` settings.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
-
+# The MODEL_PRICES table is parsed where the settings are validated (config), so a bad table stops start-up
+# without the settings importing the LLM wing; pricing only looks prices up in it.
+from policy_reader.config import MAX_TABLE_CHARS, Price, Settings, parse_price_table  # noqa: F401 - re-exported
 from policy_reader.models import Usage
-
-if TYPE_CHECKING:
-    from policy_reader.config import Settings
-
-MAX_TABLE_CHARS = 100_000
-
-
-@dataclass(frozen=True)
-class Price:
-    """USD per 1M tokens."""
-
-    input: float
-    cached_input: float
-    output: float
-
-
-@lru_cache(maxsize=8)
-def parse_price_table(text: str) -> dict[str, Price]:
-    """MODEL_PRICES (JSON) -> {model name (lower case): Price}. Raises ValueError naming the problem.
-
-    Each entry is `{"input": x, "output": y}` with an optional `"cached_input"` (default: input).
-    """
-    if not text or not text.strip():
-        return {}
-    if len(text) > MAX_TABLE_CHARS:
-        raise ValueError(f"MODEL_PRICES is longer than {MAX_TABLE_CHARS:,} characters")
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"MODEL_PRICES is not valid JSON ({exc.msg} at position {exc.pos})") from None
-    if not isinstance(data, dict):
-        raise ValueError('MODEL_PRICES must be a JSON object: {"model": {"input": ..., "output": ...}}')
-    table: dict[str, Price] = {}
-    for name, entry in data.items():
-        if not str(name).strip():
-            raise ValueError("MODEL_PRICES has an empty model name")
-        table[str(name).strip().lower()] = _price(str(name), entry)
-    return table
-
-
-def _price(name: str, entry: Any) -> Price:
-    if not isinstance(entry, dict) or "input" not in entry or "output" not in entry:
-        raise ValueError(f'MODEL_PRICES["{name}"] needs "input" and "output" (USD per 1M tokens)')
-    values = {key: entry.get(key, entry["input"]) for key in ("input", "cached_input", "output")}
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f'MODEL_PRICES["{name}"].{key} must be a number >= 0')
-    return Price(float(values["input"]), float(values["cached_input"]), float(values["output"]))
 
 
 def price_for(model: str | None, settings: "Settings") -> Price:

@@ -22,9 +22,9 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageDraw
 
 from policy_reader.errors import PdfError
-from policy_reader.extraction.grounding import clean_quote
 from policy_reader.models import SpanPart
 from policy_reader.reading.pdf_text import PDFIUM_LOCK, capped_scale, open_document, page_text
+from policy_reader.reading.quotes import clean_quote
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in image pixels
 

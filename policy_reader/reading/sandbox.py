@@ -356,13 +356,14 @@ def load_variables(data: bytes, filename: str, settings: Any) -> list[Any]:
     return [Variable.model_validate(item) for item in result]
 
 
-def load_gold(data: bytes, filename: str, settings: Any) -> list[Any]:
-    """accuracy.parse_gold in a reader process, with GOLD_MAX_MB and GOLD_MAX_ROWS. Raises GoldError."""
-    from policy_reader.accuracy.gold import GoldRow
-
-    result = _parse_upload(settings, "load_gold", data, filename, "gold file", settings.gold_max_mb, "GOLD_MAX_MB",
-                           GoldError, max_rows=settings.gold_max_rows)
-    return [GoldRow.model_validate(item) for item in result]
+def load_csv_cells(data: bytes, filename: str, settings: Any, *, what: str, max_mb: float, mb_limit_name: str,
+                   max_rows: int, rows_limit_name: str, error: type[PolicyReaderError]) -> list[list[str]]:
+    """read_csv_cells in a reader process: an uploaded table's cells, refused above `max_mb` before any
+    parsing. The caller gives the cells their meaning (accuracy.gold.gold_rows), so the reader never
+    imports the code that checks answers."""
+    result = _parse_upload(settings, "load_csv_cells", data, filename, what, max_mb, mb_limit_name, error,
+                           max_rows=max_rows, rows_limit=rows_limit_name, error_kind=error.__name__)
+    return [[str(cell) for cell in row] for row in result]
 
 
 def _parse_upload(settings: Any, method: str, data: bytes, filename: str, what: str, max_mb: float,
@@ -476,18 +477,52 @@ def _op_load_variables(params: dict[str, Any], progress: ProgressFn) -> tuple[An
     return [v.model_dump(mode="json") for v in variables], None
 
 
-def _op_load_gold(params: dict[str, Any], progress: ProgressFn) -> tuple[Any, None]:
-    from policy_reader.accuracy.gold import parse_gold
+def _op_load_csv_cells(params: dict[str, Any], progress: ProgressFn) -> tuple[Any, None]:
+    error = _UPLOAD_ERRORS.get(str(params.get("error_kind")), PolicyReaderError)
+    return read_csv_cells(bytes.fromhex(params["data"]), str(params["filename"]), max_rows=int(params["max_rows"]),
+                          limit_name=str(params["rows_limit"]), error=error), None
 
-    rows = parse_gold(bytes.fromhex(params["data"]), str(params["filename"]), max_rows=int(params["max_rows"]))
-    return [row.model_dump(mode="json") for row in rows], None
+
+_UPLOAD_ERRORS: dict[str, type[PolicyReaderError]] = {"GoldError": GoldError, "VariablesError": VariablesError}
+
+
+def read_csv_cells(data: bytes, filename: str, *, max_rows: int, limit_name: str,
+                   error: type[PolicyReaderError] = PolicyReaderError) -> list[list[str]]:
+    """The cells of an uploaded CSV, header row first (delimiter sniffed among , ; tab). What a reader
+    process returns for a table file, so the code that gives the cells their meaning (a gold sheet)
+    never parses the raw bytes. Raises `error` naming the row the csv module cannot read, or when there
+    are more than `max_rows` rows under the header (`limit_name` says which setting)."""
+    import csv
+    import io
+
+    from policy_reader.variables import decode_text
+
+    text = decode_text(data)
+    try:
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
+    except csv.Error:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        table = [next(reader, [])]
+    except csv.Error as exc:
+        raise error(f"{filename}: the header row cannot be read ({exc}).") from None
+    number = 1
+    try:
+        for number, cells in enumerate(reader, start=2):
+            if number - 1 > max_rows:
+                raise error(f"{filename} has more than {max_rows:,} rows ({limit_name}).", code="too_large")
+            table.append(cells)
+    except csv.Error as exc:
+        raise error(f"{filename} row {number}: {exc}.") from None
+    return table
 
 
 _OPERATIONS: dict[str, Callable[[dict[str, Any], ProgressFn], tuple[Any, bytes | None]]] = {
     "read_pdf": _op_read_pdf,
     "render_page": _op_render_page,
     "load_variables": _op_load_variables,
-    "load_gold": _op_load_gold,
+    "load_csv_cells": _op_load_csv_cells,
 }
 
 

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from policy_reader.accuracy.gold import wilson
+from policy_reader.delivery.formats import audit_summary_rows
 from policy_reader.accuracy.audit import (
     AuditMark,
     accepted_answers,
@@ -108,7 +109,7 @@ def test_summary_rows_say_what_was_measured_and_how() -> None:
     record = new_audit(_documents(4), VARIABLES, margin=0.2, seed=5, backend="openai", model="gpt-x",
                        prompt_version="2")
     record = record.model_copy(update={"marks": {item_key(*item): AuditMark(correct=True) for item in record.items}})
-    rows = {row.label: row for row in estimate(record, VARIABLES).summary_rows()}
+    rows = {row.label: row for row in audit_summary_rows(estimate(record, VARIABLES))}
     n = len(record.items)
     assert n == sample_size(6, 0.2) == 5
     headline = rows["accuracy of accepted answers (audit)"]

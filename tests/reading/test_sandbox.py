@@ -171,18 +171,19 @@ def test_template_limits_are_checked_in_a_reader(tmp_path):
 
 
 def test_gold_files_are_read_in_a_reader_with_their_limits(tmp_path):
+    from policy_reader.accuracy.gold import load_gold
     from policy_reader.errors import GoldError
 
     settings = load_settings(JOBS_DIR=str(tmp_path / "jobs"), GOLD_MAX_MB="1", GOLD_MAX_ROWS="100")
     with pytest.raises(GoldError, match="GOLD_MAX_MB"):
-        sandbox.load_gold(b"file,variable,value\n" + b"x" * (1024 * 1024 + 1), "big.csv", settings)
+        load_gold(b"file,variable,value\n" + b"x" * (1024 * 1024 + 1), "big.csv", settings)
     many = "file,variable,value\n" + "".join(f"a.pdf,v{i},1\n" for i in range(101))
     with pytest.raises(GoldError, match="more than 100 rows .GOLD_MAX_ROWS"):
-        sandbox.load_gold(many.encode(), "many.csv", settings)
+        load_gold(many.encode(), "many.csv", settings)
     with pytest.raises(GoldError, match="gold.csv row 3: the variable cell is empty") as err:
-        sandbox.load_gold(b"file,variable,value\na.pdf,year,2019\nb.pdf,,2019\n", "gold.csv", settings)
+        load_gold(b"file,variable,value\na.pdf,year,2019\nb.pdf,,2019\n", "gold.csv", settings)
     assert err.value.code == "gold"  # the reader's error comes back typed, with its code
-    rows = sandbox.load_gold(b"file,variable,value,page\na.pdf,year,2019,2\n", "gold.csv", settings)
+    rows = load_gold(b"file,variable,value,page\na.pdf,year,2019,2\n", "gold.csv", settings)
     assert [(r.row, r.file, r.variable, r.value, r.page) for r in rows] == [(2, "a.pdf", "year", "2019", 2)]
 
 
