@@ -24,6 +24,7 @@ from typing import Any, Sequence, TextIO
 
 from policy_reader.config import Settings, jobs_dir_problem, load_settings, settings_markdown_table
 from policy_reader.errors import PolicyReaderError, storage_error
+from policy_reader.llm import providers
 from policy_reader.untrusted import strip_invisible
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--variables", required=True, metavar="FILE", help="Variables file (.csv, .xlsx or .json).")
     ex.add_argument("--out", required=True, metavar="PATH", help="Output file (.json, .csv or .xlsx).")
     ex.add_argument("--format", choices=FORMATS, help="Output format (default: from the --out extension).")
-    ex.add_argument("--backend", choices=("offline", "openai", "azure"), help="Answer engine (default: LLM_BACKEND).")
+    ex.add_argument("--backend", choices=[p.name for p in providers.registered()],
+                    help="Answer engine (default: LLM_BACKEND).")
     ex.add_argument("--model", help="Model (OpenAI) or deployment (Azure) name.")
     ex.add_argument("--workers", type=int, metavar="N", help="Documents processed in parallel.")
     ex.add_argument("--email", action="append", default=[], metavar="ADDRESS", help="Email the results (repeatable).")
@@ -140,7 +142,7 @@ def _config(args: argparse.Namespace) -> int:
         print(settings_markdown_table())
         return EXIT_OK
     settings = load_settings()
-    summary = settings.summary()
+    summary = providers.summary(settings)
     if settings.ocr_enabled:  # whether OCR can really run here (libraries, model files), not only the switch
         from policy_reader.reading.ocr import availability
 
@@ -211,7 +213,7 @@ def _extract(args: argparse.Namespace) -> int:
         job_id = manager.create_job(name=args.name or out.stem, files=[(p.name, p) for p in pdfs],
                                     variables=variables, recipients=args.email, owner="local", options=options)
         print(f"Job {job_id}: {len(pdfs)} document(s), {len(variables)} variable(s), "
-              f"backend {settings.resolved_backend if not args.backend else args.backend}", file=sys.stderr)
+              f"backend {providers.resolve(settings, args.backend).name}", file=sys.stderr)
         manager.run_job_async(job_id)
         view, interrupted = _watch(manager, job_id)
         _write_output(manager, job_id, fmt, out)

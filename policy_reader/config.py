@@ -22,7 +22,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policy_reader.errors import ConfigError
 
-BackendName = Literal["auto", "offline", "openai", "azure"]
+#: LLM_BACKEND values: `auto` and the registered model providers (policy_reader/llm/providers registers
+#: each one with `accept_backend_name`; the built-in names are known before it is imported).
+_BACKEND_NAMES = {"auto", "offline", "openai", "azure"}
+
+
+def accept_backend_name(name: str, *, accept: bool = True) -> None:
+    """LLM_BACKEND may (no longer) name `name`: called by the provider registry, which config does not import."""
+    if accept:
+        _BACKEND_NAMES.add(name)
+    elif name not in ("auto", "offline", "openai", "azure"):
+        _BACKEND_NAMES.discard(name)
 log = logging.getLogger("policy_reader.config")
 
 # App Service leaves a setting's value as the literal reference text when it cannot read the secret
@@ -100,7 +110,7 @@ class Settings(BaseSettings):
     heartbeat_stale_s: float = Field(60.0, alias="HEARTBEAT_STALE_S", gt=0, description="A running job whose heartbeat is older than this is taken as interrupted and resumed.")
 
     # --- model backend
-    backend: BackendName = Field("auto", alias="LLM_BACKEND", description="`auto` (Azure if configured, else OpenAI if a key is set, else offline), `offline`, `openai` or `azure`.")
+    backend: str = Field("auto", alias="LLM_BACKEND", description="`auto` (Azure if configured, else OpenAI if a key is set, else offline), `offline`, `openai` or `azure`.")
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY", description="OpenAI (or compatible server) API key. Secret.")
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL", description="Base URL of an OpenAI-compatible server (Ollama, vLLM, ...). Empty: api.openai.com.")
     openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL", description="Model name for the OpenAI backend.")
@@ -206,6 +216,14 @@ class Settings(BaseSettings):
                              f"15 characters to it; Azure allows 63)")
         return value
 
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _known_backend(cls, value: object) -> object:
+        name = str(value or "auto").strip().lower()
+        if name not in _BACKEND_NAMES:
+            raise ValueError(f"Input should be {', '.join(repr(n) for n in sorted(_BACKEND_NAMES))}")
+        return name
+
     @field_validator("trust_principal_headers", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -244,26 +262,6 @@ class Settings(BaseSettings):
         """One line saying why job creation is disabled (names the variable, never its value), or None."""
         return self._startup_problem
 
-    @property
-    def resolved_backend(self) -> Literal["offline", "openai", "azure"]:
-        """The backend `auto` stands for: Azure if configured, else OpenAI with a key, else offline."""
-        if self.backend != "auto":
-            return self.backend
-        if self.azure_openai_endpoint and self.azure_openai_deployment:
-            return "azure"
-        if self.openai_api_key:
-            return "openai"
-        return "offline"
-
-    @property
-    def model_name(self) -> str:
-        backend = self.resolved_backend
-        if backend == "azure":
-            return self.azure_openai_deployment or ""
-        if backend == "openai":
-            return self.openai_model
-        return "offline"
-
     def is_admin(self, user: str) -> bool:
         """A name listed in ADMIN_USERS. `local` is the one user of a local install, not an
         administrator of a shared one, so it is an admin only when listed like anyone else."""
@@ -276,15 +274,10 @@ class Settings(BaseSettings):
             return self.trust_principal_headers
         return self.website_auth_enabled
 
-    def allowed_model_names(self, backend: str | None = None) -> list[str]:
-        """The models (OpenAI) or deployments (Azure) a job on `backend` may use: the configured
-        one first, then ALLOWED_MODELS. Empty for the offline extractor."""
-        backend = self.resolved_backend if backend in (None, "auto") else backend
-        configured = {"openai": self.openai_model, "azure": self.azure_openai_deployment or ""}.get(str(backend))
-        if configured is None:
-            return []
-        names = ([configured] if configured else []) + _names(self.allowed_models)
-        return list(dict.fromkeys(names))
+    @property
+    def allowed_model_list(self) -> list[str]:
+        """ALLOWED_MODELS as a list (the provider registry puts the configured model first)."""
+        return _names(self.allowed_models)
 
     @property
     def email_allowed_domain_list(self) -> list[str]:
@@ -306,13 +299,9 @@ class Settings(BaseSettings):
         return out
 
     def summary(self) -> dict[str, str]:
-        """A start-up summary safe to print: no secret, only whether one is set."""
+        """A start-up summary safe to print: no secret, only whether one is set. The backend, model and
+        endpoint lines come from the provider (policy_reader.llm.providers.summary)."""
         return {
-            "backend": self.resolved_backend,
-            "model": self.model_name,
-            "llm endpoint": (mask_url_credentials(self.azure_openai_endpoint or "") if self.resolved_backend == "azure"
-                             else mask_url_credentials(self.openai_base_url or "api.openai.com")
-                             if self.resolved_backend == "openai" else "none (offline extractor)"),
             "api key": "set" if (self.openai_api_key or self.azure_openai_api_key) else "not set",
             "job store": self.job_store,
             "jobs folder": str(self.jobs_dir.resolve()),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from policy_reader.config import Settings, load_settings, scrub, settings_markdown_table
+from policy_reader.llm import providers
 from policy_reader.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_defaults_run_offline_with_no_key(tmp_path):
     settings = load_settings(JOBS_DIR=str(tmp_path))
-    assert settings.resolved_backend == "offline"
+    assert providers.resolve(settings).name == "offline"
     assert settings.email_mode == "outbox"
 
 
@@ -26,7 +27,7 @@ def test_defaults_run_offline_with_no_key(tmp_path):
     ({"OPENAI_API_KEY": "sk-live-123456", "LLM_BACKEND": "offline"}, "offline"),
 ])
 def test_auto_backend_choice(env, backend):
-    assert load_settings(**env).resolved_backend == backend
+    assert providers.resolve(load_settings(**env)).name == backend
 
 
 @pytest.mark.parametrize("env, words", [
@@ -86,7 +87,7 @@ def test_credentials_in_openai_base_url_are_masked_at_start_up(tmp_path):
 
 def test_url_credentials_are_secrets():
     settings = load_settings(LLM_BACKEND="openai", OPENAI_BASE_URL="http://u:p%40ss-word@127.0.0.1:9/v1")
-    assert settings.summary()["llm endpoint"] == "http://***@127.0.0.1:9/v1"
+    assert providers.summary(settings)["llm endpoint"] == "http://***@127.0.0.1:9/v1"
     assert {"u:p%40ss-word", "p%40ss-word", "p@ss-word"} <= set(settings.secrets())
     assert scrub("connect to http://u:p%40ss-word@127.0.0.1:9 failed (p@ss-word)", settings) == \
         "connect to http://***@127.0.0.1:9 failed (***)"
@@ -144,7 +145,7 @@ def test_startup_settings_keep_the_good_settings_and_refuse_jobs(monkeypatch, tm
         get_settings.cache_clear()
     reason = "OPENAI_API_KEY: Key Vault reference not resolved: check the identity's access"
     assert reason in settings.startup_problem
-    assert settings.openai_api_key is None and settings.resolved_backend == "offline"  # never the reference
+    assert settings.openai_api_key is None and providers.resolve(settings).name == "offline"  # never the reference
     assert settings.smtp_host == "smtp.azurecomm.net" and "real-smtp-pass-77" in settings.secrets()
     manager = JobManager(settings)  # start=True, yet nothing starts or resumes
     try:

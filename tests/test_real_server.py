@@ -22,7 +22,7 @@ import pytest
 from policy_reader.config import load_settings
 from policy_reader.extraction.extractor import make_extractor
 from policy_reader.models import AnswerStatus, Variable, VariableType
-from policy_reader.extraction.pipeline import process_document
+from policy_reader.extraction.pipeline import DocumentTask, process_document
 
 pytestmark = pytest.mark.real_server
 
@@ -100,8 +100,8 @@ def test_three_documents_against_llama_cpp_python(llama_server, make_pdf, tmp_pa
     results = [None] * 3
 
     def run(i: int) -> None:
-        results[i] = process_document(pdfs[i], doc_id=f"d{i}", display_name=pdfs[i].name, variables=VARIABLES,
-                                      extractor=extractor, settings=settings)
+        results[i] = process_document(DocumentTask(pdfs[i], doc_id=f"d{i}", display_name=pdfs[i].name,
+                                                   variables=VARIABLES, extractor=extractor, settings=settings))
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
     for t in threads:
@@ -123,7 +123,7 @@ def test_a_chunk_over_the_servers_context_says_what_helps(llama_server, make_pdf
     settings = _settings(llama_server, tmp_path, CHUNK_TOKENS=6000, LLM_MAX_RETRIES=0)
     long_page = "Context paragraph about the national climate policy and its measures. " * 140
     pdf = make_pdf("long.pdf", [long_page, long_page])
-    result = process_document(pdf, doc_id="d9", display_name="long.pdf", variables=VARIABLES,
-                              extractor=make_extractor(settings), settings=settings)
+    result = process_document(DocumentTask(pdf, doc_id="d9", display_name="long.pdf", variables=VARIABLES,
+                                           extractor=make_extractor(settings), settings=settings))
     assert result.status == "failed" and result.error_code == "context"
     assert "CHUNK_TOKENS" in result.error and "maximum context length is 2048" in result.error

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from policy_reader.jobs.manager import JobManager, JobOptions
+from policy_reader.llm import providers
 from policy_reader.reading import sandbox
 from policy_reader.app import view as ui
 from policy_reader.app.messages import flash, say, show_error
@@ -169,11 +170,13 @@ def job_options_form(settings: Settings) -> tuple[str, list[str], JobOptions]:
                                  help="Optional. CSV and Excel are emailed when the job ends.")
     with st.expander("Options: model, thresholds, OCR, password, second opinion"):
         c1, c2, c3 = st.columns(3)
-        backends = [settings.resolved_backend] + ([] if settings.resolved_backend == "offline" else ["offline"])
+        backends = [p.name for p in providers.offered(settings)]
         backend = c1.selectbox("Backend", backends, key="opt_backend",
                                help="The configured backend, or the offline extractor")
-        models = settings.allowed_model_names(backend) or [settings.model_name]
-        model = c2.selectbox("Model", models, key="opt_model", disabled=backend == "offline",
+        provider = providers.get(backend)
+        default_model = providers.model_for(settings)
+        models = provider.model_names(settings) or [default_model]
+        model = c2.selectbox("Model", models, key="opt_model", disabled=not provider.uses_model,
                              help="Model (OpenAI) or deployment (Azure): the configured one, or one of "
                                   "ALLOWED\\_MODELS")
         threshold = c3.slider("Auto-accept at confidence", 0.0, 1.0, float(settings.accept_threshold), 0.05,
@@ -181,19 +184,19 @@ def job_options_form(settings: Settings) -> tuple[str, list[str], JobOptions]:
         c4, c5, c6 = st.columns(3)
         ocr = c4.toggle("OCR scanned pages", value=settings.ocr_enabled, key="opt_ocr")
         batch = c5.toggle("Batch mode (half price)", value=False, key="opt_batch",
-                          disabled=backend == "offline" or settings.job_store != "file",
+                          disabled=not provider.batch or settings.job_store != "file",
                           help="The provider's Batch API: about half the price, results within 24 hours. "
                                "The job waits for the batch; you can close the tab.")
         password = c6.text_input("Password for encrypted PDFs", type="password", key="opt_password",
                                  help="Used to open protected PDFs of this job; kept in memory only, never stored.")
-        seconds = ["off"] + ([] if backend == "offline" else
-                             ["offline"] + [m for m in settings.allowed_model_names(backend) if m != model])
+        seconds = ["off"] + ([] if not provider.uses_model else
+                             ["offline"] + [m for m in provider.model_names(settings) if m != model])
         second = c6.selectbox("Second opinion", seconds, key="opt_second",
                               format_func=lambda c: {"off": "off", "offline": "offline extractor"}.get(c, c),
                               help="Ask a second engine too; answers the two disagree on go to review, with both "
                                    "values and quotes. Costs a second pass (free for the offline extractor).")
-    chosen = None if backend == "offline" or not model or model == settings.model_name else model
+    chosen = None if not provider.uses_model or not model or model == default_model else model
     options = JobOptions(backend=backend, model=chosen, accept_threshold=threshold, ocr=ocr,
-                         password=password or None, batch=bool(batch) and backend != "offline",
+                         password=password or None, batch=bool(batch) and provider.batch,
                          second_opinion=None if second == "off" else second)
     return name, ui.parse_recipients_text(recipients), options

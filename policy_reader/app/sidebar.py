@@ -6,11 +6,12 @@ import streamlit as st
 from policy_reader.app import view as ui
 from policy_reader.app.nav import PAGES
 from policy_reader.config import Settings
+from policy_reader.llm import providers
 
 
 def render(settings: Settings, user: str) -> str:
     """Draw the sidebar; returns the chosen page (one of nav.PAGES)."""
-    summary = settings.summary()  # never holds a key, and URLs come with their credentials masked
+    summary = providers.summary(settings)  # never holds a key, and URLs come with their credentials masked
     with st.sidebar:
         st.title("📑 Policy Reader")
         page = st.radio("Navigate", PAGES, key="nav", label_visibility="collapsed")
@@ -20,7 +21,7 @@ def render(settings: Settings, user: str) -> str:
             st.caption("A setting needs fixing (see the message on the page); no job can start until then.")
         else:
             st.markdown("**Backend:** " + ui.plain(ui.backend_label(summary)))
-        if summary.get("backend", "offline") == "offline" and not settings.startup_problem:
+        if not providers.resolve(settings).uses_model and not settings.startup_problem:
             st.caption("No API key is set: answers come from the built-in offline extractor "
                        "(keyword and pattern rules). Set OPENAI_API_KEY or Azure OpenAI for model answers.")
         with st.expander("Configuration"):

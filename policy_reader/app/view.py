@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from policy_reader.llm import providers
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
 from policy_reader.untrusted import strip_invisible
 
@@ -31,7 +32,6 @@ _STATUS_BADGES: dict[str, tuple[str, str, str]] = {
     "interrupted": ("⚠️", "orange", "Interrupted"),
 }
 
-_BACKEND_LABELS = {"openai": "OpenAI", "azure": "Azure OpenAI", "offline": "Offline extractor"}
 
 STAGE_LABELS = {
     "reading": "Reading text",
@@ -111,8 +111,9 @@ def is_terminal(status: Any) -> bool:
 def backend_label(summary: Mapping[str, str]) -> str:
     """'OpenAI · gpt-4o-mini' from settings.summary() — which never holds a key, so neither does this."""
     backend = summary.get("backend", "offline")
-    name = _BACKEND_LABELS.get(backend, backend)
-    if backend == "offline":
+    provider = providers.find(backend)
+    name = provider.label if provider else backend
+    if provider is not None and not provider.uses_model:
         return f"{name} (no API key needed)"
     model = summary.get("model") or "?"
     return f"{name} · {model}"

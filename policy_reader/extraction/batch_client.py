@@ -124,14 +124,15 @@ class BatchClient:
 
     def __init__(self, settings: Settings, *, backend: str | None = None, model: str | None = None,
                  token_provider: Callable[[], str] | None = None) -> None:
-        from policy_reader.llm.chat import AzureChatBackend, make_chat_backend
+        from policy_reader.llm import providers
+        from policy_reader.llm.chat import AzureChatBackend
 
-        chosen = backend or settings.resolved_backend
-        if chosen == "azure":
+        provider = providers.resolve(settings, backend)
+        if provider.name == "azure":  # a deployment of its own for batches, and Entra tokens passed in tests
             deployment = model or settings.azure_openai_batch_deployment or settings.azure_openai_deployment
             chat = AzureChatBackend(settings, model=deployment, token_provider=token_provider)
         else:
-            chat = make_chat_backend(settings, backend=chosen, model=model)
+            chat = providers.make_chat_backend(settings, backend=provider.name, model=model)
         self.settings = settings
         self.kind = chat.kind
         self.model = chat.model

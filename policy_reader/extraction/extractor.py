@@ -28,19 +28,16 @@ class Extractor(Protocol):
 
 
 def make_extractor(settings: Settings, *, backend: str | None = None, model: str | None = None) -> Extractor:
-    """The extractor for `backend` (default: settings.resolved_backend). Raises ConfigError."""
-    from policy_reader.errors import ConfigError
+    """The extractor for `backend`'s provider (default LLM_BACKEND, `auto` resolved by the registry):
+    the LLM extractor over its chat backend, or the offline extractor for the provider without a model.
+    Raises ConfigError (an unknown backend, a provider missing its settings)."""
+    from policy_reader.llm import providers
 
-    chosen = backend or settings.resolved_backend
-    if chosen == "auto":
-        chosen = settings.resolved_backend
-    if chosen == "offline":
+    provider = providers.resolve(settings, backend)
+    if not provider.uses_model:
         from policy_reader.extraction.offline import OfflineExtractor
 
         return OfflineExtractor()
-    if chosen in ("openai", "azure"):
-        from policy_reader.llm.chat import make_chat_backend
-        from policy_reader.llm.llm_extractor import LlmExtractor
+    from policy_reader.llm.llm_extractor import LlmExtractor
 
-        return LlmExtractor(make_chat_backend(settings, backend=chosen, model=model), settings)
-    raise ConfigError(f"Unknown backend {chosen!r}: use offline, openai or azure")
+    return LlmExtractor(providers.make_chat_backend(settings, backend=provider.name, model=model), settings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -20,26 +21,58 @@ from policy_reader.models import DocumentResult, DocumentText, Usage, Variable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Cancelled", "ProgressFn", "process_document", "read_document"]
+__all__ = ["Cancelled", "DocumentTask", "ProgressFn", "process_document", "read_document"]
 
 
-def process_document(path: Path, *, doc_id: str, display_name: str, variables: list[Variable],
-                     extractor: Extractor, settings: Settings, cache: AnswerCache | JobCache | None = None,
-                     password: str | None = None, progress: ProgressFn | None = None,
-                     should_stop: Callable[[], bool] | None = None,
-                     second_opinion: Extractor | None = None, text: DocumentText | None = None) -> DocumentResult:
+@dataclass(frozen=True)
+class DocumentTask:
+    """One document to answer and everything its job fixes for it, in one frozen value.
+
+    Why: the job's engine, settings, cache, password and second opinion used to travel as a bag of
+    parameters unpacked from the job context by each caller (a document run, a batch run), and the
+    answer cache key was computed in two places. The job context builds the task (`JobContext.task`);
+    the pipeline and the batch run ask it for its cache key.
+    """
+
+    path: Path
+    doc_id: str
+    display_name: str
+    variables: list[Variable] = field(hash=False)
+    extractor: Extractor = field(hash=False)
+    settings: Settings = field(hash=False)
+    cache: AnswerCache | JobCache | None = field(default=None, hash=False)
+    password: str | None = field(default=None, repr=False)  # never printed
+    second_opinion: Extractor | None = field(default=None, hash=False)  # a second engine to disagree with
+
+    def cache_key(self, sha256: str, extractor: Extractor | None = None) -> str:
+        """The answer cache entry of this document's text (file hash, variables, the engine and model that
+        answer — the task's unless `extractor` answers instead —, threshold); "" without a cache."""
+        if self.cache is None:
+            return ""
+        engine = extractor or self.extractor
+        return self.cache.key(sha256, self.variables, engine.cache_id, self.settings.accept_threshold)
+
+    def cached(self, sha256: str) -> bool:
+        """Whether the answer cache already holds this document's answers (from the task's engine)."""
+        return self.cache is not None and self.cache.get(self.cache_key(sha256), self.variables) is not None
+
+
+def process_document(task: DocumentTask, *, progress: ProgressFn | None = None,
+                     should_stop: Callable[[], bool] | None = None, text: DocumentText | None = None,
+                     extractor: Extractor | None = None) -> DocumentResult:
     """Answer every variable for one PDF. Progress: ("reading"|"ocr", pages_done, pages_total), then
     ("asking"|"merging", variables_done, variables_total). Raises only Cancelled.
-    `second_opinion`: a second engine asked too; answers the two disagree on need review (second_opinion.py).
-    `text`: the document already read (batch mode reads first and answers once the batch is back)."""
+    `task.second_opinion`: a second engine asked too; answers the two disagree on need review (second_opinion.py).
+    `text`: the document already read (batch mode reads first and answers once the batch is back).
+    `extractor`: answers in place of the task's engine (a batch's answers), and names the cache entry."""
     started = time.monotonic()
-    state = [DocumentResult(doc_id=doc_id, file=display_name)]  # [0] gains pages/sha256 once read
+    settings = task.settings
+    state = [DocumentResult(doc_id=task.doc_id, file=task.display_name)]  # [0] gains pages/sha256 once read
     try:
-        result, doc = _process(path, state, variables, extractor, settings, cache, password, progress, should_stop,
-                               started, text)
-        if second_opinion is not None:
-            result = _with_second_opinion(result, doc, variables, second_opinion, settings, progress, should_stop,
-                                          started)
+        result, doc = _process(task, state, progress, should_stop, started, text, extractor or task.extractor)
+        if task.second_opinion is not None:
+            result = _with_second_opinion(result, doc, task.variables, task.second_opinion, settings, progress,
+                                          should_stop, started)
         return result
     except Cancelled:
         raise
@@ -48,7 +81,7 @@ def process_document(path: Path, *, doc_id: str, display_name: str, variables: l
         spent = getattr(exc, "spent", None)  # tokens the document's other chunks used before the failure
         return failed.model_copy(update={"usage": spent}) if spent is not None else failed
     except Exception as exc:  # noqa: BLE001 - one document must never sink the job
-        log.exception("unexpected error on document %s", doc_id)
+        log.exception("unexpected error on document %s", task.doc_id)
         message = scrub(f"Unexpected error while processing this document ({type(exc).__name__}: {exc}).",
                         settings)
         return _failed(state[0], message, "internal", started)
@@ -69,17 +102,18 @@ def read_document(path: Path, settings: Settings, *, password: str | None = None
         raise
 
 
-def _process(path: Path, state: list[DocumentResult], variables: list[Variable], extractor: Extractor,
-             settings: Settings, cache: AnswerCache | JobCache | None, password: str | None,
-             progress: ProgressFn | None, should_stop: Callable[[], bool] | None,
-             started: float, text: DocumentText | None) -> tuple[DocumentResult, DocumentText]:
-    doc = text or read_document(path, settings, password=password, progress=progress, should_stop=should_stop)
+def _process(task: DocumentTask, state: list[DocumentResult], progress: ProgressFn | None,
+             should_stop: Callable[[], bool] | None, started: float, text: DocumentText | None,
+             extractor: Extractor) -> tuple[DocumentResult, DocumentText]:
+    settings, variables, cache = task.settings, task.variables, task.cache
+    doc = text or read_document(task.path, settings, password=task.password, progress=progress,
+                                should_stop=should_stop)
     result = state[0] = state[0].model_copy(update={"pages": doc.page_count, "ocr_pages": doc.ocr_pages,
                                                      "sha256": doc.sha256, "warnings": doc.warnings,
                                                      "ocr_unavailable": doc.ocr_unavailable})
     _stop_check(should_stop)
 
-    key = cache.key(doc.sha256, variables, extractor.cache_id, settings.accept_threshold) if cache else ""
+    key = task.cache_key(doc.sha256, extractor)
     cached = cache.get(key, variables) if cache else None
     if cached is not None:
         if progress:

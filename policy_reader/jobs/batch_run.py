@@ -106,17 +106,12 @@ def _answer(store: JobStore, ctx: JobContext, doc: dict[str, Any], text: Documen
             cached_only: bool = False) -> Any:
     """The document's result through the normal pipeline (reading errors, cache, grounding, merge).
     `cached_only`: None unless the answer cache has it (nothing may be asked live in batch mode)."""
+    task = ctx.task(doc, store.input_path(ctx.job_id, doc["stored"]))
     if cached_only:
-        cache = ctx.cache
-        if cache is None:
+        if not task.cached(text.sha256):
             return None
-        key = cache.key(text.sha256, ctx.variables, ctx.extractor.cache_id, ctx.settings.accept_threshold)
-        if cache.get(key, ctx.variables) is None:
-            return None
-        client = ctx.extractor  # never called: the pipeline finds the same entry
-    return process_document(store.input_path(ctx.job_id, doc["stored"]), doc_id=doc["doc_id"],
-                            display_name=doc["file"], variables=ctx.variables, extractor=client or ctx.extractor,
-                            settings=ctx.settings, cache=ctx.cache, password=ctx.password, text=text)
+        client = None  # never called: the pipeline finds the same entry with the task's engine
+    return process_document(task, text=text, extractor=client)  # (no second opinion: refused with batch mode)
 
 
 def _followed(store: JobStore, job_id: str, state: BatchState, progress: Progress) -> None:

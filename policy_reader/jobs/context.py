@@ -15,6 +15,7 @@ from typing import Any
 from policy_reader.extraction.cache import AnswerCache, JobCache
 from policy_reader.config import Settings
 from policy_reader.extraction.extractor import Extractor, make_extractor
+from policy_reader.extraction.pipeline import DocumentTask
 from policy_reader.models import Variable
 from policy_reader.jobs.store import JobStore
 
@@ -60,9 +61,7 @@ def second_engine(settings: Settings, options: dict[str, Any]) -> Extractor | No
         return None
     if choice == "offline":
         return make_extractor(settings, backend="offline")
-    backend = options.get("backend") or settings.resolved_backend
-    return make_extractor(settings, backend=settings.resolved_backend if backend == "auto" else backend,
-                          model=choice)
+    return make_extractor(settings, backend=options.get("backend"), model=choice)
 
 
 def make_cache(settings: Settings) -> AnswerCache | None:
@@ -104,6 +103,13 @@ class JobContext:
                    extractor=make_extractor(run_settings, backend=options.get("backend"), model=options.get("model")),
                    cache=cache.for_job(job_id, cache_scope(settings, owner)) if cache else None,
                    password=vault.get(job_id), second_opinion=second_engine(run_settings, options))
+
+    def task(self, doc: dict[str, Any], path: Path) -> DocumentTask:
+        """One document of this job as the pipeline's task: the job's engine, settings, cache, password and
+        second opinion, unpacked here once for every caller (a document run, a batch run)."""
+        return DocumentTask(path=path, doc_id=doc["doc_id"], display_name=doc["file"], variables=self.variables,
+                            extractor=self.extractor, settings=self.settings, cache=self.cache,
+                            password=self.password, second_opinion=self.second_opinion)
 
     @property
     def documents(self) -> list[dict[str, Any]]:

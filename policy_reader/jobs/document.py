@@ -40,10 +40,7 @@ def run_document(store: JobStore, ctx: JobContext, doc: dict[str, Any], *, progr
     started = time.monotonic()
     path = store.input_path(ctx.job_id, doc["stored"])  # a storage error is the executor's to retry
     try:
-        return process_document(path, doc_id=doc["doc_id"], display_name=doc["file"], variables=ctx.variables,
-                                extractor=ctx.extractor, settings=ctx.settings, cache=ctx.cache,
-                                password=ctx.password, progress=progress, should_stop=should_stop,
-                                second_opinion=ctx.second_opinion)
+        return process_document(ctx.task(doc, path), progress=progress, should_stop=should_stop)
     except Cancelled:
         return None
     except Exception as exc:  # noqa: BLE001 - process_document should not raise; keep the job alive if it does

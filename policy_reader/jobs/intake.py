@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from policy_reader.jobs import ledger, limits
+from policy_reader.llm import providers
 from policy_reader.config import Settings
 from policy_reader.errors import JobError, JobNotFound, VariablesError, storage_error
 from policy_reader.models import Variable
@@ -39,30 +40,20 @@ def check_backend(settings: Settings, options: JobOptions) -> tuple[str, str]:
     """(backend, model) the job will use; ConfigError when that backend cannot run (e.g. no key)."""
     from policy_reader.extraction.extractor import make_extractor
 
-    backend = options.backend or settings.resolved_backend
-    if backend == "auto":
-        backend = settings.resolved_backend
-    allowed = settings.allowed_model_names(backend)
-    if backend != "offline" and options.model and options.model not in allowed:
+    provider = providers.resolve(settings, options.backend)  # `auto` resolved once, here; job.json keeps the name
+    allowed = provider.model_names(settings)
+    if provider.uses_model and options.model and options.model not in allowed:
         raise JobError(f"The model {options.model!r} is not offered here; choose one of: "
                        f"{', '.join(allowed) or 'none'} (ALLOWED_MODELS).", code="model")
-    make_extractor(settings, backend=backend, model=options.model)
-    if options.model:
-        model = options.model
-    elif backend == "azure":
-        model = settings.azure_openai_deployment or ""
-    elif backend == "openai":
-        model = settings.openai_model
-    else:
-        model = "offline"
-    return backend, model
+    make_extractor(settings, backend=provider.name, model=options.model)
+    return provider.name, providers.model_for(settings, provider.name, options.model)
 
 
 def check_batch(settings: Settings, options: JobOptions, backend: str) -> None:
     """Batch mode needs a provider with a Batch API, and runs in the process that follows the batch."""
     if not options.batch:
         return
-    if backend not in ("openai", "azure"):
+    if not providers.get(backend).batch:
         raise JobError("Batch mode needs OpenAI or Azure OpenAI (their Batch API); the offline extractor and this "
                        "backend answer at once anyway.", code="batch")
     if settings.job_store != "file":
@@ -79,14 +70,14 @@ def check_second_opinion(settings: Settings, options: JobOptions, backend: str, 
     if not choice:
         return None
     if choice == "offline":
-        if backend == "offline":
+        if not providers.get(backend).uses_model:
             raise JobError("The offline extractor cannot give itself a second opinion: choose a model, or no "
                            "second opinion.", code="second_opinion")
         return choice
-    if backend == "offline":
+    if not providers.get(backend).uses_model:
         raise JobError("A second model needs a job on the OpenAI or Azure backend; with the offline extractor, "
                        "ask for no second opinion.", code="second_opinion")
-    allowed = settings.allowed_model_names(backend)
+    allowed = providers.get(backend).model_names(settings)
     if choice not in allowed:
         raise JobError(f"The model {choice!r} is not offered here for a second opinion; choose one of: "
                        f"{', '.join(allowed) or 'none'} (ALLOWED_MODELS), or 'offline'.", code="model")
@@ -125,8 +116,11 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
     recipients = check_recipients(services.settings, recipients)
     backend, model = check_backend(services.settings, options)
     check_batch(services.settings, options, backend)
-    options = options.model_copy(update={"second_opinion": check_second_opinion(services.settings, options,
-                                                                                 backend, model)})
+    # the provider (`auto` resolved) and the model are decided once, here: the run builds its engine from them
+    options = options.model_copy(update={"backend": backend, "model": model if providers.get(backend).uses_model
+                                         else None,
+                                         "second_opinion": check_second_opinion(services.settings, options,
+                                                                                backend, model)})
     check_page_limit(services, owner)
 
     store = services.store

@@ -78,8 +78,9 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
     if not claimed:
         return False
     status = outcome.status.value
+    exports: dict[str, bytes] | None = None  # built and stored once; the email attaches these very files
     try:
-        services.exporter.write(job_id, status)
+        exports = services.exporter.write(job_id, status)
     except Exception as exc:  # noqa: BLE001 - the job still ends; the downloads are rebuilt on demand
         log.exception("exports for %s", job_id)
         services.events.emit(job_id, "exports.failed", error=scrub(str(exc), services.settings))
@@ -87,7 +88,7 @@ def finalize(services: JobServices, job_id: str, run: int, outcome: Outcome, *, 
         if (state.get("email") or {}).get("status") == "sending":  # a finaliser died while sending it
             _email_maybe_sent(services, job_id, run, state["email"], status)
         elif state.get("email_run") != run:
-            _email_once(services, job_id, run, me, status)
+            _email_once(services, job_id, run, me, status, exports)
     webhook_due = bool(services.settings.webhook_url) and state.get("webhook_run") != run
     tally = _stored_tally(services, job_id, state)
     changed, final = services.safe_apply(job_id, tr.finish, run, me, status, outcome.error, outcome.limit_message,
@@ -150,7 +151,8 @@ def _stored_tally(services: JobServices, job_id: str, state: dict) -> Tally:
         return Tally.from_state(state)
 
 
-def _email_once(services: JobServices, job_id: str, run: int, me: str, status: str) -> None:
+def _email_once(services: JobServices, job_id: str, run: int, me: str, status: str,
+                exports: dict[str, bytes] | None) -> None:
     notifier = services.notifier
     message_id = notifier.new_message_id()
     deliveries = notifier.plan(job_id, message_id) if notifier.one_by_one() else None
@@ -170,7 +172,7 @@ def _email_once(services: JobServices, job_id: str, run: int, me: str, status: s
     if not intended:
         return  # the claim was lost meanwhile: the new finaliser decides about the email
     services.safe_apply(job_id, tr.set_stage, run, me, "emailing")
-    info = notifier.send_email(job_id, status, message_id=message_id)
+    info = notifier.send_email(job_id, status, message_id=message_id, exports=exports)
     services.safe_apply(job_id, tr.email_outcome, run, info)
 
 

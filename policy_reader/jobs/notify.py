@@ -62,15 +62,17 @@ class Notifier:
         owner = self.store.read_state(job_id).get("owner") or "local"
         ledger.reserve_messages(self.store, self.settings, owner, job_id, count, resend=resend)
 
-    def send_email(self, job_id: str, status: str, *, message_id: str | None = None) -> dict[str, Any]:
-        """Send the results email (reviews applied); the outcome as job.json's `email` entry.
+    def send_email(self, job_id: str, status: str, *, message_id: str | None = None,
+                   exports: dict[str, bytes] | None = None) -> dict[str, Any]:
+        """Send the results email (reviews applied); the outcome as job.json's `email` entry. `exports`: the
+        files the finalisation just built and stored (else the stored ones, rebuilt only when stale).
 
         SMTP: the recipients still `pending` in the email's recorded plan (state.email.deliveries, with
         `message_id`) are sent one by one, each marked `sending` before and `sent` / `failed` after."""
         try:
             if self.one_by_one():
-                return self._send_each(job_id, status, message_id or "")
-            report = self._deliver(job_id, status, message_id)
+                return self._send_each(job_id, status, message_id or "", exports)
+            report = self._deliver(job_id, status, message_id, exports)
         except EmailError as exc:
             info = {"status": "failed", "error": scrub(exc.message, self.settings), "code": exc.code}
             self.events.emit(job_id, "email.failed", error=info["error"])
@@ -89,7 +91,8 @@ class Notifier:
         self.events.emit(job_id, "email.sent", mode=report.mode, attempts=report.attempts, refused=refused)
         return info
 
-    def _summary_and_files(self, job_id: str, status: str) -> tuple[Any, dict[str, bytes], list[str]]:
+    def _summary_and_files(self, job_id: str, status: str,
+                           exports: dict[str, bytes] | None) -> tuple[Any, dict[str, bytes], list[str]]:
         from policy_reader.delivery.emailer import EmailSummary
 
         state = self.store.read_state(job_id)
@@ -100,29 +103,30 @@ class Notifier:
             documents_total=len(manifest["documents"]), documents=results, variables=self.book.variables(job_id),
             usage=total_usage(results), job_url=self.job_url(job_id), accuracy=self.accuracy.estimate(job_id))
         try:
-            attachments = {"results.csv": self.exporter.get(job_id, "csv"),
-                           "results.xlsx": self.exporter.get(job_id, "xlsx")}
+            attachments = {f"results.{fmt}": exports[fmt] if exports else self.exporter.get(job_id, fmt)
+                           for fmt in ("csv", "xlsx")}
         except Exception as exc:  # noqa: BLE001 - the email still goes out (with a link) if exports broke
             log.exception("exports for the email of %s", job_id)
             self.events.emit(job_id, "exports.failed", error=scrub(str(exc), self.settings))
             attachments = {}
         return summary, attachments, list(manifest.get("recipients") or [])
 
-    def _deliver(self, job_id: str, status: str, message_id: str | None) -> Any:
+    def _deliver(self, job_id: str, status: str, message_id: str | None, exports: dict[str, bytes] | None) -> Any:
         from policy_reader.delivery.emailer import send_job_email
 
-        summary, attachments, recipients = self._summary_and_files(job_id, status)
+        summary, attachments, recipients = self._summary_and_files(job_id, status, exports)
         return send_job_email(self.settings, summary, recipients, attachments,
                               outbox_dir=self.store.outbox_dir(job_id), message_id=message_id)
 
-    def _send_each(self, job_id: str, status: str, message_id: str) -> dict[str, Any]:
+    def _send_each(self, job_id: str, status: str, message_id: str,
+                   exports: dict[str, bytes] | None = None) -> dict[str, Any]:
         from policy_reader.delivery.emailer import build_message, deliver_to_each
 
         deliveries = dict((self.store.read_state(job_id).get("email") or {}).get("deliveries") or {})
         pending = [a for a, d in deliveries.items() if d.get("status") == "pending"]
         owner = self.store.read_state(job_id).get("owner") or "local"
         if pending:
-            summary, attachments, recipients = self._summary_and_files(job_id, status)
+            summary, attachments, recipients = self._summary_and_files(job_id, status, exports)
             msg = build_message(self.settings, summary, pending, attachments, message_id=message_id)
 
             def sending(address: str, mid: str) -> None:

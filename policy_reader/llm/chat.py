@@ -630,14 +630,3 @@ def _entra_token_provider() -> Callable[[], str]:
     except ImportError as exc:  # pragma: no cover - pinned requirement
         raise ConfigError("AZURE_OPENAI_API_KEY is not set and azure-identity is not installed.") from exc
     return get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
-
-
-def make_chat_backend(settings: Settings, *, backend: str | None = None, model: str | None = None) -> ChatBackend:
-    """The chat backend for `backend` ("openai" | "azure"; default: settings.resolved_backend)."""
-    chosen = backend if backend and backend != "auto" else settings.resolved_backend
-    if chosen == "openai":
-        return OpenAIChatBackend(settings, model=model)
-    if chosen == "azure":
-        return AzureChatBackend(settings, model=model)
-    raise ConfigError(f"No model backend for {chosen!r}: set LLM_BACKEND to openai or azure "
-                      "(with OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT).")

@@ -10,6 +10,7 @@ import pytest
 
 from policy_reader.app import view as ui
 from policy_reader.config import load_settings
+from policy_reader.llm import providers
 from policy_reader.errors import VariablesError
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
 from policy_reader.variables import parse_variables
@@ -45,13 +46,13 @@ def test_status_value_accepts_enums() -> None:
 
 def test_backend_label_never_needs_the_key() -> None:
     settings = load_settings(OPENAI_API_KEY="sk-very-secret-123", OPENAI_MODEL="gpt-x")
-    label = ui.backend_label(settings.summary())
+    label = ui.backend_label(providers.summary(settings))
     assert label == "OpenAI · gpt-x"
     assert "sk-very-secret-123" not in label
-    offline = ui.backend_label(load_settings().summary())
+    offline = ui.backend_label(providers.summary(load_settings()))
     assert offline.startswith("Offline extractor")
-    azure = ui.backend_label(load_settings(AZURE_OPENAI_ENDPOINT="https://x.openai.azure.com",
-                                           AZURE_OPENAI_DEPLOYMENT="dep1").summary())
+    azure = ui.backend_label(providers.summary(load_settings(AZURE_OPENAI_ENDPOINT="https://x.openai.azure.com",
+                                                             AZURE_OPENAI_DEPLOYMENT="dep1")))
     assert azure == "Azure OpenAI · dep1"
 
 

@@ -10,7 +10,7 @@ from policy_reader.extraction.cache import AnswerCache
 from policy_reader.extraction.answers import Cancelled
 from policy_reader.extraction.extractor import make_extractor
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
-from policy_reader.extraction.pipeline import process_document
+from policy_reader.extraction.pipeline import DocumentTask, process_document
 from tests.fixtures.openai_server import TEST_KEY
 
 VARS = [Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR),
@@ -24,8 +24,11 @@ PAGES = ["National Climate Policy\nMinistry of Environment",
 
 
 def _run(path: Path, settings, **kw) -> DocumentResult:
-    return process_document(path, doc_id="d0001", display_name=path.name, variables=kw.pop("variables", VARS),
-                            extractor=kw.pop("extractor", None) or make_extractor(settings), settings=settings, **kw)
+    run = {k: kw.pop(k) for k in ("progress", "should_stop", "text") if k in kw}
+    return process_document(DocumentTask(path, doc_id="d0001", display_name=path.name,
+                                         variables=kw.pop("variables", VARS),
+                                         extractor=kw.pop("extractor", None) or make_extractor(settings),
+                                         settings=settings, **kw), **run)
 
 
 def test_pdf_to_typed_sourced_answers(fake_openai, make_pdf):
@@ -153,10 +156,10 @@ def test_failed_document_still_counts_the_tokens_it_spent(fake_openai, tmp_path)
     settings = fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), CHUNK_TOKENS=1000, LLM_MAX_CONCURRENCY=1)
     fake_openai.facts = {"year_adopted": (2019, "adopted in 2019")}
     fake_openai.add_fault("401")  # the first chunk's call; the other two answer
-    result = process_document(pdf, doc_id="d0001", display_name="long.pdf",
-                              variables=[Variable(name="year_adopted", question="Year adopted?",
-                                                  type=VariableType.YEAR)],
-                              extractor=make_extractor(settings), settings=settings)
+    result = process_document(DocumentTask(pdf, doc_id="d0001", display_name="long.pdf",
+                                           variables=[Variable(name="year_adopted", question="Year adopted?",
+                                                               type=VariableType.YEAR)],
+                                           extractor=make_extractor(settings), settings=settings))
     assert result.status == "failed" and result.error_code == "auth"
     answered = [r for r in fake_openai.requests if r.status == 200]
     assert len(fake_openai.requests) == 3 and len(answered) == 2

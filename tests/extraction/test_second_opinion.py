@@ -7,7 +7,7 @@ import pytest
 from policy_reader.errors import JobError
 from policy_reader.extraction.extractor import make_extractor
 from policy_reader.models import Answer, AnswerStatus, MatchKind, Variable, VariableType
-from policy_reader.extraction.pipeline import process_document
+from policy_reader.extraction.pipeline import DocumentTask, process_document
 from policy_reader.extraction.second_opinion import apply_second_opinion, disagreements
 
 YEAR = Variable(name="year_adopted", question="In which year was the policy adopted?", type=VariableType.YEAR)
@@ -60,10 +60,10 @@ def test_a_wrong_accepted_answer_goes_to_review_with_both_values_and_quotes(fake
     settings = fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), OCR_ENABLED="false")
     kwargs = {"doc_id": "d0001", "display_name": "act.pdf", "variables": [YEAR, TARGET],
               "extractor": make_extractor(settings), "settings": settings}
-    alone = {a.name: a for a in process_document(pdf, **kwargs).variables}
+    alone = {a.name: a for a in process_document(DocumentTask(pdf, **kwargs)).variables}
     assert alone["year_adopted"].status == AnswerStatus.ACCEPTED and alone["year_adopted"].value == 2019
 
-    result = process_document(pdf, **kwargs, second_opinion=make_extractor(settings, backend="offline"))
+    result = process_document(DocumentTask(pdf, **kwargs, second_opinion=make_extractor(settings, backend="offline")))
     answers = {a.name: a for a in result.variables}
     year = answers["year_adopted"]
     assert (year.status, year.value, year.evidence) == (AnswerStatus.NEEDS_REVIEW, 2019, SENTENCE)
@@ -82,9 +82,9 @@ def test_a_failing_second_model_costs_only_the_second_opinion(fake_openai, make_
         broken.add_fault("500")
         broken.add_fault("500")
         second = first.model_copy(update={"openai_base_url": broken.base_url + "/v1"})
-        result = process_document(pdf, doc_id="d0001", display_name="act.pdf", variables=[YEAR],
-                                  extractor=make_extractor(first), settings=first,
-                                  second_opinion=make_extractor(second, model="gpt-second"))
+        result = process_document(DocumentTask(pdf, doc_id="d0001", display_name="act.pdf", variables=[YEAR],
+                                               extractor=make_extractor(first), settings=first,
+                                               second_opinion=make_extractor(second, model="gpt-second")))
     assert result.status == "ok" and result.variables[0].value == 2016
     assert result.variables[0].status == AnswerStatus.ACCEPTED
     assert any(w.startswith("The second opinion (openai:gpt-second) could not be had") for w in result.warnings)

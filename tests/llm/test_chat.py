@@ -9,7 +9,8 @@ import pytest
 
 from policy_reader.config import load_settings
 from policy_reader.errors import ConfigError, LlmError
-from policy_reader.llm.chat import (AzureChatBackend, OpenAIChatBackend, backoff_delay, make_chat_backend,
+from policy_reader.llm.providers import make_chat_backend
+from policy_reader.llm.chat import (AzureChatBackend, OpenAIChatBackend, backoff_delay,
                                retry_after_seconds)
 from policy_reader.models import PageText, Variable, VariableType
 from policy_reader.llm.prompts import SCHEMA_NAME, build_messages, build_schema

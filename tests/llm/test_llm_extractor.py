@@ -9,7 +9,7 @@ from policy_reader.extraction.answers import extract_document
 from policy_reader.extraction.extractor import make_extractor
 from policy_reader.llm.llm_extractor import LlmExtractor, load_json, price
 from policy_reader.models import AnswerStatus, DocumentText, PageText, Variable, VariableType
-from policy_reader.extraction.pipeline import process_document
+from policy_reader.extraction.pipeline import DocumentTask, process_document
 from policy_reader.llm.prompts import build_messages, build_schema
 from policy_reader.llm.schema_groups import SchemaLimits, answer_tokens, measure, plan_groups
 from tests.fake_openai import Quota, SchemaLimits as ServerLimits, _schema_problem
@@ -222,8 +222,8 @@ def test_tokens_of_failed_chunks_are_counted(fake_openai, tmp_path, make_pdf):
     fake_openai.add_fault("invalid_json")
     pdf = make_pdf("one.pdf", ["Adopted by Cabinet in 2019."])
     settings = fake_openai.settings()
-    result = process_document(pdf, doc_id="d1", display_name="one.pdf", variables=[year],
-                              extractor=make_extractor(settings), settings=settings)
+    result = process_document(DocumentTask(pdf, doc_id="d1", display_name="one.pdf", variables=[year],
+                                           extractor=make_extractor(settings), settings=settings))
     assert result.status == "failed" and result.usage.calls == 2 and result.usage.prompt_tokens > 0
 
 
