@@ -22,13 +22,15 @@ import time
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
+from policy_reader.delivery.formats import EXPORT_FORMATS
 from policy_reader.config import Settings, jobs_dir_problem, load_settings, settings_markdown_table
 from policy_reader.errors import PolicyReaderError, storage_error
+from policy_reader.jobs.state import JobStatus
 from policy_reader.llm import providers
 from policy_reader.untrusted import strip_invisible
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
-FORMATS = ("json", "csv", "xlsx")
+FORMATS = tuple(EXPORT_FORMATS)  # json, csv, xlsx (delivery/formats.py)
 PASSWORD_ENV = "PDF_PASSWORD"
 # ESC sequences (CSI, OSC, DCS and two-character ones), then any other C0/C1 control or DEL.
 _TERMINAL_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[\]PX^_][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])"
@@ -311,7 +313,7 @@ def _job_command(args: argparse.Namespace) -> int:
         if args.command == "cancel":
             manager.cancel_job(args.job)
             view = manager.get_job_status(args.job)
-            print(f"Job {safe(args.job)}: " + ("cancelled." if view.status.value == "cancelled"
+            print(f"Job {safe(args.job)}: " + ("cancelled." if view.status == JobStatus.CANCELLED
                                           else f"{view.status.value}; cancel requested, it stops within seconds."
                                           if view.cancel_requested else f"already {view.status.value}."))
             return EXIT_OK
@@ -353,7 +355,8 @@ def _output_format(out: str, fmt: str | None) -> str:
     suffix = Path(out).suffix.lower().lstrip(".")
     if suffix in FORMATS:
         return suffix
-    raise CliError(f"Cannot tell the output format from {out!r}: use a .json, .csv or .xlsx name, or --format.")
+    raise CliError(f"Cannot tell the output format from {out!r}: use a "
+                   f"{', '.join('.' + f for f in FORMATS[:-1])} or .{FORMATS[-1]} name, or --format.")
 
 
 def _check_out(out: Path) -> Path:
@@ -427,7 +430,7 @@ def _watch(manager: Any, job_id: str) -> tuple[Any, bool]:
         try:
             view = manager.wait(job_id, timeout=0.25)
             progress.draw(view)
-            if view.finished or (view.status.value == "interrupted"):
+            if view.finished or view.status == JobStatus.INTERRUPTED:
                 progress.close()
                 return view, interrupted
         except KeyboardInterrupt:
@@ -450,15 +453,15 @@ def _report(view: Any, out: Path | None, interrupted: bool) -> int:
     line = (f"Job {view.id} {view.status.value}: {view.documents_done - view.documents_failed} of "
             f"{view.documents_total} document(s) read, {view.documents_failed} failed{where}")
     print(line, file=sys.stderr)
-    if view.email.get("status") == "failed":
-        print(f"Email not sent: {safe(view.email.get('error'))}", file=sys.stderr)
+    if view.email.status == "failed":
+        print(f"Email not sent: {safe(view.email.error)}", file=sys.stderr)
     if view.limit_message:
         print(safe(view.limit_message), file=sys.stderr)
     for warning in view.warnings:
         print(f"warning: {safe(warning)}", file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
-    if view.status.value == "completed":
+    if view.status == JobStatus.COMPLETED:
         return EXIT_OK
     if view.error:
         _fail(view.error)
@@ -478,11 +481,11 @@ def _describe(view: Any) -> str:
     if view.limit_message:
         lines.append(f"Note       {safe(view.limit_message)}")
     for doc in view.in_flight:
-        lines.append(f"In flight  {safe(doc.get('file'))} — {safe(doc.get('stage'))} "
-                     f"{doc.get('variables_done')}/{doc.get('variables_total')}")
-    if view.email.get("status") not in (None, "none"):
-        detail = view.email.get("error") or view.email.get("path") or ""
-        lines.append(f"Email      {safe(view.email.get('status'))} {safe(detail)}".rstrip())
+        lines.append(f"In flight  {safe(doc.file)} — {safe(doc.stage)} "
+                     f"{doc.variables_done}/{doc.variables_total}")
+    if view.email.status not in (None, "none"):
+        detail = view.email.error or view.email.path or ""
+        lines.append(f"Email      {safe(view.email.status)} {safe(detail)}".rstrip())
     return "\n".join(lines)
 
 
@@ -494,14 +497,14 @@ def progress_line(view: Any, width: int = 24) -> str:
     parts = [f"[{bar}] {view.documents_done}/{view.documents_total} documents"]
     if view.documents_failed:
         parts.append(f"{view.documents_failed} failed")
-    if view.status.value == "pending":
+    if view.status == JobStatus.PENDING:
         parts.append("queued" + (f" (#{view.queue_position})" if view.queue_position else ""))
     elif view.stage and view.stage not in ("running",):
         parts.append(safe(view.stage))
     if view.in_flight:
         doc = view.in_flight[0]
         more = f" +{len(view.in_flight) - 1}" if len(view.in_flight) > 1 else ""
-        parts.append(f"{safe(doc.get('stage'))} {safe(doc.get('file'))}{more}")
+        parts.append(f"{safe(doc.stage)} {safe(doc.file)}{more}")
     if view.eta_s is not None:
         parts.append(f"ETA {int(view.eta_s)}s")
     tokens = view.usage.prompt_tokens + view.usage.completion_tokens

@@ -24,14 +24,15 @@ from policy_reader.errors import ConfigError
 
 #: LLM_BACKEND values: `auto` and the registered model providers (policy_reader/llm/providers registers
 #: each one with `accept_backend_name`; the built-in names are known before it is imported).
-_BACKEND_NAMES = {"auto", "offline", "openai", "azure"}
+_BUILT_IN_BACKENDS = ("auto", "offline", "openai", "azure")
+_BACKEND_NAMES = set(_BUILT_IN_BACKENDS)
 
 
 def accept_backend_name(name: str, *, accept: bool = True) -> None:
     """LLM_BACKEND may (no longer) name `name`: called by the provider registry, which config does not import."""
     if accept:
         _BACKEND_NAMES.add(name)
-    elif name not in ("auto", "offline", "openai", "azure"):
+    elif name not in _BUILT_IN_BACKENDS:
         _BACKEND_NAMES.discard(name)
 log = logging.getLogger("policy_reader.config")
 

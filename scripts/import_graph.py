@@ -54,14 +54,15 @@ def wing_of(module: str) -> str:
     raise ValueError(f"{module}: in no wing (add it to scripts/import_graph.py)")
 
 
-def _runtime_nodes(tree: ast.AST) -> Iterable[ast.AST]:
-    """Every node, except what sits under `if TYPE_CHECKING:` (annotations only, never imported at run time)."""
+def runtime_nodes(tree: ast.AST, *, typing: bool = False) -> Iterable[ast.AST]:
+    """Every node, except what sits under `if TYPE_CHECKING:` (annotations only, never imported at run time)
+    unless `typing` (a type checker follows those imports too)."""
     stack = [tree]
     while stack:
         node = stack.pop()
         yield node
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and ast.unparse(child.test).endswith("TYPE_CHECKING"):
+            if not typing and isinstance(child, ast.If) and ast.unparse(child.test).endswith("TYPE_CHECKING"):
                 stack.extend(child.orelse)
                 continue
             stack.append(child)
@@ -72,12 +73,13 @@ def module_name(relpath: str) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(name: str, is_package: bool, source: str, modules: Iterable[str]) -> set[str]:
-    """The project modules `source` imports at run time (relative imports resolved)."""
+def imports_of(name: str, is_package: bool, source: str, modules: Iterable[str], *, typing: bool = False) -> set[str]:
+    """The project modules `source` imports at run time (relative imports resolved); `typing`: with the
+    imports made for type annotations only."""
     modules = set(modules)
     package = name if is_package else name.rpartition(".")[0]
     found = set()
-    for node in _runtime_nodes(ast.parse(source)):
+    for node in runtime_nodes(ast.parse(source), typing=typing):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -108,10 +110,10 @@ def sources_at(commit: str, root: Path = ROOT) -> dict[str, str]:
                                            text=True, check=True).stdout for n in wanted}
 
 
-def graph(srcs: dict[str, str]) -> dict[str, set[str]]:
+def graph(srcs: dict[str, str], *, typing: bool = False) -> dict[str, set[str]]:
     """{module: modules it imports}. A package's `__init__` is the package's own name."""
     packages = {name for name in srcs if any(m.startswith(name + ".") for m in srcs)}
-    return {name: imports_of(name, name in packages, src, srcs) for name, src in srcs.items()}
+    return {name: imports_of(name, name in packages, src, srcs, typing=typing) for name, src in srcs.items()}
 
 
 def upward_edges(g: dict[str, set[str]], wing: Callable[[str], str] = wing_of) -> list[tuple[str, str]]:
@@ -173,8 +175,10 @@ def top_level_modules(srcs: dict[str, str]) -> list[str]:
 def report(srcs: dict[str, str]) -> dict[str, object]:
     g = graph(srcs)
     up = upward_edges(g)
+    typed = graph(srcs, typing=True)
     return {"modules": len(srcs), "top_level": top_level_modules(srcs),
-            "arrows": sum(len(t) for t in g.values()), "upward": up, "loops": loops(g)}
+            "arrows": sum(len(t) for t in g.values()), "upward": up, "loops": loops(g),
+            "typing_upward": upward_edges(typed), "typing_loops": loops(typed)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {a} ({wing_of(a)}) -> {b} ({wing_of(b)})")
     print(f"loops (strongly connected components): {len(r['loops'])}")
     for component in r["loops"]:
+        print(f"  {len(component)}: {', '.join(component)}")
+    print(f"with the imports for type annotations: upward edges {len(r['typing_upward'])}, "
+          f"loops {len(r['typing_loops'])}")
+    for component in r["typing_loops"]:
         print(f"  {len(component)}: {', '.join(component)}")
     return 0
 

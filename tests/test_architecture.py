@@ -1,15 +1,43 @@
-"""The layout stays readable: no import cycle, no giant class, no module reaching into another's
-private members, and the job engine's two executors share their lifecycle steps.
+"""The layout stays readable: the wings stack (no import goes up), no import cycle, no giant class or module,
+no module reaching into another's private members, one name per meaning, the job engine's two executors
+share their lifecycle steps, and a new job status cannot be half added.
 
-Static checks over the source (ast), so they hold for imports inside functions too.
+Static checks over the source (ast, via scripts/import_graph.py — the script that measures the numbers in
+docs/DESIGN.md), so they hold for imports inside functions too.
 """
 from __future__ import annotations
 
 import ast
+import importlib.util
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CLASS_LINES = 400
+MAX_MODULE_LINES = 700  # today's largest module is ~670 lines: a module growing past this is split by meaning
+
+_spec = importlib.util.spec_from_file_location("import_graph", ROOT / "scripts" / "import_graph.py")
+import_graph = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("import_graph", import_graph)
+_spec.loader.exec_module(import_graph)
+
+# Which wing may import which (besides itself). Low -> high: core < reading < llm < extraction < accuracy <
+# delivery < jobs < front (app/, cli, __main__, job_manager.py, main.py). Data, so a deliberate change of the
+# layering is a change of this table (and of docs/DESIGN.md's folder list).
+MAY_IMPORT: dict[str, set[str]] = {
+    "core": set(),
+    "reading": {"core"},
+    "llm": {"core", "reading"},
+    "extraction": {"core", "reading", "llm"},
+    "accuracy": {"core", "reading", "llm", "extraction"},
+    "delivery": {"core", "reading", "llm", "extraction", "accuracy"},
+    "jobs": {"core", "reading", "llm", "extraction", "accuracy", "delivery"},
+    "front": {"core", "reading", "llm", "extraction", "accuracy", "delivery", "jobs"},
+}
+
+# The modules at the top of policy_reader/ (the core, and the entry points); everything else sits in a wing.
+TOP_LEVEL = ["policy_reader.__main__", "policy_reader.auth", "policy_reader.cli", "policy_reader.config",
+             "policy_reader.errors", "policy_reader.fsio", "policy_reader.models", "policy_reader.variables"]
 
 
 def _sources() -> dict[str, Path]:
@@ -22,35 +50,92 @@ def _sources() -> dict[str, Path]:
     return out
 
 
-def _runtime_nodes(tree: ast.AST):
-    """Every node, except what sits under `if TYPE_CHECKING:` (annotations only, never imported at run time)."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and ast.unparse(child.test).endswith("TYPE_CHECKING"):
-                stack.extend(child.orelse)
-                continue
-            stack.append(child)
-
-
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    return import_graph.imports_of(name, path.name == "__init__.py", path.read_text(), modules)
+
+
+def _graph(*, typing: bool = False) -> dict[str, set[str]]:
+    return import_graph.graph(import_graph.sources(ROOT), typing=typing)
+
+
+def test_the_wing_table_covers_every_wing() -> None:
+    assert list(MAY_IMPORT) == list(import_graph.WING_ORDER)
+    for module in _sources():
+        assert import_graph.wing_of(module) in MAY_IMPORT, module
+
+
+def test_the_wings_stack_no_import_goes_up() -> None:
+    """Run-time imports and those made for type annotations alike (a type checker follows both)."""
+    wrong = [f"{a} ({import_graph.wing_of(a)}) imports {b} ({import_graph.wing_of(b)})"
+             for a, targets in _graph(typing=True).items() for b in sorted(targets)
+             if import_graph.wing_of(b) != import_graph.wing_of(a)
+             and import_graph.wing_of(b) not in MAY_IMPORT[import_graph.wing_of(a)]]
+    assert not wrong, wrong
+
+
+def test_nothing_in_the_package_imports_the_top_level_job_manager() -> None:
+    """job_manager.py is the seed's module API (re-exports); the package, its pages and its CLI import
+    policy_reader.jobs.manager."""
+    graph = _graph()
+    importers = sorted(m for m, targets in graph.items() if m.startswith("policy_reader") and "job_manager" in targets)
+    assert not importers, importers
+
+
+def _external_imports(path: Path) -> set[str]:
     found = set()
-    for node in _runtime_nodes(ast.parse(path.read_text())):
+    for node in import_graph.runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            for alias in node.names:
-                candidate = f"{target}.{alias.name}"
-                found.add(candidate if candidate in modules else target)
-    return {m for m in found if m in modules and m != name}
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_the_app_imports_streamlit() -> None:
+    outside = sorted(name for name, path in _sources().items()
+                     if name.startswith("policy_reader") and not name.startswith("policy_reader.app")
+                     and "streamlit" in _external_imports(path))
+    assert not outside, outside
+
+
+def test_no_module_over_the_size_budget() -> None:
+    big = {name: n for name, path in _sources().items() if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not big, f"over {MAX_MODULE_LINES} lines: {big}"
+
+
+def test_no_two_modules_share_a_name() -> None:
+    """`extractor.py` / `extraction.py` / `llm_extractor.py` in three layers, or three `accuracy.py`, made a
+    newcomer open the wrong file: a module's file name says what it is, once in the package."""
+    seen: dict[str, list[str]] = {}
+    for path in (ROOT / "policy_reader").rglob("*.py"):
+        if path.name != "__init__.py":
+            seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert not {name: paths for name, paths in seen.items() if len(paths) > 1}
+
+
+def test_the_top_level_holds_the_core_and_the_entry_points_only() -> None:
+    assert import_graph.top_level_modules(import_graph.sources(ROOT)) == TOP_LEVEL
+
+
+def test_every_job_status_has_a_badge_and_a_place_in_the_status_sets() -> None:
+    """Adding a JobStatus fails here until the UI can show it and the engine's sets say what it is."""
+    from policy_reader.app import view
+    from policy_reader.jobs import limits, state
+
+    for status in state.JobStatus:
+        assert status.value in view.STATUS_BADGES, f"{status}: no badge/label in app/view.py"
+        places = [name for name, group in (("ACTIVE", state.ACTIVE), ("TERMINAL", state.TERMINAL),
+                                           ("STOPPED", state.STOPPED)) if status.value in group]
+        assert len(places) == 1, f"{status}: in {places or 'none'} of ACTIVE / TERMINAL / STOPPED (jobs/state.py)"
+    assert state.RESUMABLE <= state.STATUSES - state.ACTIVE
+    assert view.ACTIVE_STATUSES is state.ACTIVE and view.TERMINAL_STATUSES is state.TERMINAL
+    assert limits.ACTIVE_STATUSES is state.ACTIVE
+
+
+def test_one_owner_for_the_cleanup_schedule() -> None:
+    """CLEANUP_EVERY_S is defined once (jobs/retention.py) and only the executors schedule cleanup."""
+    defined = [name for name, path in _sources().items() if "CLEANUP_EVERY_S =" in path.read_text()]
+    assert defined == ["policy_reader.jobs.retention"], defined
 
 
 def test_no_import_cycle() -> None:
@@ -75,6 +160,8 @@ def test_no_import_cycle() -> None:
         if module not in state:
             visit(module)
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+    assert not import_graph.loops(graph)
+    assert not import_graph.loops(_graph(typing=True)), "a loop through imports made for type annotations"
 
 
 def test_no_class_over_the_size_limit() -> None:

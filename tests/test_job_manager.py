@@ -210,7 +210,7 @@ def test_email_written_to_outbox_at_completion(manager, make_pdf):
     view = manager.wait(manager.submit(name="mail", files=_pdfs(make_pdf, 2), variables=VARIABLES,
                                        recipients=["analyst@example.org"]), timeout=60)
     assert view.status == JobStatus.COMPLETED
-    assert view.email["status"] == "sent" and view.email["mode"] == "outbox"
+    assert view.email.status == "sent" and view.email.mode == "outbox"
     files = manager.outbox_files(view.id)
     assert len(files) == 1 and files[0].suffix == ".eml"
     text = files[0].read_text(errors="replace")
@@ -344,8 +344,8 @@ def test_email_to_a_refused_recipient_is_recorded_and_the_others_get_it(smtp_ser
     finally:
         manager.shutdown(wait=False)
     assert view.status == JobStatus.COMPLETED
-    assert view.email["status"] == "sent" and view.email["refused"] == ["ghost@example.org"]
-    assert "ghost@example.org" in view.email["error"]
+    assert view.email.status == "sent" and view.email.refused == ["ghost@example.org"]
+    assert "ghost@example.org" in view.email.error
     delivered = [rcpt for message in smtp_server.messages for rcpt in message.rcpt_tos]
     assert delivered == ["analyst@example.org"]
 

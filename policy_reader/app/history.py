@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from policy_reader.jobs.manager import JobManager
+from policy_reader.jobs.manager import JobManager, JobStatus
 from policy_reader.app import view as ui
 from policy_reader.app.messages import flash, show_error, show_flash
 from policy_reader.app.nav import open_job
@@ -29,7 +29,7 @@ def render(manager: JobManager, user: str) -> None:
     job = by_id[chosen]
     c1, c2, c3, c4 = st.columns(4)
     c1.button("📄 Open", key="hist_open", on_click=open_job, args=(chosen,), width="stretch")
-    if ui.is_terminal(job.status) or ui.status_value(job.status) == "interrupted":
+    if ui.is_terminal(job.status) or ui.status_value(job.status) == JobStatus.INTERRUPTED.value:
         try:
             c2.download_button("⬇️ Excel", manager.get_export(chosen, "xlsx", owner=user),
                                f"policy-reader-{chosen}.xlsx", key="hist_dl", on_click="ignore", width="stretch")

@@ -74,7 +74,7 @@ def _live_progress_body(job_id: str, owner: str) -> None:
         st.info(message, icon="⏳")
     st.progress(ui.progress_fraction(view.documents_done, view.documents_total), text=ui.plain(ui.overall_label(view)))
     for item in view.in_flight or []:
-        done, total = ui.get_field(item, "variables_done", 0), ui.get_field(item, "variables_total", 0)
+        done, total = item.variables_done, item.variables_total
         st.progress(ui.progress_fraction(done, total), text=ui.plain(ui.in_flight_label(item)))
     elapsed = ui.elapsed_seconds(view.started_at)
     c1, c2, c3, c4 = st.columns(4)
@@ -98,13 +98,13 @@ def _live_progress_body(job_id: str, owner: str) -> None:
 
 
 def email_section(manager: JobManager, view: Any, user: str) -> None:
-    email = view.email or {}
-    status = ui.get_field(email, "status")
+    email = view.email
+    status = email.status
     if not view.recipients and not status:
         return
     st.subheader("Email")
-    mode = ui.get_field(email, "mode")
-    error = ui.get_field(email, "error")
+    mode = email.mode
+    error = email.error
     recipients = ", ".join(view.recipients or [])
     if error and status == "sent":
         say("warning", error)  # some recipients were refused; the others got it

@@ -14,22 +14,26 @@ from typing import Any
 
 import pandas as pd
 
+from policy_reader.jobs.state import (ACTIVE, RESUMABLE, TERMINAL, BatchProgress, InFlight, JobStatus,
+                                      JobView)
 from policy_reader.llm import providers
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
 from policy_reader.untrusted import strip_invisible
 
-ACTIVE_STATUSES = frozenset({"pending", "running"})
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-RESUMABLE_STATUSES = frozenset({"interrupted", "failed", "cancelled"})
+# The engine's status vocabulary (jobs/state.py), not a copy: a status added there must get a badge here
+# (tests/test_architecture.py checks every JobStatus has one).
+ACTIVE_STATUSES = ACTIVE
+TERMINAL_STATUSES = TERMINAL
+RESUMABLE_STATUSES = RESUMABLE
 
-_STATUS_BADGES: dict[str, tuple[str, str, str]] = {
+STATUS_BADGES: dict[str, tuple[str, str, str]] = {
     # status: (emoji, colour for Streamlit markdown, label)
-    "pending": ("⏳", "gray", "Queued"),
-    "running": ("🔄", "blue", "Running"),
-    "completed": ("✅", "green", "Completed"),
-    "failed": ("❌", "red", "Failed"),
-    "cancelled": ("⏹️", "orange", "Cancelled"),
-    "interrupted": ("⚠️", "orange", "Interrupted"),
+    JobStatus.PENDING.value: ("⏳", "gray", "Queued"),
+    JobStatus.RUNNING.value: ("🔄", "blue", "Running"),
+    JobStatus.COMPLETED.value: ("✅", "green", "Completed"),
+    JobStatus.FAILED.value: ("❌", "red", "Failed"),
+    JobStatus.CANCELLED.value: ("⏹️", "orange", "Cancelled"),
+    JobStatus.INTERRUPTED.value: ("⚠️", "orange", "Interrupted"),
 }
 
 
@@ -49,13 +53,13 @@ _BATCH_STATUS = {"validating": "being checked", "in_progress": "running", "final
                  "expired": "expired", "failed": "failed"}
 
 
-def batch_label(batch: Any) -> str:
+def batch_label(batch: BatchProgress) -> str:
     """'Batch at the provider, running: 3 of 10 requests answered' for a batch-mode job."""
-    status = str(get_field(batch, "status") or "")
+    status = str(batch.status or "")
     text = f"Batch at the provider, {_BATCH_STATUS.get(status, status.replace('_', ' ') or 'submitted')}"
-    total = int(get_field(batch, "total", 0) or 0)
+    total = int(batch.total or 0)
     if total:
-        text += f": {int(get_field(batch, 'answered', 0) or 0)} of {total} requests answered"
+        text += f": {int(batch.answered or 0)} of {total} requests answered"
     return text
 
 _EVENT_TEXT = {
@@ -89,14 +93,14 @@ def status_value(status: Any) -> str:
 def status_badge(status: Any) -> str:
     """Markdown badge for a job status, e.g. ':green[✅ Completed]'."""
     key = status_value(status)
-    emoji, colour, label = _STATUS_BADGES.get(key, ("•", "gray", key.capitalize() or "Unknown"))
+    emoji, colour, label = STATUS_BADGES.get(key, ("•", "gray", key.capitalize() or "Unknown"))
     return f":{colour}[{emoji} {label}]"
 
 
 def status_label(status: Any) -> str:
     """Plain-text badge (tables cannot render markdown colours)."""
     key = status_value(status)
-    emoji, _, label = _STATUS_BADGES.get(key, ("•", "gray", key.capitalize() or "Unknown"))
+    emoji, _, label = STATUS_BADGES.get(key, ("•", "gray", key.capitalize() or "Unknown"))
     return f"{emoji} {label}"
 
 
@@ -133,12 +137,12 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def eta_text(eta_s: float | None, status: Any = "running") -> str:
+def eta_text(eta_s: float | None, status: Any = JobStatus.RUNNING) -> str:
     """What the analyst reads next to the progress bar."""
     key = status_value(status)
-    if key == "pending":
+    if key == JobStatus.PENDING.value:
         return "starts when a slot is free"
-    if key != "running":
+    if key != JobStatus.RUNNING.value:
         return ""
     if eta_s is None:
         return "estimating…"
@@ -204,46 +208,39 @@ def progress_fraction(done: int | None, total: int | None) -> float:
     return min(1.0, max(0.0, float(done or 0) / float(total)))
 
 
-def get_field(item: Any, key: str, default: Any = None) -> Any:
-    """`item[key]` of a mapping or `item.key` of an object: JobView and its dict parts read alike."""
-    if isinstance(item, Mapping):
-        return item.get(key, default)
-    return getattr(item, key, default)
-
-
-def in_flight_label(item: Any) -> str:
+def in_flight_label(item: InFlight) -> str:
     """'report.pdf — Asking the model (3/7 variables)' for one document in flight."""
-    file = get_field(item, "file") or get_field(item, "doc_id") or "document"
-    stage = str(get_field(item, "stage") or "")
+    file = item.file or item.doc_id or "document"
+    stage = str(item.stage or "")
     label = STAGE_LABELS.get(stage, stage.capitalize() or "Working")
-    done, total = get_field(item, "variables_done"), get_field(item, "variables_total")
+    done, total = item.variables_done, item.variables_total
     if total:
         unit = "pages" if stage in ("reading", "ocr") else "variables"
         return f"{file} — {label} ({done or 0}/{total} {unit})"
     return f"{file} — {label}"
 
 
-def overall_label(view: Any) -> str:
+def overall_label(view: JobView) -> str:
     """Text of the overall bar: '3 / 10 documents (1 failed) · Asking the model'."""
-    done = int(get_field(view, "documents_done", 0) or 0)
-    total = int(get_field(view, "documents_total", 0) or 0)
-    failed = int(get_field(view, "documents_failed", 0) or 0)
+    done = int(view.documents_done or 0)
+    total = int(view.documents_total or 0)
+    failed = int(view.documents_failed or 0)
     text = f"{done} / {total} documents"
     if failed:
         text += f" ({failed} failed)"
-    stage = get_field(view, "stage")
+    stage = view.stage
     if stage and str(stage).startswith("batch"):
-        text += f" · {batch_label(get_field(view, 'batch') or {'status': str(stage)[6:]})}"
+        text += f" · {batch_label(view.batch if view.batch.status else BatchProgress(status=str(stage)[6:]))}"
     elif stage and stage != "running":  # the status badge already says "Running"
         text += f" · {STAGE_LABELS.get(str(stage), str(stage).capitalize())}"
     return text
 
 
-def queue_message(view: Any) -> str | None:
+def queue_message(view: JobView) -> str | None:
     """'Queued: 2 jobs ahead of this one.' when the job waits for a slot, else None."""
-    if status_value(get_field(view, "status")) != "pending":
+    if status_value(view.status) != JobStatus.PENDING.value:
         return None
-    position = get_field(view, "queue_position")  # 1-based place in the queue
+    position = view.queue_position  # 1-based place in the queue
     if position is None:
         return "Queued: it starts as soon as a slot is free."
     ahead = max(0, int(position) - 1)
@@ -252,24 +249,24 @@ def queue_message(view: Any) -> str | None:
     return f"Queued: {ahead} job{'s' if ahead != 1 else ''} ahead of this one. It starts automatically."
 
 
-def final_message(view: Any) -> tuple[str, str]:
+def final_message(view: JobView) -> tuple[str, str]:
     """(kind, text) for the end of a job; kind is one of success / warning / error / info."""
-    key = status_value(get_field(view, "status"))
-    total = int(get_field(view, "documents_total", 0) or 0)
-    failed = int(get_field(view, "documents_failed", 0) or 0)
-    ok = max(0, int(get_field(view, "documents_done", 0) or 0) - failed)
-    error = get_field(view, "error") or get_field(view, "limit_message")
-    warned = "".join(f" {w}" for w in (get_field(view, "warnings") or []))  # job-wide, e.g. OCR unavailable
-    if key == "completed":
+    key = status_value(view.status)
+    total = int(view.documents_total or 0)
+    failed = int(view.documents_failed or 0)
+    ok = max(0, int(view.documents_done or 0) - failed)
+    error = view.error or view.limit_message
+    warned = "".join(f" {w}" for w in (view.warnings or []))  # job-wide, e.g. OCR unavailable
+    if key == JobStatus.COMPLETED.value:
         if failed:
             return "warning", f"Finished: {ok} of {total} documents read, {failed} failed (see below).{warned}"
         done = f"Finished: all {total} document{'s' if total != 1 else ''} read."
         return ("warning", done + warned) if warned else ("success", done)
-    if key == "failed":
+    if key == JobStatus.FAILED.value:
         return "error", f"The job failed: {error or 'no reason was recorded'}."
-    if key == "cancelled":
+    if key == JobStatus.CANCELLED.value:
         return "warning", f"Cancelled. {ok} document{'s' if ok != 1 else ''} finished before that are kept."
-    if key == "interrupted":
+    if key == JobStatus.INTERRUPTED.value:
         return "warning", "The job was interrupted (the server restarted). Resume it to finish the rest."
     return "info", status_label(key)
 
@@ -514,29 +511,29 @@ def failed_documents(documents: Sequence[DocumentResult]) -> list[tuple[str, str
 
 # --------------------------------------------------------------------------- history and admin
 
-def history_frame(jobs: Sequence[Any]) -> pd.DataFrame:
+def history_frame(jobs: Sequence[JobView]) -> pd.DataFrame:
     """The user's jobs, newest first, as a table."""
     rows = []
     for job in jobs:
-        usage = get_field(job, "usage")
+        usage = job.usage
         rows.append({
-            "job": get_field(job, "name") or get_field(job, "id"),
-            "status": status_label(get_field(job, "status")),
-            "created": format_time(get_field(job, "created_at")),
-            "documents": f"{get_field(job, 'documents_done', 0) or 0} / {get_field(job, 'documents_total', 0) or 0}",
-            "failed": int(get_field(job, "documents_failed", 0) or 0),
-            "duration": format_duration(elapsed_seconds(get_field(job, "started_at"), get_field(job, "finished_at"))
-                                        if get_field(job, "finished_at") else None),
+            "job": job.name or job.id,
+            "status": status_label(job.status),
+            "created": format_time(job.created_at),
+            "documents": f"{job.documents_done or 0} / {job.documents_total or 0}",
+            "failed": int(job.documents_failed or 0),
+            "duration": format_duration(elapsed_seconds(job.started_at, job.finished_at)
+                                        if job.finished_at else None),
             "tokens": total_tokens(usage),
-            "cost": format_cost(get_field(usage, "cost_usd", 0.0) if usage is not None else 0.0),
-            "id": get_field(job, "id"),
+            "cost": format_cost(usage.cost_usd if usage is not None else 0.0),
+            "id": job.id,
         })
     return pd.DataFrame(rows, columns=["job", "status", "created", "documents", "failed", "duration",
                                        "tokens", "cost", "id"])
 
 
-def job_option_label(job: Any) -> str:
-    return f"{get_field(job, 'name') or get_field(job, 'id')} · {status_label(get_field(job, 'status'))} · {format_time(get_field(job, 'created_at'))}"
+def job_option_label(job: JobView) -> str:
+    return f"{job.name or job.id} · {status_label(job.status)} · {format_time(job.created_at)}"
 
 
 def _series_frame(data: Any, index_name: str) -> pd.DataFrame:
@@ -611,9 +608,9 @@ def percent(value: float | None) -> str:
 
 def interval_text(score: Any) -> str:
     """'75.0% – 97.8%' (the 95% Wilson interval), or '—' when nothing was counted."""
-    if not get_field(score, "n", 0):
+    if not score.n:
         return "—"
-    return f"{percent(get_field(score, 'ci_low'))} – {percent(get_field(score, 'ci_high'))}"
+    return f"{percent(score.ci_low)} – {percent(score.ci_high)}"
 
 
 def accuracy_frame(scores: Mapping[str, Any], overall: Any, *, audit: bool = False) -> pd.DataFrame:
@@ -621,12 +618,12 @@ def accuracy_frame(scores: Mapping[str, Any], overall: Any, *, audit: bool = Fal
     an audit the accepted answers each estimate is about."""
     rows = []
     for name, score in [*scores.items(), ("overall", overall)]:
-        row = {"variable": name, "n": int(get_field(score, "n", 0)), "right": int(get_field(score, "correct", 0)),
-               "accuracy": percent(get_field(score, "accuracy")), "95% interval (Wilson)": interval_text(score)}
+        row = {"variable": name, "n": int(score.n), "right": int(score.correct),
+               "accuracy": percent(score.accuracy), "95% interval (Wilson)": interval_text(score)}
         if audit:
-            row["accepted answers"] = int(get_field(score, "population", 0))
+            row["accepted answers"] = int(score.population)
         else:
-            row["right page"] = int(get_field(score, "page_correct", 0))
+            row["right page"] = int(score.page_correct)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
+from policy_reader.llm import providers
 from policy_reader.llm.prompts import PROMPT_VERSION
 from policy_reader.variables import format_value
 
@@ -215,10 +216,12 @@ class WorkbookInfo(BaseModel):
         so the results of a run are those of the prompt it ran with.
         """
         backend = state.get("backend")
+        provider = providers.find(str(backend)) if backend else None
+        asked_a_model = provider.uses_model if provider else bool(backend)  # an engine without a model: no prompt
         return cls(job_id=str(state.get("id") or ""), job_name=str(state.get("name") or ""),
                    status=str(getattr(status, "value", status) or state.get("status") or ""),
                    backend=backend, model=state.get("model"),
-                   prompt_version=None if backend in (None, "offline") else PROMPT_VERSION,
+                   prompt_version=PROMPT_VERSION if asked_a_model else None,
                    created_at=_parse_time(state.get("created_at")))
 
 
@@ -519,3 +522,48 @@ def to_xlsx(documents: list[DocumentResult], variables: Sequence[Variable] | Non
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- the formats, in one place
+
+class ExportInput(BaseModel):
+    """Everything a job's export is made from (reviews applied), gathered once per build."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    job_id: str
+    status: str
+    documents: list[DocumentResult]
+    variables: list[Variable] | None = None
+    usage: Usage
+    info: WorkbookInfo
+    estimate: Any = None  # accuracy.audit.AuditEstimate | None: the audit's estimate, when one is measured
+
+
+class ExportFormat(BaseModel):
+    """One download format: its name (the file is `results.<name>`), MIME type and renderer."""
+
+    name: str
+    label: str
+    mime: str
+    render: Callable[[ExportInput], bytes]
+
+
+def _render_json(job: ExportInput) -> bytes:
+    return to_json(job_payload(job.job_id, job.status, job.documents, job.usage,
+                               accuracy=job.estimate.to_json() if job.estimate else None))
+
+
+def _render_xlsx(job: ExportInput) -> bytes:
+    return to_xlsx(job.documents, job.variables, job.usage, job.info,
+                   accuracy=audit_summary_rows(job.estimate) if job.estimate else None)
+
+
+#: Adding a format = a renderer above and a row here: the job's exports, their storage names, the facade's
+#: and the CLI's format checks read this table.
+EXPORT_FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
+    ExportFormat(name="json", label="JSON", mime="application/json", render=_render_json),
+    ExportFormat(name="csv", label="CSV", mime="text/csv", render=lambda job: to_csv(job.documents)),
+    ExportFormat(name="xlsx", label="Excel",
+                 mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", render=_render_xlsx),
+)}

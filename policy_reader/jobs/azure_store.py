@@ -255,7 +255,7 @@ class AzureJobStore:
 
     def _export_blob(self, job_id: str, name: str) -> str:
         if not EXPORT_NAME_RE.fullmatch(name):
-            raise JobError(f"Unknown export {name!r}: use results.csv, results.xlsx or results.json.")
+            raise JobError(f"Unknown export {name!r}: exports are named results.<format>.")
         return self._blob(job_id, f"exports/{name}")
 
     def write_export(self, job_id: str, name: str, data: bytes) -> None:

@@ -7,16 +7,13 @@ snapshot of what is finished and is not stored.
 """
 from __future__ import annotations
 
-from typing import Literal
-
+from policy_reader.delivery.formats import EXPORT_FORMATS, ExportInput, WorkbookInfo
 from policy_reader.errors import JobError
 from policy_reader.jobs.accuracy_book import AccuracyBook
 from policy_reader.jobs.result_book import ResultBook, total_usage
 from policy_reader.jobs.state import TERMINAL, JobStatus
 from policy_reader.jobs.store import JobStore
 
-Format = Literal["csv", "xlsx", "json"]
-FORMATS: tuple[Format, ...] = ("json", "csv", "xlsx")
 
 
 class Exporter:
@@ -27,18 +24,12 @@ class Exporter:
 
     def build(self, job_id: str, status: str) -> dict[str, bytes]:
         """Every format, from the results with reviews applied and the audit's estimate (nothing stored)."""
-        from policy_reader.delivery import formats as export
-
         results = self.book.results(job_id)
-        usage = total_usage(results)
-        info = export.WorkbookInfo.from_state(self.store.read_state(job_id), status=status)
-        estimate = self.accuracy.estimate(job_id)
-        payload = export.job_payload(job_id, status, results, usage,
-                                     accuracy=estimate.to_json() if estimate else None)
-        return {"json": export.to_json(payload),
-                "csv": export.to_csv(results),
-                "xlsx": export.to_xlsx(results, self.book.variables(job_id), usage, info,
-                                       accuracy=export.audit_summary_rows(estimate) if estimate else None)}
+        job = ExportInput(job_id=job_id, status=status, documents=results, variables=self.book.variables(job_id),
+                          usage=total_usage(results),
+                          info=WorkbookInfo.from_state(self.store.read_state(job_id), status=status),
+                          estimate=self.accuracy.estimate(job_id))
+        return {name: fmt.render(job) for name, fmt in EXPORT_FORMATS.items()}
 
     def write(self, job_id: str, status: str) -> dict[str, bytes]:
         """Build and store every format, and note which reviews they include."""
@@ -49,9 +40,13 @@ class Exporter:
         self.store.update_state(job_id, lambda s: s.update(exports_reviews_version=version))
         return blobs
 
+    @staticmethod
+    def check_format(fmt: str) -> None:
+        if fmt not in EXPORT_FORMATS:  # the formats of delivery/formats.py (json, csv, xlsx)
+            raise JobError(f"Unknown export format {fmt!r}: use {', '.join(EXPORT_FORMATS)}.", code="format")
+
     def get(self, job_id: str, fmt: str) -> bytes:
-        if fmt not in FORMATS:
-            raise JobError(f"Unknown export format {fmt!r}: use csv, xlsx or json.", code="format")
+        self.check_format(fmt)
         state = self.store.read_state(job_id)
         status = state["status"]
         finalizing = state.get("stage") in ("exporting", "emailing")

@@ -13,9 +13,11 @@ from typing import Any, Callable, Iterable, Mapping
 
 from policy_reader.config import Settings
 from policy_reader.errors import LimitExceeded
+from policy_reader.jobs.state import ACTIVE
 from policy_reader.models import Usage
 
-ACTIVE_STATUSES = ("pending", "running")
+#: The jobs that count against USER_MAX_CONCURRENT_JOBS: the engine's active statuses (jobs/state.py).
+ACTIVE_STATUSES = ACTIVE
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from collections import Counter
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
@@ -36,7 +35,7 @@ from policy_reader.jobs.document import keep_result, run_document
 from policy_reader.jobs.liveness import Owner, owner_alive
 from policy_reader.jobs.pool import FairPool
 from policy_reader.jobs.priority_queue import JobQueue
-from policy_reader.jobs.retention import job_states
+from policy_reader.jobs.retention import CLEANUP_EVERY_S, cleanup_old_jobs, job_states
 from policy_reader.jobs.services import JobServices
 from policy_reader.jobs.state import JobStatus
 from policy_reader.jobs.tally import Tally
@@ -129,15 +128,11 @@ class LocalExecutor:
         self._closed = False
         self._heartbeat_s = max(0.2, min(5.0, self.settings.heartbeat_stale_s / 4))
         self._last_recover = time.monotonic()
-        self._periodic: list[tuple[float, Callable[[], Any], list[float]]] = []
+        self._last_cleanup = time.monotonic()
 
     @property
     def started(self) -> bool:
         return self._started
-
-    def every(self, period_s: float, task: Callable[[], Any]) -> None:
-        """Run `task` from the ticker every `period_s` seconds (the facade's cleanup schedule)."""
-        self._periodic.append((period_s, task, [time.monotonic()]))
 
     # ------------------------------------------------------------------ Executor
 
@@ -329,10 +324,10 @@ class LocalExecutor:
             if now - self._last_recover >= max(1.0, self.settings.heartbeat_stale_s / 2):
                 self._last_recover = now
                 self.recover()
-            for period, task, last in self._periodic:
-                if now - last[0] >= period:
-                    last[0] = now
-                    task()
+            if now - self._last_cleanup >= CLEANUP_EVERY_S:
+                self._last_cleanup = now
+                cleanup_old_jobs(self.store, self.services.cache, self.settings.job_ttl_hours,
+                                 busy=self.is_busy_here, live=self.is_live)
 
     def _poll(self, run: _Run) -> None:
         """Cancel requested by another process, job deleted, or our lease taken over?"""

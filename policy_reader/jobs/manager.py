@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from policy_reader.accuracy.gold import Evaluation
     from policy_reader.accuracy.audit import AuditEstimate, AuditRecord
 
-CLEANUP_EVERY_S = 3600.0
 
 
 class JobManager:
@@ -56,10 +55,7 @@ class JobManager:
         self.store: JobStore = self.services.store
         self.executor: Executor = make_executor(self.services, background=start)
         self._closed = False
-        if start:
-            every = getattr(self.executor, "every", None)
-            if every is not None:
-                every(CLEANUP_EVERY_S, self.cleanup_old_jobs)
+        if start:  # a background executor also cleans up old jobs (retention.CLEANUP_EVERY_S)
             self.executor.start()
             self.recover_interrupted()
 
@@ -175,9 +171,9 @@ class JobManager:
         return self.services.book.variables(job_id)
 
     def get_export(self, job_id: str, fmt: Literal["csv", "xlsx", "json"], owner: str | None = None) -> bytes:
-        """The export in `fmt`, regenerated when reviews changed since it was written."""
-        if fmt not in ("csv", "xlsx", "json"):
-            raise JobError(f"Unknown export format {fmt!r}: use csv, xlsx or json.", code="format")
+        """The export in `fmt` (a name of delivery/formats.EXPORT_FORMATS), regenerated when reviews changed
+        since it was written."""
+        self.services.exporter.check_format(fmt)
         self._state_for(job_id, owner)
         return self.services.exporter.get(job_id, fmt)
 

@@ -40,7 +40,7 @@ from policy_reader.jobs.azure_queue import Delivery
 from policy_reader.jobs.azure_store import AzureJobStore
 from policy_reader.jobs.context import JobContext
 from policy_reader.jobs.document import keep_result, run_document
-from policy_reader.jobs.retention import cleanup_old_jobs, job_states
+from policy_reader.jobs.retention import CLEANUP_EVERY_S, cleanup_old_jobs, job_states
 from policy_reader.jobs.services import JobServices
 from policy_reader.jobs.state import ACTIVE, TERMINAL, JobStatus
 from policy_reader.jobs.store import WorkItem
@@ -52,7 +52,6 @@ IDLE_SLEEP_MAX_S = 1.0  # longest pause between empty receives (queue transactio
 PROGRESS_FLUSH_S = 2.0  # in-flight progress written to job.json at most this often per document
 STOP_POLL_S = 1.0  # cancel / delete noticed within about this long
 SWEEP_S = 30.0  # finalise jobs whose finaliser died; honour cancel requests nobody finalised
-CLEANUP_EVERY_S = 3600.0
 ERROR_RETRY_DELAY_S = 1  # a message whose processing raised becomes visible again after this
 CONTEXTS_KEPT = 32
 

@@ -42,6 +42,11 @@ def _cache_keys(store: JobStore, job_id: str) -> list[str]:
         return []  # a damaged job: its entries are swept once unused
 
 
+#: How often a background executor (the app's LocalExecutor, a queue worker) runs `cleanup_old_jobs`: the
+#: executor owns the schedule, in the loop it already has (was: the facade and the queue executor each had one).
+CLEANUP_EVERY_S = 3600.0
+
+
 def cleanup_old_jobs(store: JobStore, cache: AnswerCache | None, max_age_hours: float, *,
                      busy: Callable[[str], bool], live: Callable[[dict[str, Any]], bool]) -> list[str]:
     """Delete finished jobs older than `max_age_hours`, and cache entries no job uses any more. Never

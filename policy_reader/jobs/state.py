@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from policy_reader.models import Usage
 
@@ -28,6 +28,11 @@ class JobStatus(str, Enum):
 STATUSES = frozenset(s.value for s in JobStatus)
 TERMINAL = frozenset({JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 ACTIVE = frozenset({JobStatus.PENDING.value, JobStatus.RUNNING.value})
+#: Ended without finishing its documents: `resume_job` takes it up again (a completed job has nothing left).
+RESUMABLE = frozenset({JobStatus.INTERRUPTED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value})
+#: Every status is active, terminal or interrupted (neither: waiting for `recover` or a resume); a new status
+#: must be placed here, in the UI's badges (app/view.py) and the per-user limits (jobs/limits.py) — a test checks.
+STOPPED = frozenset({JobStatus.INTERRUPTED.value})
 
 
 class JobOptions(BaseModel):
@@ -39,6 +44,55 @@ class JobOptions(BaseModel):
     priority: int = 0
     batch: bool = False  # the provider's Batch API: half price, results within 24 h (jobs/batched.py)
     second_opinion: str | None = None  # None (off), "offline", or a model of the job's backend (second_opinion.py)
+
+
+class _Record(BaseModel):
+    """A part of job.json shown in the view: typed fields, and any other key an older or newer version
+    wrote kept as it is (job.json files already on disk still load)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class InFlight(_Record):
+    """A document being worked on (job.json `in_flight`)."""
+
+    doc_id: str = ""
+    file: str = ""
+    stage: str = ""
+    variables_done: int = 0
+    variables_total: int = 0
+
+
+class EmailInfo(_Record):
+    """The results email (job.json `email`): status "sending" (intent recorded), "sent", "failed" or
+    "unknown" (the app stopped mid-send); empty when none was due."""
+
+    status: str | None = None
+    mode: str | None = None  # "smtp" | "outbox"
+    error: str | None = None
+    code: str | None = None
+    path: str | None = None
+    message_id: str | None = None
+    attempts: int | None = None
+    sent_at: str | None = None
+    refused: list[str] = Field(default_factory=list)
+    run: int | None = None
+
+
+class WebhookInfo(_Record):
+    """The operator's webhook call (job.json `webhook`)."""
+
+    status: str | None = None  # "sent" | "failed" | "skipped"
+    attempts: int | None = None
+    error: str | None = None
+
+
+class BatchProgress(_Record):
+    """A batch-mode job's batch at the provider (job.json `batch`)."""
+
+    status: str | None = None
+    answered: int = 0
+    total: int = 0
 
 
 class JobView(BaseModel):
@@ -56,20 +110,20 @@ class JobView(BaseModel):
     documents_total: int = 0
     documents_done: int = 0  # finished documents, ok or failed
     documents_failed: int = 0
-    in_flight: list[dict[str, Any]] = Field(default_factory=list)
+    in_flight: list[InFlight] = Field(default_factory=list)
     stage: str | None = None
     eta_s: float | None = None
     usage: Usage = Field(default_factory=Usage)
     queue_position: int | None = None
-    email: dict[str, Any] = Field(default_factory=dict)
-    webhook: dict[str, Any] = Field(default_factory=dict)
+    email: EmailInfo = Field(default_factory=EmailInfo)
+    webhook: WebhookInfo = Field(default_factory=WebhookInfo)
     backend: str = ""
     model: str = ""
     recipients: list[str] = Field(default_factory=list)
     limit_message: str | None = None
     cancel_requested: bool = False
     warnings: list[str] = Field(default_factory=list)  # job-wide, e.g. OCR unavailable on this server
-    batch: dict[str, Any] = Field(default_factory=dict)  # batch mode: {"status", "answered", "total"}
+    batch: BatchProgress = Field(default_factory=BatchProgress)  # batch mode only
 
     @property
     def finished(self) -> bool:

@@ -32,7 +32,7 @@ from policy_reader.fsio import append_line, atomic_copy_file, atomic_create_byte
 
 JOB_ID_RE = re.compile(r"^[0-9a-f]{20}$")
 DOC_ID_RE = re.compile(r"^d[0-9]{4,6}$")
-EXPORT_NAME_RE = re.compile(r"^results\.(csv|xlsx|json)$")
+EXPORT_NAME_RE = re.compile(r"^results\.[a-z0-9]{1,10}$")  # a format of delivery/formats.EXPORT_FORMATS
 WORK_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,40}(\.[a-z0-9_-]{1,40})?\.json$")  # e.g. batch.json, text.d0001.json
 STATE_FILE = "job.json"
 MANIFEST_FILE = "documents.json"
@@ -277,7 +277,7 @@ class FileJobStore:
     # --- exports
     def _export_file(self, job_id: str, name: str) -> Path:
         if not EXPORT_NAME_RE.fullmatch(name):
-            raise JobError(f"Unknown export {name!r}: use results.csv, results.xlsx or results.json.")
+            raise JobError(f"Unknown export {name!r}: exports are named results.<format>.")
         return self._existing_dir(job_id) / "exports" / name
 
     def write_export(self, job_id: str, name: str, data: bytes) -> None:

@@ -12,6 +12,7 @@ from policy_reader.app import view as ui
 from policy_reader.config import load_settings
 from policy_reader.llm import providers
 from policy_reader.errors import VariablesError
+from policy_reader.jobs.state import BatchProgress, InFlight, JobView, view_of
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
 from policy_reader.variables import parse_variables
 from tests.fixtures.streamlit_client import shown
@@ -97,33 +98,38 @@ def test_progress_fraction_is_clamped() -> None:
     assert ui.progress_fraction(None, None) == 0.0
 
 
+def _view(**fields) -> JobView:
+    """A JobView as job.json gives it (its parts as the dicts stored there)."""
+    return JobView.model_validate({"id": "j1", "name": "Job", "owner": "local", "created_at": "2026-01-01T10:00:00+00:00",
+                                   "status": "running", **fields})
+
+
 def test_progress_labels_and_queue_message() -> None:
-    item = {"doc_id": "d0001", "file": "a.pdf", "stage": "asking", "variables_done": 3, "variables_total": 7}
+    item = InFlight(doc_id="d0001", file="a.pdf", stage="asking", variables_done=3, variables_total=7)
     assert ui.in_flight_label(item) == "a.pdf — Asking the model (3/7 variables)"
-    assert ui.in_flight_label({"file": "b.pdf", "stage": "ocr", "variables_done": 1,
-                               "variables_total": 9}) == "b.pdf — OCR of scanned pages (1/9 pages)"
-    view = {"status": "running", "documents_done": 3, "documents_total": 10, "documents_failed": 1,
-            "stage": "asking"}
+    assert ui.in_flight_label(InFlight(file="b.pdf", stage="ocr", variables_done=1,
+                                       variables_total=9)) == "b.pdf — OCR of scanned pages (1/9 pages)"
+    fields = {"status": "running", "documents_done": 3, "documents_total": 10, "documents_failed": 1, "stage": "asking"}
+    view = _view(**fields)
     assert ui.overall_label(view) == "3 / 10 documents (1 failed) · Asking the model"
     assert ui.queue_message(view) is None
-    assert ui.overall_label({**view, "stage": "running"}) == "3 / 10 documents (1 failed)"
-    assert ui.overall_label({**view, "stage": "exporting"}).endswith("· Writing exports")
-    assert ui.queue_message({"status": "pending", "queue_position": 3}) == (
+    assert ui.overall_label(_view(**{**fields, "stage": "running"})) == "3 / 10 documents (1 failed)"
+    assert ui.overall_label(_view(**{**fields, "stage": "exporting"})).endswith("· Writing exports")
+    assert ui.queue_message(_view(status="pending", queue_position=3)) == (
         "Queued: 2 jobs ahead of this one. It starts automatically.")
-    assert "next" in ui.queue_message({"status": "pending", "queue_position": 1})
-    assert "slot" in ui.queue_message({"status": "pending", "queue_position": None})
+    assert "next" in ui.queue_message(_view(status="pending", queue_position=1))
+    assert "slot" in ui.queue_message(_view(status="pending", queue_position=None))
 
 
 def test_final_messages() -> None:
-    assert ui.final_message({"status": "completed", "documents_total": 2, "documents_done": 2,
-                             "documents_failed": 0}) == ("success", "Finished: all 2 documents read.")
-    kind, text = ui.final_message({"status": "completed", "documents_total": 3, "documents_done": 3,
-                                   "documents_failed": 1})
+    assert ui.final_message(_view(status="completed", documents_total=2, documents_done=2,
+                                  documents_failed=0)) == ("success", "Finished: all 2 documents read.")
+    kind, text = ui.final_message(_view(status="completed", documents_total=3, documents_done=3, documents_failed=1))
     assert kind == "warning" and "2 of 3" in text and "1 failed" in text
-    kind, text = ui.final_message({"status": "failed", "error": "Token budget reached"})
+    kind, text = ui.final_message(_view(status="failed", error="Token budget reached"))
     assert kind == "error" and "Token budget reached" in text
-    assert ui.final_message({"status": "cancelled", "documents_done": 1})[0] == "warning"
-    assert "Resume" in ui.final_message({"status": "interrupted"})[1]
+    assert ui.final_message(_view(status="cancelled", documents_done=1))[0] == "warning"
+    assert "Resume" in ui.final_message(_view(status="interrupted"))[1]
 
 
 def test_event_lines_latest_first_trimmed_and_tolerant() -> None:
@@ -212,10 +218,10 @@ def test_answer_status_text() -> None:
 
 
 def test_history_frame() -> None:
-    jobs = [{"id": "j1", "name": "Batch", "status": "completed", "created_at": "2026-01-01T10:00:00+00:00",
-             "started_at": "2026-01-01T10:00:00+00:00", "finished_at": "2026-01-01T10:01:05+00:00",
-             "documents_done": 3, "documents_total": 3, "documents_failed": 1,
-             "usage": Usage(prompt_tokens=10, completion_tokens=5, cost_usd=0.5)}]
+    jobs = [_view(id="j1", name="Batch", status="completed", created_at="2026-01-01T10:00:00+00:00",
+                  started_at="2026-01-01T10:00:00+00:00", finished_at="2026-01-01T10:01:05+00:00",
+                  documents_done=3, documents_total=3, documents_failed=1,
+                  usage=Usage(prompt_tokens=10, completion_tokens=5, cost_usd=0.5))]
     frame = ui.history_frame(jobs)
     row = frame.iloc[0].to_dict()
     assert row["job"] == "Batch" and row["documents"] == "3 / 3" and row["duration"] == "1 min 05 s"
@@ -273,20 +279,27 @@ def test_plain_is_one_line_without_control_or_bidi_characters() -> None:
     assert ui.plain("✅ Ünïcode — ok") == "✅ Ünïcode — ok"
 
 
-def test_get_field_reads_mappings_and_objects() -> None:
-    view = Usage(prompt_tokens=3)
-    assert ui.get_field({"a": 1}, "a") == 1 and ui.get_field({}, "a", 7) == 7
-    assert ui.get_field(view, "prompt_tokens") == 3 and ui.get_field(view, "nope", None) is None
+def test_an_old_job_json_still_loads_into_the_typed_view() -> None:
+    """job.json files already on disk: dict parts with keys this version does not know, or none at all."""
+    old = {"id": "j1", "name": "Old", "owner": "local", "status": "completed", "created_at": "2025-01-01T00:00:00+00:00",
+           "email": {"status": "sent", "mode": "outbox", "path": "outbox/x.eml", "future_key": 1},
+           "webhook": {"status": "failed", "http_status": 500}, "in_flight": [{"doc_id": "d1", "file": "a.pdf"}]}
+    view = view_of(old)
+    assert (view.email.status, view.email.mode, view.webhook.status) == ("sent", "outbox", "failed")
+    assert view.in_flight[0].file == "a.pdf" and view.batch.status is None
+    bare = view_of({k: old[k] for k in ("id", "name", "owner", "status", "created_at")})
+    assert bare.email.status is None and bare.in_flight == [] and bare.webhook.status is None
 
 
 def test_a_batch_jobs_progress_says_what_the_provider_is_doing():
     from policy_reader.app import view as ui
 
-    view = {"documents_done": 0, "documents_total": 10, "stage": "batch in_progress",
-            "batch": {"status": "in_progress", "answered": 3, "total": 12}}
-    assert ui.overall_label(view) == "0 / 10 documents · Batch at the provider, running: 3 of 12 requests answered"
-    assert ui.batch_label({"status": "validating"}) == "Batch at the provider, being checked"
-    assert ui.overall_label({**view, "stage": "waiting for quota"}).endswith("Waiting for the model's quota")
+    fields = {"documents_done": 0, "documents_total": 10, "stage": "batch in_progress",
+              "batch": {"status": "in_progress", "answered": 3, "total": 12}}
+    assert ui.overall_label(_view(**fields)) == ("0 / 10 documents · Batch at the provider, running: 3 of 12 requests "
+                                                 "answered")
+    assert ui.batch_label(BatchProgress(status="validating")) == "Batch at the provider, being checked"
+    assert ui.overall_label(_view(**{**fields, "stage": "waiting for quota"})).endswith("Waiting for the model's quota")
 
 
 def test_accuracy_tables_for_a_gold_set_and_an_audit() -> None:

@@ -520,7 +520,7 @@ def samples_run(smtp_server, tmp_path):
         results = manager.get_results(job_id)
     finally:
         manager.shutdown(wait=False)
-    assert view.status == JobStatus.COMPLETED and view.email["status"] == "sent", view.email
+    assert view.status == JobStatus.COMPLETED and view.email.status == "sent", view.email
     [received] = smtp_server.messages
     return job_id, received.parsed(), results, variables
 

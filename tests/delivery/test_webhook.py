@@ -50,7 +50,7 @@ def test_job_completion_posts_signed_summary(receiver, tmp_path, make_pdf):
     finally:
         manager.shutdown()
     assert view.status == JobStatus.COMPLETED
-    assert view.webhook["status"] == "sent" and view.webhook["attempts"] == 2
+    assert view.webhook.status == "sent" and view.webhook.attempts == 2
     status, payload, ok = hook.received[-1]
     assert ok and payload["job_id"] == job_id and payload["status"] == "completed"
     assert payload["documents_ok"] == 1 and SECRET not in json.dumps(payload)

@@ -48,7 +48,7 @@ def test_azure_job_runs_through_the_queue(azure_settings, make_pdf):
         view = manager.wait(job_id, timeout=60)
         assert view.status == JobStatus.COMPLETED and view.documents_done == 4 and view.documents_failed == 0
         assert [r.variables[0].value for r in manager.get_results(job_id)] == [2000, 2001, 2002, 2003]
-        assert view.email["status"] == "sent" and len(manager.outbox_files(job_id)) == 1
+        assert view.email.status == "sent" and len(manager.outbox_files(job_id)) == 1
         assert manager.store.outbox_blobs(job_id) == [manager.outbox_files(job_id)[0].name]
         assert b"year_adopted" in manager.get_export(job_id, "csv")
         state = manager.store.read_state(job_id)
