@@ -116,9 +116,9 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
     recipients = check_recipients(services.settings, recipients)
     backend, model = check_backend(services.settings, options)
     check_batch(services.settings, options, backend)
-    # the provider (`auto` resolved) and the model are decided once, here: the run builds its engine from them
-    options = options.model_copy(update={"backend": backend, "model": model if providers.get(backend).uses_model
-                                         else None,
+    # the provider (`auto` resolved) is decided once, here, and kept in the options the run builds its engine
+    # from; the model a job names stays as named (none: the provider's default; Azure batches have their own)
+    options = options.model_copy(update={"backend": backend,
                                          "second_opinion": check_second_opinion(services.settings, options,
                                                                                 backend, model)})
     check_page_limit(services, owner)
