@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Low -> high. A module may import its own wing and any wing below it, never one above.
 WING_ORDER = ("core", "reading", "llm", "extraction", "accuracy", "delivery", "jobs", "front")
 CORE = {"policy_reader", "policy_reader.errors", "policy_reader.models", "policy_reader.fsio",
-        "policy_reader.config", "policy_reader.variables", "policy_reader.auth"}
+        "policy_reader.config", "policy_reader.variables", "policy_reader.auth", "policy_reader.untrusted"}
 FRONT = {"policy_reader.cli", "policy_reader.__main__", "job_manager", "main"}
 
 # Before the move (a0de03a) the domains sat flat at the top of policy_reader/: the wing each one moved to.

@@ -37,7 +37,8 @@ MAY_IMPORT: dict[str, set[str]] = {
 
 # The modules at the top of policy_reader/ (the core, and the entry points); everything else sits in a wing.
 TOP_LEVEL = ["policy_reader.__main__", "policy_reader.auth", "policy_reader.cli", "policy_reader.config",
-             "policy_reader.errors", "policy_reader.fsio", "policy_reader.models", "policy_reader.variables"]
+             "policy_reader.errors", "policy_reader.fsio", "policy_reader.models", "policy_reader.untrusted",
+             "policy_reader.variables"]
 
 
 def _sources() -> dict[str, Path]:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from policy_reader.errors import GoldError
 from policy_reader.models import Answer, DocumentResult, Variable, VariableType
 from policy_reader.reading.sandbox import read_csv_cells
-from policy_reader.variables import comparable, normalise_text, same_value  # noqa: F401 - re-exported
+from policy_reader.extraction.second_opinion import comparable, normalise_text, same_value  # noqa: F401 - re-exported
 
 CONFIDENCE = 0.95
 GOLD_COLUMNS = ("file", "variable", "value")
@@ -97,8 +97,8 @@ class Score(Proportion):
 
 # --------------------------------------------------------------------------- comparing values
 
-# normalise_text, comparable and same_value live in variables.py (what a value of a variable means), so the
-# second opinion (extraction) compares values without importing the accuracy wing; re-exported here.
+# normalise_text, comparable and same_value live in extraction/second_opinion.py (one wing down), so the
+# second opinion compares values without importing the accuracy wing; re-exported here.
 
 
 # --------------------------------------------------------------------------- the gold file
