@@ -319,9 +319,9 @@ def _job_command(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.command == "resend":  # a limit refused is one line on stderr, exit 2 (main)
             manager.resend_email(args.job)
-            email = manager.get_job_status(args.job).email or {}
-            print(f"Job {safe(args.job)}: email {safe(email.get('status'))}"
-                  + (f" — {safe(email.get('error'))}" if email.get("error") else "."))
+            email = manager.get_job_status(args.job).email
+            print(f"Job {safe(args.job)}: email {safe(email.status)}"
+                  + (f" — {safe(email.error)}" if email.error else "."))
             return EXIT_OK
         if args.command == "resume":
             manager.resume_job(args.job)

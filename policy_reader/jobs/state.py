@@ -48,9 +48,19 @@ class JobOptions(BaseModel):
 
 class _Record(BaseModel):
     """A part of job.json shown in the view: typed fields, and any other key an older or newer version
-    wrote kept as it is (job.json files already on disk still load)."""
+    wrote kept as it is (job.json files already on disk still load). `view.email["status"]` and
+    `.get("status")` still read like the dict it was, for code written against it."""
 
     model_config = ConfigDict(extra="allow")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = getattr(self, key, None)
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> Any:
+        if key in type(self).model_fields or key in (self.model_extra or {}):
+            return getattr(self, key)
+        raise KeyError(key)
 
 
 class InFlight(_Record):

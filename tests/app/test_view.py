@@ -289,6 +289,10 @@ def test_an_old_job_json_still_loads_into_the_typed_view() -> None:
     assert view.in_flight[0].file == "a.pdf" and view.batch.status is None
     bare = view_of({k: old[k] for k in ("id", "name", "owner", "status", "created_at")})
     assert bare.email.status is None and bare.in_flight == [] and bare.webhook.status is None
+    # still readable like the dicts they were (code written against them)
+    assert view.email["status"] == "sent" and view.email.get("future_key") == 1 and bare.email.get("mode") is None
+    with pytest.raises(KeyError):
+        view.email["nope"]
 
 
 def test_a_batch_jobs_progress_says_what_the_provider_is_doing():
