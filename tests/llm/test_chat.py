@@ -443,7 +443,7 @@ def _hostile_settings(tmp_path, base_url: str, **env):
 def test_a_trickling_server_is_cut_at_the_whole_call_deadline(tmp_path):
     """One byte every 0.5 s never trips a per-read timeout (it held a call 41 s with LLM_TIMEOUT_S=2):
     LLM_TIMEOUT_S bounds the whole call, and the error names the server's host, never the key."""
-    from policy_reader.llm.chat import make_chat_backend
+    from policy_reader.llm.providers import make_chat_backend
     from tests.fixtures.hostile_server import HostileServer
 
     with HostileServer("trickle", interval_s=0.5, give_up_s=20) as server:
@@ -463,7 +463,7 @@ _HUGE_CLIENT = r"""
 import json, sys, threading, time
 from policy_reader.config import load_settings
 from policy_reader.errors import LlmError
-from policy_reader.llm.chat import make_chat_backend
+from policy_reader.llm.providers import make_chat_backend
 settings = load_settings(_env_file=None, JOBS_DIR=sys.argv[2], LLM_BACKEND="openai", OPENAI_API_KEY="sk-hostile-0123456789",
                          OPENAI_BASE_URL=sys.argv[1], OPENAI_MODEL="gpt-fake", LLM_MAX_RETRIES="0", LLM_TIMEOUT_S="60",
                          LLM_MAX_REPLY_MB=sys.argv[3])

@@ -9,7 +9,8 @@ import pytest
 
 from policy_reader.errors import LlmError
 from policy_reader.extraction.extractor import make_extractor
-from policy_reader.llm.chat import estimate_charge, make_chat_backend
+from policy_reader.llm.chat import estimate_charge
+from policy_reader.llm.providers import make_chat_backend
 from policy_reader.llm.pacing import QuotaPacer, call_context, parse_duration
 from tests.fake_openai import Quota
 from tests.llm.test_llm_extractor import wide_template
