@@ -684,7 +684,7 @@ def _show(value: Any) -> str:
 # THIS document's sentences: "turbine" in a wind ordinance says little, "roads" or "flicker" a lot.
 
 #: Share of the question's weight (words present in the document) its quote's surroundings must name.
-RELEVANCE_MIN = 0.5
+RELEVANCE_MIN = 0.34
 #: Usual equivalents in rules (5-letter prefixes, or phrases): a stated maximum is about a maximum
 #: whatever its verb; units and their abbreviations; a multiple of the height is "times" or a percentage.
 RULE_EQUIVALENTS: dict[str, tuple[str, ...]] = {
@@ -703,8 +703,11 @@ RULE_EQUIVALENTS: dict[str, tuple[str, ...]] = {
     "flick": ("shado",), "shado": ("flick",),
     "metre": ("meter",), "meter": ("metre",),
 }
+#: "not the target year", "except roads": what an instruction excludes is not the question's subject.
+_NOT_THIS = re.compile(r"\b(?:not|never|except|excluding|other than|rather than)\b[^.;,:]*", re.IGNORECASE)
 _SOURCE_WEIGHTS = (("question", 1.0), ("name", 1.0), ("instructions", 0.5), ("options", 0.5))
-_CONTEXT_END = re.compile(r"(?<=[.;!?])(?<!\b[A-Za-z0-9]\.)\s+(?=\S)|\n\s*\n")  # not after "C." or "4."
+#: Where a sentence ends: after . ; ! ? (not "C." or "4."), at a blank line, before an item "(c) ".
+_CONTEXT_END = re.compile(r"(?<=[.;!?])(?<!\b[A-Za-z0-9]\.)\s+(?=\S)|\n\s*\n|\s+(?=\([a-z0-9]{1,3}\)\s)")
 
 
 @dataclass(frozen=True)
@@ -716,7 +719,7 @@ class TermStats:
 
     def idf(self, forms: Sequence[str]) -> float:
         """Rarity of a word group: the most frequent of its one-word forms decides (0: never in the document)."""
-        counts = [self.df.get(f, 0) for f in forms if " " not in f and f != "%"]
+        counts = [self.df.get(f[:5], 0) for f in forms if " " not in f and f != "%"]
         seen = max(counts, default=0)
         return math.log(1 + self.sentences / seen) if seen else 0.0
 
@@ -758,7 +761,8 @@ def weighted_groups(variable: Variable) -> list[tuple[tuple[str, ...], float]]:
     """The variable's subject words as (forms, source weight): question and name 1, instructions and
     options 0.5. Units and number words count; function and generic words do not."""
     sources = {"question": variable.question, "name": variable.name.replace("_", " "),
-               "instructions": _SYNONYMS.sub("", variable.instructions or ""), "options": " ".join(variable.options)}
+               "instructions": _NOT_THIS.sub(" ", _SYNONYMS.sub("", variable.instructions or "")),
+               "options": " ".join(variable.options)}
     groups: dict[str, tuple[tuple[str, ...], float]] = {}
     for source, weight in _SOURCE_WEIGHTS:
         for word in _RUN.findall(sources[source].casefold()):
@@ -883,7 +887,7 @@ def quote_context(index: DocumentIndex, alignment: Alignment, value: Any = None)
         return ""
     part = max(alignment.parts, key=lambda p: p.end - p.start)
     text = index.page_texts.get(part.page, "")
-    start, end = part.start, part.end
+    start, end = _value_anchor(text, part.start, part.end, value)
     lo = max([m.end() for m in _CONTEXT_END.finditer(text, 0, min(len(text), start + 1)) if m.end() <= start] + [0])
     nxt = _CONTEXT_END.search(text, end)
     hi = nxt.start() if nxt else len(text)
@@ -896,6 +900,17 @@ def quote_context(index: DocumentIndex, alignment: Alignment, value: Any = None)
     if re.match(r"(?:section|article|chapter|§)\s*[\w.-]+", own, re.IGNORECASE):
         return own  # the unit opens its own section: a heading above belongs to another
     return (_heading_above(text, lo, tables=_row_like(own)) + "\n" + own).strip()
+
+
+def _value_anchor(text: str, start: int, end: int, value: Any) -> tuple[int, int]:
+    """Where the value is printed inside the quote (the whole quote when it cannot be told): a long
+    quote running over two rules is judged by the rule that holds the value."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        target = float(value)
+        for s, e, number in number_spans(text[start:end]):
+            if abs(number - target) <= 1e-9 * max(1.0, abs(target)) or abs(number / 100 - target) <= 1e-9:
+                return start + s, start + e
+    return start, end
 
 
 def _row_bounds(text: str, lo: int, hi: int, start: int, end: int) -> tuple[int, int]:
@@ -970,7 +985,7 @@ def _weighed_support(variable: Variable, value: Any, text: str, stated: Support,
         conflict = unit_conflict(variable, value, text)
         if conflict:
             reasons.append(conflict)
-    about = text if context is None else f"{context}\n{text}"
+    about = text if context is None else context
     share, terms = relevance(variable, about, stats)
     if share < RELEVANCE_MIN:
         reasons.append("the quote is not about the question (its key words: " + ", ".join(terms[:6]) + ")")
@@ -986,7 +1001,9 @@ def closer_sibling(variable: Variable, text: str, others: Sequence[Variable], st
 
     Each pair is compared on the words that set the two apart, weighed by their rarity in the document:
     "no closer than 500 feet to any residence" names the dwellings question's own words and none of the
-    roads question's, so it is about dwellings. Twins that differ only by their unit tie (the unit decides).
+    roads question's, so it is about dwellings; a text naming none of the words that set this question
+    apart from a sibling (a church setback for the property-line question) is not about it either.
+    Twins that differ only by their unit tie (the unit decides).
     Why pairwise: against all questions at once, a template of near-identical questions leaves nothing."""
     unit = variable_unit(variable)
     mine = {f[0]: (f, w * stats.idf(f)) for f, w in weighted_groups(variable)}
@@ -996,8 +1013,11 @@ def closer_sibling(variable: Variable, text: str, others: Sequence[Variable], st
         if other.name == variable.name or other.type is not variable.type or variable_unit(other) != unit:
             continue
         theirs = {f[0]: (f, w * stats.idf(f)) for f, w in weighted_groups(other)}
-        own = sum(w for head, (f, w) in mine.items() if head not in theirs and any(present(t) for t in f))
+        distinct = [(f, w) for head, (f, w) in mine.items() if head not in theirs and w > 0]
+        own = sum(w for f, w in distinct if any(present(t) for t in f))
         rival = sum(w for head, (f, w) in theirs.items() if head not in mine and any(present(t) for t in f))
+        if distinct and own == 0:  # names nothing that sets this question apart from that one
+            rival = max(rival, 1e-6)
         if rival > own + 1e-9 and (best is None or rival - own > best[0]):
             best = (rival - own, other)
     return best[1] if best else None
@@ -1046,7 +1066,7 @@ def locate(index: DocumentIndex, variable: Variable, value: Any, quote: str, *, 
         text = index.aligned_text(alignment)
         context = quote_context(index, alignment, value) if stats is not None else ""
         support = value_support(variable, value, text, others, stats=stats, context=context or None)
-        share = relevance(variable, f"{context}\n{text}", stats)[0] if stats is not None else 0.0
+        share = relevance(variable, context or text, stats)[0] if stats is not None else 0.0
         scored.append((alignment, support, text, context, share))
     good = [s for s in scored if s[1].ok]
     n = len(alignments)
