@@ -689,7 +689,7 @@ RELEVANCE_MIN = 0.34
 #: whatever its verb; units and their abbreviations; a multiple of the height is "times" or a percentage.
 RULE_EQUIVALENTS: dict[str, tuple[str, ...]] = {
     "maxim": ("max", "exceed", "no more than", "not more than", "up to", "at most", "limit", "no greater than",
-              "not greater than", "higher than", "above"),
+              "not greater than"),
     "max": ("maxim", "exceed", "no more than", "not more than", "up to", "at most", "limit"),
     "minim": ("min", "at least", "not less than", "no less than", "no closer", "closer than", "setba", "set back"),
     "multi": ("times", "percent", "%"),
@@ -840,11 +840,23 @@ def unit_after(text: str, end: int) -> str | None:
     return None
 
 
+_SMALL_WORD = re.compile(r"\b(?:(" + "|".join(_TENS) + r")(?:[- ](" + "|".join(list(_UNITS)[1:10]) + r"))?|("
+                         + "|".join(sorted(list(_UNITS)[1:], key=len, reverse=True)) + r"))\b(?![- ]?(?:hundred|thousand|"
+                         r"million|and\b|half|halves|thirds?|quarters?|fourths?|fifths?|eighths?|tenths?))")
+
+
 def number_spans(text: str) -> list[tuple[int, int, float]]:
-    """(start, end, value) of the numbers printed in digits or fractions, in order of position."""
+    """(start, end, value) of the numbers printed in digits, fractions or small number words ("two
+    times"), in order of position."""
     low = text.casefold()
     spans: list[tuple[int, int, float]] = list(fractions_in(low))
     taken = [(s, e) for s, e, _v in spans]
+    for m in _SMALL_WORD.finditer(low):  # "two times the height", "ten acres"; not "five (5) feet" twice
+        if any(s <= m.start() < e for s, e in taken) or re.match(r"\s*\(\s*\d", low[m.end():m.end() + 6]):
+            continue
+        tens, unit = m.group(1), m.group(2) or m.group(3)
+        spans.append((m.start(), m.end(), float(_TENS.get(tens or "", 0) + _UNITS.get(unit or "", 0))))
+        taken.append((m.start(), m.end()))
     for m in _NUMBER.finditer(low):
         if any(s <= m.start() < e for s, e in taken):
             continue
@@ -1006,13 +1018,16 @@ def closer_sibling(variable: Variable, text: str, others: Sequence[Variable], st
     Twins that differ only by their unit tie (the unit decides).
     Why pairwise: against all questions at once, a template of near-identical questions leaves nothing."""
     unit = variable_unit(variable)
-    mine = {f[0]: (f, w * stats.idf(f)) for f, w in weighted_groups(variable)}
+    # a word the document never uses still sets two questions apart (dwellings in an ordinance without
+    # dwellings): it weighs as little as any word can, but a text without it cannot be about it
+    floor = math.log(1 + 1 / stats.sentences)
+    mine = {f[0]: (f, w * max(floor, stats.idf(f))) for f, w in weighted_groups(variable)}
     present = _presence(text)
     best: tuple[float, Variable] | None = None
     for other in others:
         if other.name == variable.name or other.type is not variable.type or variable_unit(other) != unit:
             continue
-        theirs = {f[0]: (f, w * stats.idf(f)) for f, w in weighted_groups(other)}
+        theirs = {f[0]: (f, w * max(floor, stats.idf(f))) for f, w in weighted_groups(other)}
         distinct = [(f, w) for head, (f, w) in mine.items() if head not in theirs and w > 0]
         own = sum(w for f, w in distinct if any(present(t) for t in f))
         rival = sum(w for head, (f, w) in theirs.items() if head not in mine and any(present(t) for t in f))

@@ -294,7 +294,7 @@ def _type_boost(s: Sentence, query: _Query) -> float:
     if t is VariableType.NUMBER:
         if query.asks_percent:
             return 1.0 if _PERCENT_RE.search(text) else (-0.3 if _non_year_numbers(text) else -1.0)
-        return 0.6 if _non_year_numbers(text) else -1.0
+        return 0.6 if _non_year_numbers(text) or number_spans(text) else -1.0  # "two times the height" too
     if t in (VariableType.CATEGORY, VariableType.LIST) and v.options:
         n = len(_options_in(text, v.options))
         return min(1.0, 0.6 * n) if n else -1.0

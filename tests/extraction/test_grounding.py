@@ -103,7 +103,7 @@ def test_value_support(variable: Variable, value, text: str, ok: bool) -> None:
 # --------------------------------------------------------------------------- real ordinances (issue 28)
 
 from policy_reader.extraction.grounding import document_stats, locate  # noqa: E402
-from tests.ordinance_corpus import ALDER, BRENTON, CEDAR, DELMAR, ORDINANCES, TEMPLATE  # noqa: E402
+from tests.ordinance_corpus import ALDER, BRENTON, CEDAR, DELMAR, ORDINANCES, PINECREST, TEMPLATE  # noqa: E402
 
 _T = {v.name: v for v in TEMPLATE}
 
@@ -117,6 +117,7 @@ _T = {v.name: v for v in TEMPLATE}
     ("three-quarters of a mile", 0.75),
     ("\u00bd mile from the airport", 0.5),
     ("a distance equal to 125 percent of the total height", 1.25),
+    ("one and one-tenth times the height", 1.1),
 ])
 def test_numbers_printed_as_fractions_are_read(text: str, value: float) -> None:
     assert any(abs(n - value) < 1e-9 for n in numbers_in(text)), numbers_in(text)
@@ -142,6 +143,10 @@ def test_a_right_quote_is_not_flagged_because_the_template_has_neighbours(doc, n
     (DELMAR, "setback_dwellings_feet", 1.25, "a distance equal to 125 percent of the total height of the turbine"),
     (BRENTON, "max_height_feet", 500, "A wind turbine shall be located no closer than 500 feet to any residence."),
     (BRENTON, "shadow_flicker_hours", 45, "shall not exceed 45 dBA at the exterior of any non-participating residence"),
+    # held out (tests/ordinance_corpus.py): an identification number's placement, "multiple entities"
+    (PINECREST, "max_height_feet", 15, "identification number located no higher than 15 feet\nabove ground level"),
+    (PINECREST, "setback_dwellings_multiplier", 1.1,
+     "setbacks from multiple entities shall be one and one-tenth times the\nheight of the total system"),
 ])
 def test_a_quote_about_another_rule_is_still_caught(doc, name: str, value, text: str) -> None:
     support = value_support(_T[name], value, text, TEMPLATE, stats=document_stats(doc.page_texts()))
@@ -190,3 +195,11 @@ def test_a_quote_equally_about_the_question_in_two_places_is_reviewed_saying_how
     assert located is not None and not located.support.ok
     assert "occurs 2 times" in located.support.reason
     assert located.alignment.pages == [1]  # the highlight shows the chosen one
+
+
+def test_small_number_words_are_numbers_with_their_unit_but_never_counted_twice() -> None:
+    from policy_reader.extraction.grounding import number_spans
+
+    assert [v for _s, _e, v in number_spans("of two times the combined height")] == [2.0]
+    assert [v for _s, _e, v in number_spans("five hundred (500) feet")] == [500.0]
+    assert [v for _s, _e, v in number_spans("one and one-half times")] == [1.5]

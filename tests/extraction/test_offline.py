@@ -186,7 +186,7 @@ def test_offline_quotes_are_aligned_exactly_on_their_pages_in_the_samples():
 
 # --------------------------------------------------------------------------- real ordinances (issue 28)
 
-from tests.ordinance_corpus import ALDER, CEDAR, ORDINANCES, TEMPLATE  # noqa: E402
+from tests.ordinance_corpus import ALDER, CEDAR, HELD_OUT, ORDINANCES, TEMPLATE  # noqa: E402
 
 _T = {v.name: v for v in TEMPLATE}
 
@@ -227,7 +227,7 @@ def test_on_real_ordinances_absent_features_are_not_found_and_no_wrong_value_is_
     from policy_reader.models import DocumentText
 
     absent = not_found = present = right = 0
-    for ordinance in ORDINANCES:
+    for ordinance in [*ORDINANCES, *HELD_OUT]:
         pages = ordinance.page_texts()
         doc = DocumentText(pages=pages, page_count=len(pages), sha256="2" * 64)
         for a in extract_document(doc, TEMPLATE, OfflineExtractor(), threshold=0.8).answers:
