@@ -36,6 +36,7 @@ The quote must support the value (`value_support`), checked against the DOCUMENT
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 import unicodedata
@@ -757,6 +758,7 @@ def _row_like(line: str) -> bool:
     return " | " in stripped or (0 < len(stripped) < 60 and not stripped.endswith((",", "-", "(")))
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every sibling of every candidate: a variable is frozen
 def weighted_groups(variable: Variable) -> list[tuple[tuple[str, ...], float]]:
     """The variable's subject words as (forms, source weight): question and name 1, instructions and
     options 0.5. Units and number words count; function and generic words do not."""
@@ -812,6 +814,7 @@ _COMPATIBLE = {"times": {"times", "percent"}, "percent": {"percent", "times"}}
 _UNIT_AFTER = re.compile(r"\s*\)?\s*(%|per\s+cent|[a-z']+)")
 
 
+@functools.lru_cache(maxsize=4096)
 def variable_unit(variable: Variable) -> str | None:
     """The unit the variable asks for, from its name first ("_feet", "_multiplier"), then its question."""
     for source in (variable.name.replace("_", " "), variable.question, variable.instructions or ""):
@@ -997,7 +1000,7 @@ def _weighed_support(variable: Variable, value: Any, text: str, stated: Support,
         conflict = unit_conflict(variable, value, text)
         if conflict:
             reasons.append(conflict)
-    about = text if context is None else context
+    about = text if context is None else f"{context}\n{text}"  # the quote may name its subject before a page break
     share, terms = relevance(variable, about, stats)
     if share < RELEVANCE_MIN:
         reasons.append("the quote is not about the question (its key words: " + ", ".join(terms[:6]) + ")")
@@ -1081,7 +1084,7 @@ def locate(index: DocumentIndex, variable: Variable, value: Any, quote: str, *, 
         text = index.aligned_text(alignment)
         context = quote_context(index, alignment, value) if stats is not None else ""
         support = value_support(variable, value, text, others, stats=stats, context=context or None)
-        share = relevance(variable, context or text, stats)[0] if stats is not None else 0.0
+        share = relevance(variable, f"{context}\n{text}", stats)[0] if stats is not None else 0.0
         scored.append((alignment, support, text, context, share))
     good = [s for s in scored if s[1].ok]
     n = len(alignments)

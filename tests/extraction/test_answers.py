@@ -439,7 +439,8 @@ def test_a_model_quoting_across_page_breaks_with_markers_still_gets_the_true_pag
     assert not [a for _, _, a in results if a.status is AnswerStatus.ACCEPTED and not a.span]
     assert {kind for kind, _, _ in results} == {"middle", "top", "split"}
     accepted = sum(a.status is AnswerStatus.ACCEPTED for _, _, a in results)
-    assert accepted >= 0.9 * len(results), [(a.name, a.note) for _, _, a in results if a.note][:10]
+    # a quote naming its subject before a page break, its value after it, is about the question (issue 28)
+    assert accepted >= 0.98 * len(results), [(a.name, a.note) for _, _, a in results if a.note][:10]
 
 
 def test_real_quotes_attached_to_wrong_values_are_never_accepted(fake_openai, policies):
