@@ -731,11 +731,18 @@ def document_stats(pages: Sequence[PageText]) -> TermStats:
     count = 0
     for page in pages:
         for unit in _units(page.text):
-            words = {_prefix(_stem(w)) for w in _RUN.findall(unit.casefold())}
+            words = {_term(w) for w in _RUN.findall(unit.casefold())}
             if words:
                 count += 1
                 df.update(words)
     return TermStats(max(1, count), dict(df))
+
+
+@functools.lru_cache(maxsize=65536)
+def _term(word: str) -> str:
+    """A word as the document statistics count it (5-letter prefix of its stem); cached: a document
+    repeats its words."""
+    return _prefix(_stem(word))
 
 
 def _units(text: str) -> list[str]:
@@ -1042,12 +1049,16 @@ def closer_sibling(variable: Variable, text: str, others: Sequence[Variable], st
 
 
 def _presence(text: str) -> Any:
+    """present(term): whether `text` names a term (a word prefix, or a phrase); phrase forms are
+    prepared on first use only (most terms are single words)."""
     words = set(_RUN.findall(text.casefold())) | ({"%"} if "%" in text else set())
-    text_words, text_loose = _words(text), loose(text)
+    prepared: list[tuple[list[str], str]] = []
 
     def present(term: str) -> bool:
         if " " in term.strip() or "-" in term:
-            return _phrase_in(term, text_words, text_loose)
+            if not prepared:
+                prepared.append((_words(text), loose(text)))
+            return _phrase_in(term, *prepared[0])
         return any(w.startswith(term) or (len(w) >= 5 and term.startswith(w)) for w in words)
     return present
 
