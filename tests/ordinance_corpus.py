@@ -296,7 +296,63 @@ ground and a blade shall be 15 feet at the lowest point of its arc.
     "shadow_flicker_hours": None,
 })
 
-HELD_OUT: list[Ordinance] = [PINECREST, MARLOW, LAKESHORE]
+QUINCY = Ordinance("quincy_county_wind_siting.pdf", [
+    """QUINCY COUNTY WIND ENERGY SITING REGULATIONS
+Adopted by Resolution 2021-118 of the Board of Commissioners
+
+Article 4. Siting Standards
+4.01 General. Every wind turbine shall meet the standards of this Article and of Appendix B.
+4.02 Setbacks. Wind turbines shall be sited to meet the minimum distances in the table below, measured
+from the center of the tower.
+Non-participating residence 1,500 feet
+Participating residence 1.1 x total height
+Public road right-of-way 1.1 x total height
+Non-participating property line 1.1 x total height""",
+    """4.03 Height. The total height of a wind turbine shall not exceed 650 feet above grade.
+4.04 Sound. Sound attributable to the wind energy facility shall not exceed 45 dB(A) at any
+non-participating residence.
+4.05 Shadow flicker. A non-participating residence shall not receive shadow flicker for more than 30
+hours per year.
+4.06 Appendix B lists the 12 monitoring locations used for compliance.""",
+], {
+    "setback_property_line_feet": None,
+    "setback_property_line_multiplier": (1.1, "Non-participating property line 1.1 x total height"),
+    "setback_dwellings_feet": (1500, "Non-participating residence 1,500 feet"),
+    # the participating residences' row: a dwellings setback as a multiple (gold corrected after a first
+    # run had it absent; the table does state it)
+    "setback_dwellings_multiplier": (1.1, "Participating residence 1.1 x total height"),
+    "setback_roads_feet": None,
+    "setback_roads_multiplier": (1.1, "Public road right-of-way 1.1 x total height"),
+    "max_height_feet": (650, "shall not exceed 650 feet above grade"),
+    "noise_limit_dba": (45, "shall not exceed 45 dB(A)"),
+    "shadow_flicker_hours": (30, "shadow flicker for more than 30\nhours per year"),
+})
+
+RIDGEWAY = Ordinance("ridgeway_township_wecs.pdf", [
+    """RIDGEWAY TOWNSHIP
+ZONING ORDINANCE AMENDMENT NO. 37
+SECTION 18.9 WIND ENERGY CONVERSION SYSTEMS
+
+18.9.1 Purpose. To establish standards for wind energy conversion systems in the A-1 and A-2 districts.
+18.9.2 Setbacks. No tower shall be erected within one-quarter mile (1,320 feet) of any dwelling. No
+tower shall be closer to a public road than 1.5 times its total height. No tower shall be closer to a
+property line than 1.5 times its total height, unless the adjoining owner waives this setback.
+18.9.3 Height. No wind turbine shall be taller than 499 feet, measured to the tip of the blade.""",
+    """18.9.4 Decommissioning. Towers inactive for 18 months shall be removed within 180 days of notice.
+18.9.5 Fees. The permit fee is $500 per tower, and the escrow is $2,000 per megawatt.""",
+], {
+    "setback_property_line_feet": None,
+    "setback_property_line_multiplier": (1.5, "closer to a\nproperty line than 1.5 times its total height"),
+    "setback_dwellings_feet": (1320, "one-quarter mile (1,320 feet) of any dwelling"),
+    "setback_dwellings_multiplier": None,
+    "setback_roads_feet": None,
+    "setback_roads_multiplier": (1.5, "closer to a public road than 1.5 times its total height"),
+    "max_height_feet": (499, "No wind turbine shall be taller than 499 feet"),
+    "noise_limit_dba": None,
+    "shadow_flicker_hours": None,
+})
+
+HELD_OUT: list[Ordinance] = [PINECREST, MARLOW, LAKESHORE, QUINCY, RIDGEWAY]
 
 
 def make_ordinance_pdfs(folder: Path) -> dict[str, Path]:

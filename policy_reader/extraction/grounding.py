@@ -697,8 +697,9 @@ RULE_EQUIVALENTS: dict[str, tuple[str, ...]] = {
     "feet": ("foot", "ft"), "foot": ("feet", "ft"),
     "dwell": ("resid", "house", "home", "habit"), "resid": ("dwell", "house", "home"),
     "road": ("right-of-way", "highw", "street"),
-    "prope": ("lot line", "parcel", "bound"),
-    "noise": ("sound", "dba", "decib", "audib"), "dba": ("noise", "sound", "decib"), "sound": ("noise", "dba"),
+    "prope": ("lot line", "parcel"),
+    "noise": ("sound", "dba", "db", "decib", "audib"), "dba": ("noise", "sound", "decib", "db"),
+    "sound": ("noise", "dba", "db"),
     "heigh": ("tall",),
     "setba": ("set back", "distan", "closer", "separa"),
     "flick": ("shado",), "shado": ("flick",),
@@ -761,8 +762,9 @@ def _units(text: str) -> list[str]:
 
 
 def _row_like(line: str) -> bool:
+    """A heading or table row: short, not the wrapped end of a sentence ("of any public road.")."""
     stripped = line.strip()
-    return " | " in stripped or (0 < len(stripped) < 60 and not stripped.endswith((",", "-", "(")))
+    return " | " in stripped or (0 < len(stripped) < 60 and not stripped.endswith((",", "-", "(", ".")))
 
 
 @functools.lru_cache(maxsize=4096)  # asked for every sibling of every candidate: a variable is frozen
@@ -919,9 +921,11 @@ def quote_context(index: DocumentIndex, alignment: Alignment, value: Any = None)
     lead = text[text.rfind("\n", 0, lo) + 1:lo].strip()
     if len(lead) < 60 and len(re.findall(r"[^\W\d_]", lead)) >= 4 and _ITEM.match(lead):  # "Section 5. Height." or "(c) Public roads." before the sentence on its line
         return f"{lead}\n{own}"
-    if re.match(r"(?:section|article|chapter|§)\s*[\w.-]+", own, re.IGNORECASE):
+    if re.match(r"(?:(?:section|article|chapter)\b\.?|§)\s*[\w.-]+", own, re.IGNORECASE):
         return own  # the unit opens its own section: a heading above belongs to another
-    return (_heading_above(text, lo, tables=_row_like(own)) + "\n" + own).strip()
+    row = _row_like(own)
+    intro = _table_intro(text, lo) if row else ""
+    return "\n".join(t for t in (_heading_above(text, lo, tables=row), intro, own) if t).strip()
 
 
 def _value_anchor(text: str, start: int, end: int, value: Any) -> tuple[int, int]:
@@ -981,10 +985,25 @@ def _narrow_to_value(text: str, lo: int, hi: int, start: int, end: int, value: A
     return min(new_lo, start), max(new_hi, end)
 
 
-_ITEM = re.compile(r"(?:(?:section|article|chapter|part|§)\s*[\w.-]+|\(?[A-Za-z0-9]{1,3}(?:\.\d+)*[.)])\s+\S",
+_ITEM = re.compile(r"(?:(?:(?:section|article|chapter|part)\b\.?|§)\s*[\w.-]+|\(?[A-Za-z0-9]{1,3}(?:\.\d+)*[.)])\s+\S",
                    re.IGNORECASE)
-_HEADING = re.compile(r"^\s*(?:(?:section|article|chapter|title|part|table|§)\s*[\w.-]+|\d+(?:\.\d+)*\.?|[A-Z]\.)\s+[^\n]{0,70}$",
+_HEADING = re.compile(r"^\s*(?:(?:(?:section|article|chapter|title|part|table)\b\.?|§)\s*[\w.-]+|\d+(?:\.\d+)*\.?|[A-Z]\.)\s+[^\n]{0,70}$",
                       re.IGNORECASE)
+
+
+def _table_intro(text: str, pos: int, limit: int = 300) -> str:
+    """For a table row: the sentence just above the table's rows ("... the minimum distances in the
+    table below"), which says what the rows are about when no numbered heading does."""
+    start = pos
+    while start > 0:  # back over the rows (short lines) above this one
+        line_start = text.rfind("\n", 0, max(0, start - 1)) + 1
+        if not _row_like(text[line_start:start]) or start - line_start == 0:
+            break
+        start = line_start
+    before = text[max(0, start - limit):start]
+    ends = [m.end() for m in _CONTEXT_END.finditer(before[:-1] if before.endswith("\n") else before)]
+    sentence = before[ends[-1] if ends else 0:].strip()
+    return sentence if not _row_like(sentence) else ""
 
 
 def _heading_above(text: str, pos: int, *, tables: bool) -> str:

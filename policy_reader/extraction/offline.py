@@ -26,8 +26,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from policy_reader.extraction.grounding import (DocumentIndex, TermStats, document_stats, locate, number_spans,
-                                                unit_after, variable_unit)
+from policy_reader.extraction.grounding import (RULE_EQUIVALENTS, DocumentIndex, TermStats, document_stats, locate,
+                                                number_spans, unit_after, variable_unit)
 from policy_reader.models import Answer, AnswerStatus, PageText, Usage, Variable, VariableType
 from policy_reader.variables import YEAR_RE, coerce_value, parse_date, parse_numbers
 
@@ -224,6 +224,10 @@ def _make_query(v: Variable) -> _Query:
             weights[t] = min(w, 0.4)  # "year" names the answer's type, not the topic
         for syn in _SYNONYMS.get(t, ()):
             weights.setdefault(syn, 0.8 * w)
+    for t, w in list(weights.items()):  # the rules' usual equivalents (grounding): "sound" for "noise"
+        for alt in RULE_EQUIVALENTS.get(t, ()):
+            if alt.isalpha():
+                weights.setdefault(stem(alt), 0.8 * w)
     for t in tokens(v.instructions):
         weights.setdefault(t, 0.3)
     if v.type in (VariableType.CATEGORY, VariableType.LIST):

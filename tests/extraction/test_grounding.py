@@ -103,7 +103,8 @@ def test_value_support(variable: Variable, value, text: str, ok: bool) -> None:
 # --------------------------------------------------------------------------- real ordinances (issue 28)
 
 from policy_reader.extraction.grounding import document_stats, locate  # noqa: E402
-from tests.ordinance_corpus import ALDER, BRENTON, CEDAR, DELMAR, ORDINANCES, PINECREST, TEMPLATE  # noqa: E402
+from tests.ordinance_corpus import (ALDER, BRENTON, CEDAR, DELMAR, HELD_OUT, ORDINANCES, PINECREST,  # noqa: E402
+                                    TEMPLATE)
 
 _T = {v.name: v for v in TEMPLATE}
 
@@ -123,7 +124,8 @@ def test_numbers_printed_as_fractions_are_read(text: str, value: float) -> None:
     assert any(abs(n - value) < 1e-9 for n in numbers_in(text)), numbers_in(text)
 
 
-@pytest.mark.parametrize("doc, name", [(o, n) for o in ORDINANCES for n, f in o.gold.items() if f is not None],
+@pytest.mark.parametrize("doc, name", [(o, n) for o in [*ORDINANCES, *HELD_OUT] for n, f in o.gold.items()
+                                        if f is not None],
                          ids=lambda x: getattr(x, "name", x))
 def test_a_right_quote_is_not_flagged_because_the_template_has_neighbours(doc, name: str) -> None:
     """Every gold quote of the real setback template (twins `_feet` / `_multiplier`, height, noise,
