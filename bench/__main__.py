@@ -21,7 +21,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
-SECTIONS = ("extraction", "providers", "pacing", "reading", "grounding", "second_opinion", "jobs", "ui", "scaleout")
+SECTIONS = ("extraction", "providers", "pacing", "reading", "grounding", "ordinances", "second_opinion", "jobs", "ui",
+            "scaleout")
 
 
 def _clean_environment() -> None:

@@ -108,6 +108,7 @@ EXPECTED: dict[str, dict[str, tuple[object, int]]] = {
         "year_adopted": (2019, 2), "adoption_date": ("2019-06-04", 2), "emission_target_pct": (45, 3),
         "target_year": (2030, 3), "covers_adaptation": (True, 3),
         "sectors": (["energy", "transport", "agriculture"], 3), "responsible_ministry": ("Ministry of Environment", 2),
+        "renewable_share_pct": (70, 3),  # the only sample stating it: the others answer "not found"
     },
     "kestria_energy_transition_strategy.pdf": {
         "year_adopted": (2021, 2), "adoption_date": ("2021-03-18", 2), "emission_target_pct": (30, 3),

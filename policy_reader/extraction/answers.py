@@ -33,8 +33,9 @@ from typing import Any
 
 from policy_reader.errors import LlmError
 from policy_reader.extraction.extractor import Extractor
-from policy_reader.extraction.grounding import (FUZZY_ACCEPT, NOT_FOUND, Alignment, DocumentIndex, Support, clean_quote, quote_problem, relevant,
-                        value_stated, value_support)
+from policy_reader.extraction.grounding import (FUZZY_ACCEPT, NOT_FOUND, Alignment, DocumentIndex, Support, TermStats,
+                                                clean_quote, document_stats, locate, quote_problem, relevant,
+                                                value_stated, value_support)
 from policy_reader.models import (Answer, AnswerStatus, DocumentText, MatchKind, PageText, Passage, Usage, Variable,
                      VariableType)
 from policy_reader.llm.pacing import call_context
@@ -132,17 +133,31 @@ class _Candidate:
 
 
 def check_evidence(answer: Answer, index: DocumentIndex, variable: Variable,
-                   chunk_pages: frozenset[int] = frozenset(), others: Sequence[Variable] = ()) -> _Candidate:
+                   chunk_pages: frozenset[int] = frozenset(), others: Sequence[Variable] = (),
+                   stats: TermStats | None = None) -> _Candidate:
     """Align the quote in the document; the page becomes where the quote (and the value in it) is.
 
     Several places may hold the quote: the one whose text supports the value wins, then the chunk's
-    own pages, then the first. The model's page is kept only as `claimed_page` (for the note)."""
+    own pages, then the first. With the document's `stats` (extract_document passes them), the
+    choice is grounding.locate's: the place whose surroundings are most about the question, and a
+    quote equally about it in several places goes to review saying how often it occurs. The model's
+    page is kept only as `claimed_page` (for the note)."""
     claimed = answer.page
     base = answer.model_copy(update={"page": None, "pages": [], "match_kind": MatchKind.NONE, "similarity": 0.0,
                                      "span": []})
     if not has_answer(answer):
         return _Candidate(base, claimed_page=claimed)
     prefer = chunk_pages | ({claimed} if claimed is not None else set())
+    if stats is not None and answer.evidence and answer.evidence.strip():
+        located = locate(index, variable, answer.value, answer.evidence, others=others, stats=stats, prefer=prefer)
+        if located is None:
+            reason = quote_problem(answer.evidence) or EVIDENCE_NOT_FOUND
+            return _Candidate(base, support=Support(False, reason), claimed_page=claimed)
+        alignment = located.alignment
+        page = _value_page(index, alignment, variable, answer.value)
+        return _Candidate(base.model_copy(update={"page": page, "match_kind": alignment.kind,
+                                                  "similarity": alignment.similarity, "span": list(alignment.parts)}),
+                          alignment, located.support, claimed, located.text)
     alignments = index.align(answer.evidence, prefer_pages=prefer) if answer.evidence else []
     if not alignments:
         reason = ("no evidence quoted" if not answer.evidence.strip()
@@ -376,6 +391,7 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
     """
     chunks = chunk_pages(doc.pages, extractor.chunk_tokens)
     index = DocumentIndex(doc.pages)
+    stats = document_stats(doc.pages)
     ocr_pages = set(doc.ocr_pages)
     total = len(variables)
     _report(progress, "asking", 0, total)
@@ -441,7 +457,7 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
         for var, ans in zip(variables, answers):
             if should_stop is not None and should_stop():  # a cancel waits for one answer's check, not all
                 raise Cancelled()
-            per_var[var.name].append(check_evidence(ans, index, var, own, variables))
+            per_var[var.name].append(check_evidence(ans, index, var, own, variables, stats))
     if chunks and len(failures) == len(chunks):
         raise _with_spent(failures[-1][1], usage)
     _report(progress, "merging", total, total)

@@ -36,6 +36,8 @@ The quote must support the value (`value_support`), checked against the DOCUMENT
 from __future__ import annotations
 
 import bisect
+import functools
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -48,7 +50,7 @@ from policy_reader.models import MatchKind, PageText, SpanPart, Variable, Variab
 from policy_reader.reading.quotes import clean_quote
 
 #: Part of the answer cache key: answers checked by other rules are not reused.
-GROUNDING_VERSION = "1"
+GROUNDING_VERSION = "2"
 #: Least similarity for a fuzzy match to count as found (below: match kind none).
 FUZZY_MIN = 0.80
 #: Least similarity for a fuzzy match to be accepted without review.
@@ -369,6 +371,39 @@ def numbers_in(text: str) -> set[float]:
                 values.add(value / 100)
         out |= values
     out |= _word_numbers(low)
+    out |= {value for _s, _e, value in fractions_in(low)}
+    return out
+
+
+_VULGAR = "".join(chr(c) for c in range(0x00BC, 0x00BF)) + "".join(chr(c) for c in range(0x2150, 0x215F))
+_VULGAR_RE = re.compile(r"(?<![\d.,])(?:(\d+)[\s-]?)?([" + _VULGAR + r"])")
+_SLASH_RE = re.compile(r"(?<![\d/.,])(?:(\d+)[\s-]+)?(\d{1,2})\s*[/\u2044]\s*(\d{1,2})(?![\d/])")
+_FRACTION_WORDS = {"half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4,
+                   "fourths": 4, "fifth": 5, "fifths": 5, "eighth": 8, "eighths": 8, "tenth": 10, "tenths": 10}
+_SMALL = "|".join(sorted(_UNITS, key=len, reverse=True))
+_WORD_FRACTION_RE = re.compile(r"\b(?:(" + _SMALL + r")\s+and\s+)?(a|an|one|two|three|four|five|seven|nine)[\s-]+("
+                               + "|".join(_FRACTION_WORDS) + r")\b")
+
+
+def fractions_in(low: str) -> list[tuple[int, int, float]]:
+    """(start, end, value) of every fraction the (case-folded) text prints: vulgar fractions ("1¼",
+    "½"), slashes ("1 1/4", "1-1/2", "3/4"; small denominators only, so dates are not read as
+    fractions) and words ("one and one-quarter", "one and a half", "three-quarters").
+
+    Why: ordinances print multiples of a turbine's height this way; without them a right answer
+    (1.25) can never be supported."""
+    out: list[tuple[int, int, float]] = []
+    for m in _VULGAR_RE.finditer(low):
+        out.append((m.start(), m.end(), float(m.group(1) or 0) + unicodedata.numeric(m.group(2))))
+    for m in _SLASH_RE.finditer(low):
+        num, den = int(m.group(2)), int(m.group(3))
+        if 0 < num < den <= 16:
+            out.append((m.start(), m.end(), float(m.group(1) or 0) + num / den))
+    for m in _WORD_FRACTION_RE.finditer(low):
+        num = 1 if m.group(2) in ("a", "an") else _UNITS[m.group(2)]
+        den = _FRACTION_WORDS[m.group(3)]
+        if num < den:
+            out.append((m.start(), m.end(), float(_UNITS[m.group(1)] if m.group(1) else 0) + num / den))
     return out
 
 
@@ -376,7 +411,7 @@ def _word_numbers(low: str) -> set[float]:
     """Numbers written in words: "forty-five", "two hundred and fifty", "3 million" is handled by digits."""
     out: set[float] = set()
     total = current = 0
-    active = False
+    active = scaled = False
     for word in _WORDS.findall(low.replace("-", " ")):
         if word in _UNITS:
             current += _UNITS[word]
@@ -387,15 +422,16 @@ def _word_numbers(low: str) -> set[float]:
         elif word in _SCALES and active:
             total += max(1, current) * _SCALES[word]
             current = 0
-        elif word == "and" and active:
+        elif word == "and" and active and scaled:  # "two hundred and fifty", not "one and one-half"
             continue
         else:
             if active:
                 out.add(float(total + current))
             total = current = 0
-            active = False
+            active = scaled = False
             continue
         active = True
+        scaled = word in _SCALES
     if active:
         out.add(float(total + current))
     out |= {v / 100 for v in out}  # "forty-five per cent" read as a fraction too
@@ -548,16 +584,23 @@ def relevant(variable: Variable, text: str, others: Sequence[Variable] = (), *,
     return hits >= needed, [g[0] for g in groups]
 
 
-def value_support(variable: Variable, value: Any, text: str, others: Sequence[Variable] = ()) -> Support:
+def value_support(variable: Variable, value: Any, text: str, others: Sequence[Variable] = (), *,
+                  stats: TermStats | None = None, context: str | None = None) -> Support:
     """Whether `text` (the document at the quote) states `value` for `variable`, and if not, why.
 
-    Beyond the value itself, a number, year, date or boolean needs a text about the question
-    (`relevant`): a real quote with the right digits for another question is not support."""
+    Beyond the value itself, a number, year, date or boolean needs a text about the question: with
+    the document's `stats`, a number, year or date needs its `context` (the quote's sentence or row and
+    heading; the quote itself when not given) to name at least RELEVANCE_MIN of the question's weight
+    (`relevance`) and the number to be in the variable's unit (`unit_conflict`); without them, the
+    older rule (`relevant`: a key word that sets the question apart from `others`). A real quote with
+    the right digits for another question is not support."""
     if value is None:
         return Support(True)
     stated = value_stated(variable, value, text)
     if variable.type in (VariableType.TEXT, VariableType.CATEGORY, VariableType.LIST):
         return stated  # the option's (or value's) own words are specific enough
+    if stats is not None and variable.type is not VariableType.BOOLEAN:
+        return _weighed_support(variable, value, text, stated, stats, context, others)
     about, terms = relevant(variable, text, others, majority=variable.type is VariableType.BOOLEAN)
     if about:
         return stated
@@ -625,3 +668,464 @@ def _show(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+# --------------------------------------------------------------------------- relevance weighed by the document
+#
+# Why: a job's questions are often near-identical (a setback template: property line / dwellings / roads,
+# in feet and as a multiple of height). Keeping only the words no other question shares leaves a question
+# with one odd word, or none, so a right quote is flagged and a quote about another rule passes. Instead
+# each of the question's words (and its name's, options' and instructions') counts by how rare it is in
+# THIS document's sentences: "turbine" in a wind ordinance says little, "roads" or "flicker" a lot.
+
+#: Share of the question's weight (words present in the document) its quote's surroundings must name.
+RELEVANCE_MIN = 0.34
+#: Usual equivalents in rules (5-letter prefixes, or phrases): a stated maximum is about a maximum
+#: whatever its verb; units and their abbreviations; a multiple of the height is "times" or a percentage.
+RULE_EQUIVALENTS: dict[str, tuple[str, ...]] = {
+    "maxim": ("max", "exceed", "no more than", "not more than", "up to", "at most", "limit", "no greater than",
+              "not greater than"),
+    "max": ("maxim", "exceed", "no more than", "not more than", "up to", "at most", "limit"),
+    "minim": ("min", "at least", "not less than", "no less than", "no closer", "closer than", "setba", "set back"),
+    "multi": ("times", "percent", "%"),
+    "feet": ("foot", "ft"), "foot": ("feet", "ft"),
+    "dwell": ("resid", "house", "home", "habit"), "resid": ("dwell", "house", "home"),
+    "road": ("right-of-way", "highw", "street"),
+    "prope": ("lot line", "parcel"),
+    "noise": ("sound", "dba", "db", "decib", "audib"), "dba": ("noise", "sound", "decib", "db"),
+    "sound": ("noise", "dba", "db"),
+    "heigh": ("tall",),
+    "setba": ("set back", "distan", "closer", "separa"),
+    "flick": ("shado",), "shado": ("flick",),
+    "metre": ("meter",), "meter": ("metre",),
+}
+#: "not the target year", "except roads": what an instruction excludes is not the question's subject.
+_NOT_THIS = re.compile(r"\b(?:not|never|except|excluding|other than|rather than)\b[^.;,:]*", re.IGNORECASE)
+_SOURCE_WEIGHTS = (("question", 1.0), ("name", 1.0), ("instructions", 0.5), ("options", 0.5))
+#: Where a sentence ends: after . ; ! ? (not "C." or "4."), at a blank line, before an item "(c) ".
+_CONTEXT_END = re.compile(r"(?<=[.;!?])(?<!\b[A-Za-z0-9]\.)\s+(?=\S)|\n\s*\n|\s+(?=\([a-z0-9]{1,3}\)\s)")
+
+
+@dataclass(frozen=True)
+class TermStats:
+    """In how many of the document's sentences each word (5-letter prefix of its stem) occurs."""
+
+    sentences: int
+    df: dict[str, int]
+
+    def idf(self, forms: Sequence[str]) -> float:
+        """Rarity of a word group: the most frequent of its one-word forms decides (0: never in the document)."""
+        counts = [self.df.get(f[:5], 0) for f in forms if " " not in f and f != "%"]
+        seen = max(counts, default=0)
+        return math.log(1 + self.sentences / seen) if seen else 0.0
+
+
+def document_stats(pages: Sequence[PageText]) -> TermStats:
+    """TermStats over every sentence (and short line: headings, table rows) of the document."""
+    df: Counter[str] = Counter()
+    count = 0
+    for page in pages:
+        for unit in _units(page.text):
+            words = {_term(w) for w in _RUN.findall(unit.casefold())}
+            if words:
+                count += 1
+                df.update(words)
+    return TermStats(max(1, count), dict(df))
+
+
+@functools.lru_cache(maxsize=65536)
+def _term(word: str) -> str:
+    """A word as the document statistics count it (5-letter prefix of its stem); cached: a document
+    repeats its words."""
+    return _prefix(_stem(word))
+
+
+def _units(text: str) -> list[str]:
+    """Sentences, and short lines on their own (headings and table rows end without a full stop)."""
+    out: list[str] = []
+    for block in _CONTEXT_END.split(text):
+        current: list[str] = []
+        for line in block.splitlines():
+            current.append(line)
+            if _row_like(line):
+                out.append(" ".join(current))
+                current = []
+        if current:
+            out.append(" ".join(current))
+    return [u for u in out if u.strip()]
+
+
+def _row_like(line: str) -> bool:
+    """A heading or table row: short, not the wrapped end of a sentence ("of any public road.")."""
+    stripped = line.strip()
+    return " | " in stripped or (0 < len(stripped) < 60 and not stripped.endswith((",", "-", "(", ".")))
+
+
+@functools.lru_cache(maxsize=4096)  # asked for every sibling of every candidate: a variable is frozen
+def weighted_groups(variable: Variable) -> list[tuple[tuple[str, ...], float]]:
+    """The variable's subject words as (forms, source weight): question and name 1, instructions and
+    options 0.5. Units and number words count; function and generic words do not."""
+    sources = {"question": variable.question, "name": variable.name.replace("_", " "),
+               "instructions": _NOT_THIS.sub(" ", _SYNONYMS.sub("", variable.instructions or "")),
+               "options": " ".join(variable.options)}
+    groups: dict[str, tuple[tuple[str, ...], float]] = {}
+    for source, weight in _SOURCE_WEIGHTS:
+        for word in _RUN.findall(sources[source].casefold()):
+            stem = _stem(word)
+            if word in _STOP or stem in _STOP or word in _GENERIC or stem in _GENERIC or word.isdigit():
+                continue
+            if len(word) < 3 and word not in ("ft", "m"):
+                continue
+            head = _prefix(stem)
+            alts = [a for key, more in EQUIVALENTS.items() if head.startswith(key[:5]) for a in more]
+            alts += list(RULE_EQUIVALENTS.get(head, ()))
+            forms = tuple(dict.fromkeys((head, *alts)))
+            if head not in groups or groups[head][1] < weight:
+                groups[head] = (forms, weight)
+    for key, alts in stated_synonyms(variable).items():
+        head = _prefix(_stem(key)) if " " not in key else key
+        forms, weight = groups.get(head, ((head,), 0.5))
+        groups[head] = ((*forms, *alts), weight)
+    return list(groups.values())
+
+
+def relevance(variable: Variable, text: str, stats: TermStats) -> tuple[float, list[str]]:
+    """Share (0..1) of the question's weight that `text` names, each word weighed by its rarity in the
+    document (words the document never uses are left out: a quote cannot be expected to hold them).
+    Also the question's words, rarest first, for the note. 1.0 when nothing can be weighed."""
+    weighed = [(forms, weight * stats.idf(forms)) for forms, weight in weighted_groups(variable)]
+    weighed = [(forms, w) for forms, w in weighed if w > 0]
+    if not weighed:
+        return 1.0, []
+    present = _presence(text)
+    total = sum(w for _f, w in weighed)
+    hit = sum(w for forms, w in weighed if any(present(t) for t in forms))
+    return hit / total, [f[0] for f, _w in sorted(weighed, key=lambda fw: -fw[1])]
+
+
+# -- units
+
+#: Unit -> words that name it (prefixes of the case-folded word that follows a number).
+UNITS: dict[str, tuple[str, ...]] = {
+    "feet": ("feet", "foot", "ft", "'"), "metres": ("metre", "meter", "m"), "miles": ("mile", "mi"),
+    "dba": ("dba", "db", "decibel"), "hours": ("hour", "hr", "hrs"), "acres": ("acre",),
+    "percent": ("%", "percent", "per cent", "pct"), "times": ("times", "x"), "kw": ("kw", "kilowatt"),
+    "mw": ("mw", "megawatt"), "days": ("day",), "months": ("month",), "years": ("year",),
+}
+#: Units that state the same kind of quantity: a multiple of the height is also given as a percentage.
+_COMPATIBLE = {"times": {"times", "percent"}, "percent": {"percent", "times"}}
+_UNIT_AFTER = re.compile(r"\s*\)?\s*(%|per\s+cent|[a-z']+)")
+
+
+@functools.lru_cache(maxsize=4096)
+def variable_unit(variable: Variable) -> str | None:
+    """The unit the variable asks for, from its name first ("_feet", "_multiplier"), then its question."""
+    for source in (variable.name.replace("_", " "), variable.question, variable.instructions or ""):
+        low = source.casefold()
+        if re.search(r"\b(multiplier|multiple|times)\b", low):
+            return "times"
+        for unit, words in UNITS.items():
+            if unit in ("times", "percent"):
+                continue
+            if any(re.search(r"(?<![a-z])" + re.escape(w) + r"s?(?![a-z])", low) for w in words if len(w) > 2):
+                return unit
+        if re.search(r"%|\bpercent", low):
+            return "percent"
+    return None
+
+
+def unit_after(text: str, end: int) -> str | None:
+    """The unit named right after a number ending at `end` ("500 feet", "fifty (50) dBA", "110%")."""
+    m = _UNIT_AFTER.match(text.casefold(), end)
+    if not m:
+        return None
+    word = m.group(1)
+    for unit, words in UNITS.items():
+        if word in words or (len(word) > 2 and any(word.startswith(w) for w in words if len(w) > 2)):
+            return unit
+    return None
+
+
+_SMALL_WORD = re.compile(r"\b(?:(" + "|".join(_TENS) + r")(?:[- ](" + "|".join(list(_UNITS)[1:10]) + r"))?|("
+                         + "|".join(sorted(list(_UNITS)[1:], key=len, reverse=True)) + r"))\b(?![- ]?(?:hundred|thousand|"
+                         r"million|and\b|half|halves|thirds?|quarters?|fourths?|fifths?|eighths?|tenths?))")
+
+
+def number_spans(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, value) of the numbers printed in digits, fractions or small number words ("two
+    times"), in order of position."""
+    low = text.casefold()
+    spans: list[tuple[int, int, float]] = list(fractions_in(low))
+    taken = [(s, e) for s, e, _v in spans]
+    for m in _SMALL_WORD.finditer(low):  # "two times the height", "ten acres"; not "five (5) feet" twice
+        if any(s <= m.start() < e for s, e in taken) or re.match(r"\s*\(\s*\d", low[m.end():m.end() + 6]):
+            continue
+        tens, unit = m.group(1), m.group(2) or m.group(3)
+        spans.append((m.start(), m.end(), float(_TENS.get(tens or "", 0) + _UNITS.get(unit or "", 0))))
+        taken.append((m.start(), m.end()))
+    for m in _NUMBER.finditer(low):
+        if any(s <= m.start() < e for s, e in taken):
+            continue
+        digits = re.sub(r"[,\u00a0\u202f ]", "", m.group(1))
+        value = float(f"{digits}.{m.group(2)}") if m.group(2) else float(digits)
+        if m.group(2) and len(m.group(2)) == 3 and "," in m.group(0) and "." not in m.group(0):
+            value = float(digits + m.group(2))
+        spans.append((m.start(), m.end(), value))
+    return sorted(spans)
+
+
+def unit_conflict(variable: Variable, value: Any, text: str) -> str:
+    """Why the value in `text` is in another unit than the variable asks for ("" when it is not):
+    "1¼ times the height" is no answer in feet, "one mile (5,280 feet)" none in dBA."""
+    wanted = variable_unit(variable)
+    if wanted is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return ""
+    ok = _COMPATIBLE.get(wanted, {wanted})
+    target = float(value)
+    units = []
+    for start, end, number in number_spans(text):
+        if abs(number - target) <= 1e-9 * max(1.0, abs(target)) or abs(number / 100 - target) <= 1e-9:
+            unit = unit_after(text, end)
+            if unit in ok:
+                return ""
+            units.append(unit)
+    given = [u for u in units if u is not None]
+    if given and not any(u is None for u in units):
+        return f"the quote gives {_show(value)} in {given[0]}, the question asks for {wanted}"
+    return ""
+
+
+# -- where a quote is: its surroundings
+
+def quote_context(index: DocumentIndex, alignment: Alignment, value: Any = None) -> str:
+    """The quote's surroundings on its page: its sentence or table row, narrowed to the part nearer the
+    value than to any other number of the same unit ("500 feet from residences and 400 feet from roads"),
+    with the section heading above it. What relevance is judged on when the quote is short."""
+    if not alignment.parts:
+        return ""
+    part = max(alignment.parts, key=lambda p: p.end - p.start)
+    text = index.page_texts.get(part.page, "")
+    start, end = _value_anchor(text, part.start, part.end, value)
+    lo = max([m.end() for m in _CONTEXT_END.finditer(text, 0, min(len(text), start + 1)) if m.end() <= start] + [0])
+    nxt = _CONTEXT_END.search(text, end)
+    hi = nxt.start() if nxt else len(text)
+    lo, hi = _row_bounds(text, lo, hi, start, end)
+    lo, hi = _narrow_to_value(text, lo, hi, start, end, value)
+    own = text[lo:hi].strip()
+    lead = text[text.rfind("\n", 0, lo) + 1:lo].strip()
+    if len(lead) < 60 and len(re.findall(r"[^\W\d_]", lead)) >= 4 and _ITEM.match(lead):  # "Section 5. Height." or "(c) Public roads." before the sentence on its line
+        return f"{lead}\n{own}"
+    if re.match(r"(?:(?:section|article|chapter)\b\.?|§)\s*[\w.-]+", own, re.IGNORECASE):
+        return own  # the unit opens its own section: a heading above belongs to another
+    row = _row_like(own)
+    intro = _table_intro(text, lo) if row else ""
+    return "\n".join(t for t in (_heading_above(text, lo, tables=row), intro, own) if t).strip()
+
+
+def _value_anchor(text: str, start: int, end: int, value: Any) -> tuple[int, int]:
+    """Where the value is printed inside the quote (the whole quote when it cannot be told): a long
+    quote running over two rules is judged by the rule that holds the value."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        target = float(value)
+        for s, e, number in number_spans(text[start:end]):
+            if abs(number - target) <= 1e-9 * max(1.0, abs(target)) or abs(number / 100 - target) <= 1e-9:
+                return start + s, start + e
+    return start, end
+
+
+def _row_bounds(text: str, lo: int, hi: int, start: int, end: int) -> tuple[int, int]:
+    """Within a sentence, short lines (headings, table rows) are units of their own (as in _units):
+    the lines of the unit(s) the quote overlaps."""
+    bounds: list[tuple[int, int]] = []
+    unit_start = lo
+    for m in re.finditer(r"[^\n]*(?:\n|$)", text[lo:hi]):
+        if not m.group():
+            break
+        line_end = lo + m.end()
+        if _row_like(m.group()):
+            bounds.append((unit_start, line_end))
+            unit_start = line_end
+    if unit_start < hi:
+        bounds.append((unit_start, hi))
+    touched = [(a, b) for a, b in bounds if a < end and b > start] or [(lo, hi)]
+    return min(touched[0][0], start), max(touched[-1][1], end)
+
+
+def _narrow_to_value(text: str, lo: int, hi: int, start: int, end: int, value: Any) -> tuple[int, int]:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return lo, hi
+    spans = [(lo + s, lo + e, v) for s, e, v in number_spans(text[lo:hi])]
+    target = float(value)
+    own = [sp for sp in spans if start <= sp[0] < end and (abs(sp[2] - target) <= 1e-9 * max(1.0, abs(target))
+                                                         or abs(sp[2] / 100 - target) <= 1e-9)]
+    if not own:
+        return lo, hi
+    s0, e0, _v = own[0]
+    unit = unit_after(text, e0)
+    if unit is None:
+        return lo, hi
+    same = [sp for sp in spans if sp is not own[0] and unit_after(text, sp[1]) == unit]
+    before = [sp for sp in same if sp[1] <= s0]
+    after = [sp for sp in same if sp[0] >= e0]
+    new_lo = (before[-1][1] + s0) // 2 if before else lo
+    new_hi = (e0 + after[0][0]) // 2 if after else hi
+    # a word cut by the midpoint belongs to the side where it starts
+    while new_lo > lo and text[new_lo - 1].isalnum():
+        new_lo += 1
+        if new_lo >= s0:
+            break
+    while new_hi < hi and text[new_hi - 1].isalnum() and text[new_hi].isalnum():
+        new_hi += 1
+    return min(new_lo, start), max(new_hi, end)
+
+
+_ITEM = re.compile(r"(?:(?:(?:section|article|chapter|part)\b\.?|§)\s*[\w.-]+|\(?[A-Za-z0-9]{1,3}(?:\.\d+)*[.)])\s+\S",
+                   re.IGNORECASE)
+_HEADING = re.compile(r"^\s*(?:(?:(?:section|article|chapter|title|part|table)\b\.?|§)\s*[\w.-]+|\d+(?:\.\d+)*\.?|[A-Z]\.)\s+[^\n]{0,70}$",
+                      re.IGNORECASE)
+
+
+def _table_intro(text: str, pos: int, limit: int = 300) -> str:
+    """For a table row: the sentence just above the table's rows ("... the minimum distances in the
+    table below"), which says what the rows are about when no numbered heading does."""
+    start = pos
+    while start > 0:  # back over the rows (short lines) above this one
+        line_start = text.rfind("\n", 0, max(0, start - 1)) + 1
+        if not _row_like(text[line_start:start]) or start - line_start == 0:
+            break
+        start = line_start
+    before = text[max(0, start - limit):start]
+    ends = [m.end() for m in _CONTEXT_END.finditer(before[:-1] if before.endswith("\n") else before)]
+    sentence = before[ends[-1] if ends else 0:].strip()
+    return sentence if not _row_like(sentence) else ""
+
+
+def _heading_above(text: str, pos: int, *, tables: bool) -> str:
+    """The nearest heading line (numbered, short) above `pos` on the page; a table's title only for a
+    table row (`tables`), since prose after a table is not under its title."""
+    lines = text[:pos].splitlines()
+    for line in reversed(lines[:-1] if lines and not text[:pos].endswith("\n") else lines):
+        stripped = line.strip()
+        if _HEADING.match(stripped) and len(stripped) < 60 and not stripped.endswith((",", ";")):
+            if stripped.casefold().startswith("table") and not tables:
+                continue
+            return stripped
+    return ""
+
+
+def _weighed_support(variable: Variable, value: Any, text: str, stated: Support, stats: TermStats,
+                     context: str | None, others: Sequence[Variable]) -> Support:
+    reasons = [stated.reason] if not stated.ok else []
+    if stated.ok and variable.type is VariableType.NUMBER:
+        conflict = unit_conflict(variable, value, text)
+        if conflict:
+            reasons.append(conflict)
+    about = text if context is None else f"{context}\n{text}"  # the quote may name its subject before a page break
+    share, terms = relevance(variable, about, stats)
+    if share < RELEVANCE_MIN:
+        reasons.append("the quote is not about the question (its key words: " + ", ".join(terms[:6]) + ")")
+    else:
+        rival = closer_sibling(variable, about, others, stats)
+        if rival is not None:
+            reasons.append(f"the quote is about another question ({rival.name})")
+    return Support(not reasons, "; ".join(reasons), stated.missing)
+
+
+def closer_sibling(variable: Variable, text: str, others: Sequence[Variable], stats: TermStats) -> Variable | None:
+    """A question of the job asking for the same kind of value (type and unit) that `text` is more about.
+
+    Each pair is compared on the words that set the two apart, weighed by their rarity in the document:
+    "no closer than 500 feet to any residence" names the dwellings question's own words and none of the
+    roads question's, so it is about dwellings; a text naming none of the words that set this question
+    apart from a sibling (a church setback for the property-line question) is not about it either.
+    Twins that differ only by their unit tie (the unit decides).
+    Why pairwise: against all questions at once, a template of near-identical questions leaves nothing."""
+    unit = variable_unit(variable)
+    # a word the document never uses still sets two questions apart (dwellings in an ordinance without
+    # dwellings): it weighs as little as any word can, but a text without it cannot be about it
+    floor = math.log(1 + 1 / stats.sentences)
+    mine = {f[0]: (f, w * max(floor, stats.idf(f))) for f, w in weighted_groups(variable)}
+    present = _presence(text)
+    best: tuple[float, Variable] | None = None
+    for other in others:
+        if other.name == variable.name or other.type is not variable.type or variable_unit(other) != unit:
+            continue
+        theirs = {f[0]: (f, w * max(floor, stats.idf(f))) for f, w in weighted_groups(other)}
+        distinct = [(f, w) for head, (f, w) in mine.items() if head not in theirs and w > 0]
+        own = sum(w for f, w in distinct if any(present(t) for t in f))
+        rival = sum(w for head, (f, w) in theirs.items() if head not in mine and any(present(t) for t in f))
+        if distinct and own == 0:  # names nothing that sets this question apart from that one
+            rival = max(rival, 1e-6)
+        if rival > own + 1e-9 and (best is None or rival - own > best[0]):
+            best = (rival - own, other)
+    return best[1] if best else None
+
+
+def _presence(text: str) -> Any:
+    """present(term): whether `text` names a term (a word prefix, or a phrase); phrase forms are
+    prepared on first use only (most terms are single words)."""
+    words = set(_RUN.findall(text.casefold())) | ({"%"} if "%" in text else set())
+    prepared: list[tuple[list[str], str]] = []
+
+    def present(term: str) -> bool:
+        if " " in term.strip() or "-" in term:
+            if not prepared:
+                prepared.append((_words(text), loose(text)))
+            return _phrase_in(term, *prepared[0])
+        return any(w.startswith(term) or (len(w) >= 5 and term.startswith(w)) for w in words)
+    return present
+
+
+# -- which occurrence
+
+@dataclass(frozen=True)
+class Located:
+    """The chosen place of a quote, why it supports the value (or not), and how many places it has."""
+
+    alignment: Alignment
+    support: Support
+    text: str  # the document's text at the span
+    occurrences: int  # places the quote aligned at
+    context: str = ""
+
+
+def locate(index: DocumentIndex, variable: Variable, value: Any, quote: str, *, others: Sequence[Variable] = (),
+           stats: TermStats | None = None, prefer: set[int] | frozenset[int] = frozenset(),
+           limit: int = _MAX_EXACT) -> Located | None:
+    """Where a quote is for this question: among the places it aligns at, the one whose surroundings
+    (sentence or table row, heading) support the value and are most about the question; ties keep the
+    alignment order (exact first, then `prefer`red pages). When several places are about the question
+    as much, the choice is a guess: the support fails saying the quote occurs N times (review), and the
+    highlight shows the chosen one. None when the quote is not in the document.
+
+    Why: a short quote ("500 feet") often prints twice on a page; the first occurrence may belong to
+    another rule, and tying it there accepted a wrong value or highlighted the wrong rule."""
+    alignments = index.align(quote, prefer_pages=prefer)
+    if not alignments:
+        return None
+    scored: list[tuple[Alignment, Support, str, str, float]] = []
+    for alignment in alignments[:limit]:
+        text = index.aligned_text(alignment)
+        context = quote_context(index, alignment, value) if stats is not None else ""
+        support = value_support(variable, value, text, others, stats=stats, context=context or None)
+        share = relevance(variable, f"{context}\n{text}", stats)[0] if stats is not None else 0.0
+        scored.append((alignment, support, text, context, share))
+    good = [s for s in scored if s[1].ok]
+    n = len(alignments)
+    if not good:
+        alignment, support, text, context, _share = scored[0]
+        if n > 1 and support.reason:
+            support = Support(False, f"{support.reason} (the quote occurs {n} times in the document)", support.missing)
+        return Located(alignment, support, text, n, context)
+    best = max(good, key=lambda s: s[4])
+    rivals = [s for s in good if s is not best and s[4] >= best[4] - 0.05 and s[0].kind is best[0].kind
+              and s[3] != best[3]]
+    if rivals and prefer:  # the pages the model read (its chunk, its claimed page) may single one out
+        preferred = [s for s in [best, *rivals] if set(s[0].pages) & set(prefer)]
+        if len(preferred) == 1:
+            best, rivals = preferred[0], []
+    alignment, support, text, context, _share = best
+    if rivals and stats is not None:
+        support = Support(False, f"the quote occurs {n} times in the document and {len(rivals) + 1} places are "
+                                 "about the question: check the highlighted one", support.missing)
+    return Located(alignment, support, text, n, context)

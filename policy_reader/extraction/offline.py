@@ -3,8 +3,20 @@
 Why it exists: the app must work (and be demoable and testable) without any API key. It is
 honest rather than clever: it finds the sentences that best match each question (BM25 with a
 crude stemmer, plus boosts for sentences holding the kind of value the variable wants), pulls a
-typed value out of them, and quotes the sentence verbatim. Its confidence is capped below the
-usual acceptance threshold so an analyst reviews its answers.
+typed value out of them, and quotes the sentence verbatim.
+
+Numbers know their unit: when the variable asks for one (feet, metres, miles, dBA, hours, acres, %,
+a multiple "times the height"; grounding.variable_unit), a candidate must be printed with it (a
+percentage converts to a multiple: "110%" -> 1.1), so section numbers ("Section 3", "Chapter 5.35")
+and other units ("one mile (5,280 feet)" for a dBA limit) are never answers. Numbers without an asked
+unit still skip headings and section numbers. No candidate in a passage near the question's terms:
+not found.
+
+Acceptance: a lexical guess is capped below the usual threshold (MAX_CONFIDENCE) and says so in its
+note, so it goes to review. A number, year or date is CHECKED when grounding.locate (the checks an
+LLM answer passes) finds its quote in the document stating the value, in the asked unit, about the
+question and about no sibling question more, and no other checked value competes: it gets
+CHECKED_CONFIDENCE and no note, so the pipeline may accept it.
 """
 from __future__ import annotations
 
@@ -14,10 +26,17 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from policy_reader.extraction.grounding import (RULE_EQUIVALENTS, DocumentIndex, TermStats, document_stats, locate,
+                                                number_spans, unit_after, variable_unit)
 from policy_reader.models import Answer, AnswerStatus, PageText, Usage, Variable, VariableType
 from policy_reader.variables import YEAR_RE, coerce_value, parse_date, parse_numbers
 
+#: Cap of a lexical guess: below the usual acceptance threshold, so an analyst reviews it.
 MAX_CONFIDENCE = 0.75
+#: A number, year or date whose quote states it exactly, in the asked unit, in a passage that
+#: grounding finds about the question (and about no sibling question more), with no rival value
+#: that passes the same checks: the same evidence an LLM answer is accepted on.
+CHECKED_CONFIDENCE = 0.9
 _K1, _B = 1.2, 0.75
 
 _STOP = set("""a an and are as at be been being but by can could did do does done for from had has have how if in
@@ -99,7 +118,8 @@ class _Index:
 
 # --------------------------------------------------------------------------- sentences
 
-_SENT_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(\u201c]?[A-Z0-9\u2022])|(?<=;)\s+|\s+(?=\u2022)")
+_SENT_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(\u201c]?[A-Z0-9\u2022])|(?<=;)\s+|\s+(?=\u2022)|"
+                         r"(?<=[.!?])\s+(?=\([a-z0-9]{1,3}\)\s)")  # "... dwelling. (c) Public roads"
 _BULLET_LINE = re.compile(r"^\s*(?:[\u2022\-*\u2013]|\d+[.)])\s+")
 
 
@@ -204,6 +224,10 @@ def _make_query(v: Variable) -> _Query:
             weights[t] = min(w, 0.4)  # "year" names the answer's type, not the topic
         for syn in _SYNONYMS.get(t, ()):
             weights.setdefault(syn, 0.8 * w)
+    for t, w in list(weights.items()):  # the rules' usual equivalents (grounding): "sound" for "noise"
+        for alt in RULE_EQUIVALENTS.get(t, ()):
+            if alt.isalpha():
+                weights.setdefault(stem(alt), 0.8 * w)
     for t in tokens(v.instructions):
         weights.setdefault(t, 0.3)
     if v.type in (VariableType.CATEGORY, VariableType.LIST):
@@ -274,7 +298,7 @@ def _type_boost(s: Sentence, query: _Query) -> float:
     if t is VariableType.NUMBER:
         if query.asks_percent:
             return 1.0 if _PERCENT_RE.search(text) else (-0.3 if _non_year_numbers(text) else -1.0)
-        return 0.6 if _non_year_numbers(text) else -1.0
+        return 0.6 if _non_year_numbers(text) or number_spans(text) else -1.0  # "two times the height" too
     if t in (VariableType.CATEGORY, VariableType.LIST) and v.options:
         n = len(_options_in(text, v.options))
         return min(1.0, 0.6 * n) if n else -1.0
@@ -362,7 +386,46 @@ def _near(lower: str, pos: int, cues: tuple[str, ...], window: int = 60) -> floa
     return best
 
 
+_SECTION_BEFORE = re.compile(r"(?:section|sections|chapter|article|title|part|table|figure|no\.?|number|§|"
+                             r"ordinance|appendix|page|item)\s*$", re.I)
+
+
+def _section_number(text: str, start: int, end: int) -> bool:
+    """A number that names a section, not a quantity: "Section 3", "Chapter 5.35", "9.40.050", a
+    numbered item at the start of a sentence ("4.2 Turbines shall ...")."""
+    if _SECTION_BEFORE.search(text[max(0, start - 14):start]):
+        return True
+    if re.match(r"\.\d", text[end:end + 2]) or re.match(r"\d+\.\d+\.", text[start:end + 2]):
+        return True
+    return not text[:start].strip() and bool(re.match(r"[.)]?\s+[A-Z(]", text[end:end + 3]))
+
+
+def _unit_candidates(query: _Query, hits: list[_Hit], unit: str) -> list[_Candidate]:
+    """Numbers printed with the variable's unit (a percentage taken as a multiple when that is asked)."""
+    out = []
+    key_terms = tuple(t for t, w in query.weights.items() if w >= 0.8)
+    for h in hits:
+        text = h.sentence.text
+        lower = text.lower()
+        for start, end, value in number_spans(text):
+            if _section_number(text, start, end):
+                continue
+            given = unit_after(text, end)
+            if given == unit:
+                pass
+            elif unit == "times" and given == "percent":
+                value = value / 100
+            else:
+                continue
+            closeness = _near(lower, start, key_terms, window=80) if key_terms else 0.0
+            out.append(_Candidate(_tidy(round(value, 6)), h, h.score * (1.0 + 0.5 * closeness)))
+    return out
+
+
 def _number_candidates(query: _Query, hits: list[_Hit]) -> list[_Candidate]:
+    unit = variable_unit(query.variable)
+    if unit is not None and not (unit == "percent" and query.asks_percent):
+        return _unit_candidates(query, hits, unit)
     out = []
     key_terms = [t for t, w in query.weights.items() if w >= 0.8]
     for h in hits:
@@ -376,7 +439,7 @@ def _number_candidates(query: _Query, hits: list[_Hit]) -> list[_Candidate]:
         lower = text.lower()
         for pos, raw in matches:
             numbers = parse_numbers(raw)
-            if not numbers:
+            if not numbers or _section_number(text, pos, pos + len(raw.rstrip())):
                 continue
             closeness = _near(lower, pos, tuple(key_terms), window=80) if key_terms else 0.0
             out.append(_Candidate(_tidy(numbers[0]), h, h.score * (1.0 + 0.5 * closeness)))
@@ -437,9 +500,10 @@ class OfflineExtractor:
 
     def answer(self, pages: list[PageText], variables: list[Variable]) -> tuple[list[Answer], Usage]:
         index = build_index(pages)
-        return [self._answer_one(index, v) for v in variables], Usage()
+        check = _Checker(DocumentIndex(pages), document_stats(pages), variables)
+        return [self._answer_one(index, v, check) for v in variables], Usage()
 
-    def _answer_one(self, index: _Index, v: Variable) -> Answer:
+    def _answer_one(self, index: _Index, v: Variable, check: "_Checker | None" = None) -> Answer:
         query = _make_query(v)
         if _asks_title(v) and index.first_lines:
             return _title_answer(index, v)
@@ -461,6 +525,8 @@ class OfflineExtractor:
         }[v.type](query, hits)
         if not candidates:
             return _not_found(v)
+        if check is not None:
+            return _checked_answer(query, candidates, check)
         return _best_candidate_answer(query, candidates)
 
 
@@ -495,6 +561,44 @@ def _best_candidate_answer(query: _Query, candidates: list[_Candidate]) -> Answe
     note = "offline: lexical match, please check" + (f"; {problem}" if problem else "")
     return _found(query.variable, value, best.hit.sentence.text, best.hit.sentence.page,
                   sorted({c.hit.sentence.page for c in ranked if c.value == best.value}), conf, note)
+
+
+@dataclass
+class _Checker:
+    """The document as grounding sees it: an offline answer passes the checks an LLM answer passes."""
+
+    index: DocumentIndex
+    stats: TermStats
+    variables: list[Variable]
+
+    def supports(self, v: Variable, value: object, quote: str) -> bool:
+        located = locate(self.index, v, value, quote, others=self.variables, stats=self.stats)
+        return located is not None and located.support.ok
+
+
+def _checked_answer(query: _Query, candidates: list[_Candidate], check: _Checker) -> Answer:
+    """The best candidate whose quote grounding accepts for the question; alone: CHECKED_CONFIDENCE.
+
+    Candidates that fail the checks are dropped (a number about another rule is no answer), and none
+    left is "not found". Two checked values compete: the best is given, capped, for review."""
+    v = query.variable
+    if v.type not in (VariableType.NUMBER, VariableType.YEAR, VariableType.DATE):
+        return _best_candidate_answer(query, candidates)
+    passed: list[_Candidate] = []
+    for c in sorted(candidates, key=lambda c: (-c.score, c.hit.sentence.page))[:12]:
+        value, problem = coerce_value(v, c.value)
+        if problem or value is None:
+            continue
+        if check.supports(v, value, c.hit.sentence.text):
+            passed.append(c)
+    if not passed:
+        return _not_found(v)
+    answer = _best_candidate_answer(query, passed)
+    values = {c.value for c in passed}
+    if len(values) == 1:
+        pages = sorted({c.hit.sentence.page for c in passed})
+        return answer.model_copy(update={"confidence": CHECKED_CONFIDENCE, "pages": pages, "note": ""})
+    return answer
 
 
 def _boolean_answer(query: _Query, hits: list[_Hit]) -> Answer:

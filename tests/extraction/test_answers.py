@@ -439,7 +439,8 @@ def test_a_model_quoting_across_page_breaks_with_markers_still_gets_the_true_pag
     assert not [a for _, _, a in results if a.status is AnswerStatus.ACCEPTED and not a.span]
     assert {kind for kind, _, _ in results} == {"middle", "top", "split"}
     accepted = sum(a.status is AnswerStatus.ACCEPTED for _, _, a in results)
-    assert accepted >= 0.9 * len(results), [(a.name, a.note) for _, _, a in results if a.note][:10]
+    # a quote naming its subject before a page break, its value after it, is about the question (issue 28)
+    assert accepted >= 0.98 * len(results), [(a.name, a.note) for _, _, a in results if a.note][:10]
 
 
 def test_real_quotes_attached_to_wrong_values_are_never_accepted(fake_openai, policies):
@@ -494,3 +495,68 @@ def test_a_cancel_is_seen_between_answers_not_after_all_checks(fake_openai):
     with pytest.raises(Cancelled):
         extract_document(POLICY, ALL, make_extractor(fake_openai.settings()), threshold=0.8, should_stop=stop)
     assert fake_openai.calls == 1 and checked[-1] == 1
+
+
+# --------------------------------------------------------------------------- real ordinances (issue 28)
+
+
+def _ordinance_doc(ordinance) -> DocumentText:
+    pages = ordinance.page_texts()
+    return DocumentText(pages=pages, page_count=len(pages), sha256="1" * 64)
+
+
+def test_a_strong_model_on_a_real_setback_template_is_accepted_on_the_right_page(fake_openai):
+    """The gold quotes as printed (fractions, twins, tables, a stated maximum) are all accepted."""
+    from tests.ordinance_corpus import HELD_OUT, ORDINANCES, TEMPLATE, gold_facts
+
+    extractor = _extractor(fake_openai)
+    for ordinance in [*ORDINANCES, *HELD_OUT]:
+        fake_openai.facts = gold_facts(ordinance)
+        got = _by_name(extract_document(_ordinance_doc(ordinance), TEMPLATE, extractor, threshold=0.8).answers)
+        for name, fact in ordinance.gold.items():
+            if fact is None:
+                assert got[name].status is AnswerStatus.NOT_FOUND
+                continue
+            a = got[name]
+            assert a.status is AnswerStatus.ACCEPTED, (ordinance.name, name, a.note)
+            assert a.value == pytest.approx(fact[0]) and a.page == ordinance.page_of(fact[1]), (ordinance.name, name)
+
+
+def test_a_wrong_value_carried_by_a_bare_repeated_number_is_never_accepted(fake_openai):
+    """Residences 500, roads 400 on one page: roads = 500 with the bare quote "500 feet" goes to review."""
+    from tests.ordinance_corpus import BRENTON, TEMPLATE
+
+    fake_openai.facts = {"setback_roads_feet": (500, "500 feet"), "setback_dwellings_feet": (400, "400 feet")}
+    got = _by_name(extract_document(_ordinance_doc(BRENTON), TEMPLATE, _extractor(fake_openai), threshold=0.8).answers)
+    for name in ("setback_roads_feet", "setback_dwellings_feet"):
+        assert got[name].status is AnswerStatus.NEEDS_REVIEW, got[name]
+        assert "about another question" in got[name].note
+
+
+@pytest.mark.parametrize("which, name, value, quote, line_start", [
+    ("CEDAR", "setback_dwellings_feet", 2640, "2,640 feet", "Occupied dwellings"),  # also the lakes row
+    ("ALDER", "max_height_feet", 500, "500 feet", "The total height"),  # first printed for roads
+])
+def test_a_short_quote_is_highlighted_on_the_rule_it_belongs_to(fake_openai, which, name, value, quote, line_start):
+    """A bare quote printed for two rules is tied to the rule the question is about."""
+    from tests import ordinance_corpus
+    from tests.ordinance_corpus import TEMPLATE
+
+    fake_openai.facts = {name: (value, quote)}
+    doc = _ordinance_doc(getattr(ordinance_corpus, which))
+    a = _by_name(extract_document(doc, TEMPLATE, _extractor(fake_openai), threshold=0.8).answers)[name]
+    assert a.status is AnswerStatus.ACCEPTED, a.note
+    text = doc.pages[a.page - 1].text
+    line = text[text.rfind("\n", 0, a.span[0].start) + 1:text.find("\n", a.span[0].end)]
+    assert line.startswith(line_start), line
+
+
+def test_a_quote_equally_about_the_question_twice_on_a_page_is_reviewed_saying_so(fake_openai):
+    from tests.ordinance_corpus import TEMPLATE
+
+    doc = _doc(["Section 5 Setbacks\nWind turbines shall be set back 500 feet from public roads.\n"
+                "Section 6 Summary\nAs said, wind turbines shall be set back 500 feet from public roads."])
+    fake_openai.facts = {"setback_roads_feet": (500, "set back 500 feet from public roads")}
+    a = _by_name(extract_document(doc, TEMPLATE, _extractor(fake_openai), threshold=0.8).answers)["setback_roads_feet"]
+    assert a.status is AnswerStatus.NEEDS_REVIEW and "occurs 2 times" in a.note, a.note
+    assert a.span and a.page == 1

@@ -98,3 +98,110 @@ def test_value_support(variable: Variable, value, text: str, ok: bool) -> None:
     assert support.ok is ok, support.reason
     if not ok:
         assert support.reason
+
+
+# --------------------------------------------------------------------------- real ordinances (issue 28)
+
+from policy_reader.extraction.grounding import document_stats, locate  # noqa: E402
+from tests.ordinance_corpus import (ALDER, BRENTON, CEDAR, DELMAR, HELD_OUT, ORDINANCES, PINECREST,  # noqa: E402
+                                    TEMPLATE)
+
+_T = {v.name: v for v in TEMPLATE}
+
+
+@pytest.mark.parametrize("text, value", [
+    ("Neighboring dwellings 1\u00bc times the total height", 1.25),
+    ("a distance of 1 1/4 times the total height", 1.25),
+    ("a distance of 1-1/2 times the height", 1.5),
+    ("one and one-quarter times the total height", 1.25),
+    ("equal to one and one-half times its total height", 1.5),
+    ("three-quarters of a mile", 0.75),
+    ("\u00bd mile from the airport", 0.5),
+    ("a distance equal to 125 percent of the total height", 1.25),
+    ("one and one-tenth times the height", 1.1),
+])
+def test_numbers_printed_as_fractions_are_read(text: str, value: float) -> None:
+    assert any(abs(n - value) < 1e-9 for n in numbers_in(text)), numbers_in(text)
+
+
+@pytest.mark.parametrize("doc, name", [(o, n) for o in [*ORDINANCES, *HELD_OUT] for n, f in o.gold.items()
+                                        if f is not None],
+                         ids=lambda x: getattr(x, "name", x))
+def test_a_right_quote_is_not_flagged_because_the_template_has_neighbours(doc, name: str) -> None:
+    """Every gold quote of the real setback template (twins `_feet` / `_multiplier`, height, noise,
+    flicker) supports its value: relevance weighs the question's words by their rarity in the document."""
+    value, quote = doc.gold[name]
+    pages = doc.page_texts()
+    located = locate(DocumentIndex(pages), _T[name], value, quote, others=TEMPLATE, stats=document_stats(pages))
+    assert located is not None and located.support.ok, located and located.support.reason
+    assert located.alignment.pages == [doc.page_of(quote)]
+
+
+@pytest.mark.parametrize("doc, name, value, text", [
+    (ALDER, "noise_limit_dba", 5280, "located within one mile (5,280 feet) of the boundary"),  # another rule, unit
+    (ALDER, "setback_dwellings_feet", 1.25, "Neighboring dwellings 1\u00bc times the total height"),  # twin's unit
+    (ALDER, "setback_roads_multiplier", 1.1, "not less than 1.1 times the total height of the turbine"),  # lines
+    (CEDAR, "setback_roads_multiplier", 600, "shall exceed a total height of six hundred (600) feet"),
+    (DELMAR, "setback_dwellings_feet", 1.25, "a distance equal to 125 percent of the total height of the turbine"),
+    (BRENTON, "max_height_feet", 500, "A wind turbine shall be located no closer than 500 feet to any residence."),
+    (BRENTON, "shadow_flicker_hours", 45, "shall not exceed 45 dBA at the exterior of any non-participating residence"),
+    # held out (tests/ordinance_corpus.py): an identification number's placement, "multiple entities"
+    (PINECREST, "max_height_feet", 15, "identification number located no higher than 15 feet\nabove ground level"),
+    (PINECREST, "setback_dwellings_multiplier", 1.1,
+     "setbacks from multiple entities shall be one and one-tenth times the\nheight of the total system"),
+])
+def test_a_quote_about_another_rule_is_still_caught(doc, name: str, value, text: str) -> None:
+    support = value_support(_T[name], value, text, TEMPLATE, stats=document_stats(doc.page_texts()))
+    assert not support.ok
+    assert support.reason
+
+
+def test_a_stated_maximum_is_about_a_question_of_the_maximum_whatever_its_verb() -> None:
+    stats = document_stats(BRENTON.page_texts())
+    for text in ("The total height of any wind turbine shall be no more than 499 feet.",
+                 "The total height of any wind turbine shall not exceed 499 feet.",
+                 "Turbines are limited to a total height of 499 feet."):
+        assert value_support(_T["max_height_feet"], 499, text, TEMPLATE, stats=stats).ok, text
+
+
+@pytest.mark.parametrize("doc, name, value, quote, row", [
+    (CEDAR, "setback_dwellings_feet", 2640, "2,640 feet", "Occupied dwellings 2,640 feet"),  # not the lakes row
+    (ALDER, "setback_roads_feet", 500, "500 feet", "five hundred (500) feet from the right-of-way"),  # not height
+    (ALDER, "max_height_feet", 500, "500 feet", "The total height of a wind turbine shall not exceed 500 feet"),
+])
+def test_a_repeated_quote_is_tied_to_the_place_about_the_question(doc, name: str, value, quote: str, row: str) -> None:
+    pages = doc.page_texts()
+    index = DocumentIndex(pages)
+    located = locate(index, _T[name], value, quote, others=TEMPLATE, stats=document_stats(pages))
+    assert located is not None and located.occurrences == 2
+    assert located.support.ok, located.support.reason
+    part = located.alignment.parts[0]
+    line_start = index.page_texts[part.page].rfind("\n", 0, part.start) + 1
+    assert row in " ".join(index.page_texts[part.page][line_start:part.end + 60].split())
+
+
+def test_a_wrong_value_carried_by_a_bare_repeated_quote_is_never_supported() -> None:
+    """Residences 500, roads 400 on one page: roads = 500 with the bare quote "500 feet" is not support."""
+    pages = BRENTON.page_texts()
+    located = locate(DocumentIndex(pages), _T["setback_roads_feet"], 500, "500 feet", others=TEMPLATE,
+                     stats=document_stats(pages))
+    assert located is not None and not located.support.ok
+
+
+def test_a_quote_equally_about_the_question_in_two_places_is_reviewed_saying_how_often_it_occurs() -> None:
+    pages = [PageText(number=1, text="Section 2 Setbacks\nTurbines shall be set back 500 feet from public roads."),
+             PageText(number=2, text="Section 9 Waivers\nTurbines shall be set back 500 feet from public roads "
+                                     "unless the county engineer agrees in writing.")]
+    located = locate(DocumentIndex(pages), _T["setback_roads_feet"], 500, "set back 500 feet from public roads",
+                     others=TEMPLATE, stats=document_stats(pages))
+    assert located is not None and not located.support.ok
+    assert "occurs 2 times" in located.support.reason
+    assert located.alignment.pages == [1]  # the highlight shows the chosen one
+
+
+def test_small_number_words_are_numbers_with_their_unit_but_never_counted_twice() -> None:
+    from policy_reader.extraction.grounding import number_spans
+
+    assert [v for _s, _e, v in number_spans("of two times the combined height")] == [2.0]
+    assert [v for _s, _e, v in number_spans("five hundred (500) feet")] == [500.0]
+    assert [v for _s, _e, v in number_spans("one and one-half times")] == [1.5]
