@@ -33,9 +33,11 @@ from typing import Any
 
 from policy_reader.errors import LlmError
 from policy_reader.extraction.extractor import Extractor
-from policy_reader.extraction.grounding import (FUZZY_ACCEPT, NOT_FOUND, Alignment, DocumentIndex, Support, TermStats,
-                                                clean_quote, document_stats, locate, quote_problem, relevant,
-                                                value_stated, value_support)
+from policy_reader.extraction.grounding import Alignment, DocumentIndex, FUZZY_ACCEPT, NOT_FOUND, quote_problem
+from policy_reader.extraction.values import Support, value_stated
+from policy_reader.extraction.relevance import TermStats, document_stats, relevant, value_support
+from policy_reader.reading.quotes import clean_quote
+from policy_reader.extraction.placement import locate
 from policy_reader.models import (Answer, AnswerStatus, DocumentText, MatchKind, PageText, Passage, Usage, Variable,
                      VariableType)
 from policy_reader.llm.pacing import call_context
@@ -139,7 +141,7 @@ def check_evidence(answer: Answer, index: DocumentIndex, variable: Variable,
 
     Several places may hold the quote: the one whose text supports the value wins, then the chunk's
     own pages, then the first. With the document's `stats` (extract_document passes them), the
-    choice is grounding.locate's: the place whose surroundings are most about the question, and a
+    choice is placement.locate's: the place whose surroundings are most about the question, and a
     quote equally about it in several places goes to review saying how often it occurs. The model's
     page is kept only as `claimed_page` (for the note)."""
     claimed = answer.page

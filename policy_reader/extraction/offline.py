@@ -6,14 +6,14 @@ crude stemmer, plus boosts for sentences holding the kind of value the variable 
 typed value out of them, and quotes the sentence verbatim.
 
 Numbers know their unit: when the variable asks for one (feet, metres, miles, dBA, hours, acres, %,
-a multiple "times the height"; grounding.variable_unit), a candidate must be printed with it (a
+a multiple "times the height"; values.variable_unit), a candidate must be printed with it (a
 percentage converts to a multiple: "110%" -> 1.1), so section numbers ("Section 3", "Chapter 5.35")
 and other units ("one mile (5,280 feet)" for a dBA limit) are never answers. Numbers without an asked
 unit still skip headings and section numbers. No candidate in a passage near the question's terms:
 not found.
 
 Acceptance: a lexical guess is capped below the usual threshold (MAX_CONFIDENCE) and says so in its
-note, so it goes to review. A number, year or date is CHECKED when grounding.locate (the checks an
+note, so it goes to review. A number, year or date is CHECKED when placement.locate (the checks an
 LLM answer passes) finds its quote in the document stating the value, in the asked unit, about the
 question and about no sibling question more, and no other checked value competes: it gets
 CHECKED_CONFIDENCE and no note, so the pipeline may accept it.
@@ -26,8 +26,10 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from policy_reader.extraction.grounding import (RULE_EQUIVALENTS, DocumentIndex, TermStats, document_stats, locate,
-                                                number_spans, unit_after, variable_unit)
+from policy_reader.extraction.relevance import RULE_EQUIVALENTS, TermStats, document_stats
+from policy_reader.extraction.grounding import DocumentIndex
+from policy_reader.extraction.placement import locate
+from policy_reader.extraction.values import number_spans, unit_after, variable_unit
 from policy_reader.models import Answer, AnswerStatus, PageText, Usage, Variable, VariableType
 from policy_reader.variables import YEAR_RE, coerce_value, parse_date, parse_numbers
 

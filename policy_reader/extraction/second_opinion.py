@@ -11,7 +11,7 @@ answers it catches on the planted facts.
 What counts as a disagreement, per variable:
 - the second engine gives a value whose quote is found in the document (aligned, exact or fuzzy) and, when
   the document's pages are given, whose text there states that value about the question
-  (grounding.value_support: the test that accepts a first answer), and
+  (relevance.value_support: the test that accepts a first answer), and
 - that value is not the first engine's value by the variable's type (`same_value`, below), or the first
   engine found nothing.
 The second engine finding nothing is no disagreement: an abstention says nothing against an answer (the
@@ -41,7 +41,7 @@ def disagrees(variable: Variable, first: Answer, second: Answer, pages: Mapping[
     if first.value is not None and same_value(variable, first.value, second.value):
         return False
     if pages is not None:
-        from policy_reader.extraction.grounding import value_support
+        from policy_reader.extraction.relevance import value_support
 
         text = " ".join(pages.get(part.page, "")[part.start:part.end] for part in second.span)
         return value_support(variable, second.value, text, others).ok

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from policy_reader.extraction.grounding import (FUZZY_ACCEPT, FUZZY_MIN, DocumentIndex, clean_quote, dates_in, numbers_in,
-                                     value_support)
+from policy_reader.extraction.grounding import DocumentIndex, FUZZY_ACCEPT, FUZZY_MIN
+from policy_reader.reading.quotes import clean_quote
+from policy_reader.extraction.values import dates_in, numbers_in
+from policy_reader.extraction.relevance import value_support
 from policy_reader.models import MatchKind, PageText, Variable, VariableType
 
 PAGES = [PageText(number=1, text="Intro"),
@@ -102,7 +104,8 @@ def test_value_support(variable: Variable, value, text: str, ok: bool) -> None:
 
 # --------------------------------------------------------------------------- real ordinances (issue 28)
 
-from policy_reader.extraction.grounding import document_stats, locate  # noqa: E402
+from policy_reader.extraction.relevance import document_stats
+from policy_reader.extraction.placement import locate  # noqa: E402
 from tests.ordinance_corpus import (ALDER, BRENTON, CEDAR, DELMAR, HELD_OUT, ORDINANCES, PINECREST,  # noqa: E402
                                     TEMPLATE)
 
@@ -200,7 +203,7 @@ def test_a_quote_equally_about_the_question_in_two_places_is_reviewed_saying_how
 
 
 def test_small_number_words_are_numbers_with_their_unit_but_never_counted_twice() -> None:
-    from policy_reader.extraction.grounding import number_spans
+    from policy_reader.extraction.values import number_spans
 
     assert [v for _s, _e, v in number_spans("of two times the combined height")] == [2.0]
     assert [v for _s, _e, v in number_spans("five hundred (500) feet")] == [500.0]
