@@ -1,6 +1,7 @@
 """Real PDFs for tests, generated with fpdf2 (a test-only dependency)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from fpdf import FPDF
@@ -143,3 +144,84 @@ def _save(pdf: FPDF, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(path))
     return path
+
+
+# --- tables and printed page numbers (issue 28)
+
+SETBACK_ROWS = [("Area of 10 or more acres (surface)", "300 feet"), ("Residences (irrigation)", "1,000 feet"),
+                ("Public roads", "500 feet"), ("Occupied buildings on adjacent land", "1,500 feet")]
+
+
+def make_table_pdf(path: str | Path, rows: list[tuple[str, ...]] = SETBACK_ROWS, *,
+                   header: tuple[str, ...] | None = ("Feature", "Minimum setback"),
+                   intro: str = "Section 4.2 Setbacks. Wind energy facilities shall meet the setbacks "
+                                "from the features listed in Table 1.",
+                   outro: str = "Setbacks are measured from the base of the tower to the nearest point of "
+                                "the feature.",
+                   label_mm: float = 40, cell_mm: float = 35, ruled: bool = True) -> Path:
+    """One page with prose, a table whose first-column labels wrap over two lines, and prose again.
+
+    The text is written line by line across the row (label line 1, then the row's values, then label
+    line 2), values at the top of their row, as many office programs write a table: read in content
+    order, a label's lines and the value cells interleave ('Area of 10 or more 300 feet / acres
+    (surface)')."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=False)
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.set_xy(20, 20)
+    pdf.multi_cell(170, 5.5, intro)
+    x0, line_h, pad = 20.0, 5.5, 2.0
+    xs = [x0] + [x0 + label_mm + pad + k * (cell_mm + pad) for k in range(len(rows[0]) - 1)]
+    width = xs[-1] + cell_mm - x0
+    y = pdf.get_y() + 6
+    for number, row in enumerate(([header] if header else []) + list(rows)):
+        wrapped = [pdf.multi_cell(label_mm if k == 0 else cell_mm, line_h, cell, dry_run=True, output="LINES")
+                   for k, cell in enumerate(row)]
+        height = line_h * max(len(lines) for lines in wrapped) + 2 * pad
+        if ruled:
+            pdf.line(x0 - 1, y, x0 + width, y)
+        for k in range(max(len(lines) for lines in wrapped)):  # visual line by visual line
+            for x, lines in zip(xs, wrapped):
+                if k < len(lines):
+                    pdf.text(x, y + pad + line_h * k + 4, lines[k])
+        y += height
+    if ruled:
+        pdf.line(x0 - 1, y, x0 + width, y)
+    pdf.set_xy(20, y + 6)
+    pdf.multi_cell(170, 5.5, outro)
+    return _save(pdf, path)
+
+
+def make_labelled_pdf(path: str | Path, pages: list[str], *, first_label: int, from_page: int = 1,
+                      roman_before: bool = True) -> Path:
+    """A text PDF whose /PageLabels number PDF page `from_page` as `first_label` (pages before it get
+    roman numerals i, ii, ... when `roman_before`), as a report with front matter does (written by pypdf)."""
+    import pypdf
+
+    path = make_text_pdf(path, pages)
+    writer = pypdf.PdfWriter(clone_from=str(path))
+    if from_page > 1 and roman_before:
+        writer.set_page_label(0, from_page - 2, style="/r")
+    writer.set_page_label(from_page - 1, len(pages) - 1, style="/D", start=first_label)
+    out = io.BytesIO()
+    writer.write(out)
+    atomic_write_bytes(path, out.getvalue())
+    return path
+
+
+def make_footer_numbered_pdf(path: str | Path, pages: list[str], *, first_printed: int,
+                             at: str = "footer") -> Path:
+    """A text PDF with a printed page number in every page's footer (or header, `at="header"`):
+    PDF page n shows `first_printed + n - 1`; no /PageLabels."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=False)
+    for n, text in enumerate(pages):
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=11)
+        pdf.set_xy(20, 25)
+        pdf.multi_cell(170, 5.5, text)
+        pdf.set_font("Helvetica", size=9)
+        pdf.set_xy(20, 282 if at == "footer" else 10)
+        pdf.cell(170, 5, str(first_printed + n), align="C")
+    return _save(pdf, path)

@@ -43,10 +43,40 @@ def test_two_columns_are_read_column_by_column_under_a_full_width_heading() -> N
 
 
 def test_a_table_keeps_its_rows() -> None:
-    """Short cells with a wide gap are a table, not two text columns: read row by row."""
+    """Short cells with a wide gap are a table, not two text columns: read row by row, cells apart."""
     rows = [_box(100, 100 + 40 * i, 260, 130 + 40 * i, f"Sector {i}") for i in range(6)]
     cells = [_box(1000, 100 + 40 * i, 1100, 130 + 40 * i, f"{10 * i} %") for i in range(6)]
-    assert layout_text(rows + cells).splitlines() == [f"Sector {i} {10 * i} %" for i in range(6)]
+    assert layout_text(rows + cells).splitlines() == [f"Sector {i} | {10 * i} %" for i in range(6)]
+
+
+def test_a_wrapped_table_label_is_joined_into_its_row() -> None:
+    """A label over two lines, its value on the first: the second line belongs to the row, not
+    to a row of its own between the values (issue 28)."""
+    intro = _box(100, 20, 1300, 50, "Wind energy facilities shall meet the following setbacks.")
+    boxes = [intro,
+             _box(100, 100, 400, 130, "Area of 10 or more"), _box(600, 100, 720, 130, "300 feet"),
+             _box(100, 135, 330, 165, "acres (surface)"),
+             _box(100, 190, 300, 220, "Residences"), _box(600, 190, 740, 220, "1,000 feet"),
+             _box(100, 225, 290, 255, "(irrigation)"),
+             _box(100, 280, 300, 310, "Public roads"), _box(600, 280, 720, 310, "500 feet")]
+    assert layout_text(boxes[::-1]).splitlines() == [
+        "Wind energy facilities shall meet the following setbacks.",
+        "Area of 10 or more acres (surface) | 300 feet",
+        "Residences (irrigation) | 1,000 feet",
+        "Public roads | 500 feet"]
+
+
+def test_a_scanned_table_is_read_row_by_row(tmp_path: Path) -> None:
+    """The table fixture scanned (no text layer): OCR gives the same rows as the text layer."""
+    from policy_reader.reading.pdf_text import read_pdf
+    from tests.pdf_factory import SETBACK_ROWS, make_scanned_copy, make_table_pdf
+
+    scan = make_scanned_copy(make_table_pdf(tmp_path / "table.pdf"), tmp_path / "scan.pdf")
+    doc = read_pdf(scan)
+    assert doc.ocr_pages == [1]
+    lines = [" ".join(line.split()).casefold() for line in doc.pages[0].text.splitlines()]
+    for label, value in SETBACK_ROWS:
+        assert f"{label} | {value}".casefold() in lines, lines
 
 
 # --------------------------------------------------------------------------- the engine

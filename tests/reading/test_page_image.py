@@ -150,3 +150,26 @@ def test_a_page_outside_the_document_is_never_drawn(tmp_path: Path) -> None:
     path = make_text_pdf(tmp_path / "four.pdf", ["one", "two", "three", "four"])
     with pytest.raises(PdfError):
         render_page_png(path, 3847659201)
+
+
+# --------------------------------------------------------------------------- table rows (issue 28)
+
+
+def test_a_table_row_quote_is_highlighted_on_its_own_characters(tmp_path: Path) -> None:
+    """A table page's text is regrouped into rows ('Residences (irrigation) | 1,000 feet'), so its
+    offsets no longer follow the page's character order: the highlight still boxes exactly the
+    row's three pieces (label line 1, label line 2, value), nothing of the neighbouring rows."""
+    from tests.pdf_factory import make_table_pdf
+
+    path = make_table_pdf(tmp_path / "table.pdf")
+    span = _aligned(path, "Residences (irrigation) 1,000 feet")
+    assert span and span[0].page == 1
+    pieces = sorted(box for word in ("Residences", "(irrigation)", "1,000 feet")
+                    for box in find_quote_boxes(path, 1, word))
+    assert len(pieces) == 3
+    assert sorted(find_quote_boxes(path, 1, "Residences (irrigation) 1,000 feet", span=span)) == pieces
+    # an older result without a span: the quote as the model gave it (cells apart or not)
+    assert sorted(find_quote_boxes(path, 1, "Residences (irrigation) | 1,000 feet")) == pieces
+    # the same on the first row, whose value sits between its label's lines in the page's order
+    first = _aligned(path, "Area of 10 or more acres (surface) 300 feet")
+    assert len(find_quote_boxes(path, 1, "", span=first)) == 3

@@ -353,3 +353,69 @@ def test_sanitize_filename(name: str, expected: str) -> None:
 def test_sanitize_filename_bounds_long_names() -> None:
     safe = sanitize_filename("x" * 5000 + ".pdf")
     assert _SAFE.match(safe) and len(safe) <= 110
+
+
+# --------------------------------------------------------------------------- tables (issue 28)
+
+
+def test_a_table_with_wrapped_labels_is_read_row_by_row(tmp_path: Path) -> None:
+    """Content order interleaves a wrapped label with the row's value ('Residences 1,000 feet /
+    (irrigation)'); the page gives each row as 'label | cell', wrapped lines joined, and a model's
+    quote of the row aligns exactly (it did not align at all: best 0.71 < FUZZY_MIN 0.80)."""
+    from policy_reader.extraction.grounding import DocumentIndex, MatchKind
+    from tests.pdf_factory import SETBACK_ROWS, make_table_pdf
+
+    doc = read_pdf(make_table_pdf(tmp_path / "table.pdf"))
+    lines = doc.pages[0].text.splitlines()
+
+    assert "Feature | Minimum setback" in lines
+    for label, value in SETBACK_ROWS:
+        assert f"{label} | {value}" in lines
+    text = doc.pages[0].text
+    assert text.index("Section 4.2 Setbacks") < text.index("Feature |") < text.index("Occupied buildings")
+    assert text.index("Occupied buildings") < text.index("Setbacks are measured")
+    found = DocumentIndex(doc.pages).align("Residences (irrigation) 1,000 feet")
+    assert found and found[0].kind is MatchKind.EXACT
+
+
+def test_a_table_on_a_later_page_keeps_prose_pages_as_pdfium_reads_them(tmp_path: Path) -> None:
+    from tests.pdf_factory import make_table_pdf
+
+    prose = make_text_pdf(tmp_path / "prose.pdf", ["A plain paragraph of the ordinance.\nIts second line."])
+    assert read_pdf(prose).pages[0].text == "A plain paragraph of the ordinance.\nIts second line."
+    # a table with a single row is no table: nothing to regroup
+    single = read_pdf(make_table_pdf(tmp_path / "one.pdf", [("Residences (irrigation)", "1,000 feet")], header=None))
+    assert " | " not in single.pages[0].text
+
+
+# --------------------------------------------------------------------------- printed page labels (issue 28)
+
+
+def test_page_labels_of_the_pdf_are_kept_next_to_the_pdf_page(tmp_path: Path) -> None:
+    from tests.pdf_factory import make_labelled_pdf
+
+    path = make_labelled_pdf(tmp_path / "labels.pdf", [f"Page body {n}." * 5 for n in range(1, 6)],
+                             first_label=98, from_page=3)
+    doc = read_pdf(path)
+    assert [p.number for p in doc.pages] == [1, 2, 3, 4, 5]
+    assert [p.label for p in doc.pages] == ["i", "ii", "98", "99", "100"]
+
+
+def test_printed_footer_numbers_in_sequence_become_page_labels(tmp_path: Path) -> None:
+    from tests.pdf_factory import make_footer_numbered_pdf
+
+    bodies = [f"Article {n}. The setback from residences is {n}00 feet." for n in range(1, 5)]
+    footer = read_pdf(make_footer_numbered_pdf(tmp_path / "footer.pdf", bodies, first_printed=8))
+    assert [p.label for p in footer.pages] == ["8", "9", "10", "11"]
+    header = read_pdf(make_footer_numbered_pdf(tmp_path / "header.pdf", bodies, first_printed=20, at="header"))
+    assert [p.label for p in header.pages] == ["20", "21", "22", "23"]
+
+
+def test_numbers_that_do_not_run_in_sequence_are_not_page_labels(tmp_path: Path) -> None:
+    pages = ["Section 3\nThe height is limited.\n500", "Section 9\nNoise is limited.\n45", "Lakes\n2640"]
+    doc = read_pdf(make_text_pdf(tmp_path / "numbers.pdf", pages))
+    assert [p.label for p in doc.pages] == [None, None, None]
+    # a PageText written before labels existed still loads
+    from policy_reader.models import PageText
+
+    assert PageText.model_validate({"number": 1, "text": "x"}).label is None
