@@ -92,14 +92,30 @@ class Answer(BaseModel):
     status: AnswerStatus = AnswerStatus.NOT_FOUND
     note: str = ""  # why it needs review, or the error message
     from_ocr: bool = False  # evidence page was read by OCR
+    page_label: str | None = None  # the printed number of `page` (PageText.label), for the paper copy
     reviewed: bool = False  # an analyst checked (and maybe corrected) it
     original_value: Any = None  # the model's value when an analyst corrected it
 
 
+def page_reference(page: int | None, label: str | None = None, *, word: str = "page") -> str:
+    """'page 105 (printed 98)': the PDF page, the page of record, and the printed number when it differs.
+
+    One wording for the results page, the exports' notes and the email (`word="p."` for tight spots);
+    "" when there is no page."""
+    if page is None:
+        return ""
+    shown = f"{word} {page}"
+    if label and label != str(page):
+        shown += f" (printed {label})"
+    return shown
+
+
 class PageText(BaseModel):
-    number: int  # 1-based
+    number: int  # 1-based: the PDF page, the page of record
     text: str
     ocr: bool = False
+    label: str | None = None  # the printed page number ("98", "iv") when the PDF has one (/PageLabels or
+    # a header/footer number running in sequence); None when not known
 
 
 class DocumentText(BaseModel):

@@ -97,7 +97,7 @@ def evidence_quote(answer: Any, *, missing: str | None = None) -> None:
     """The answer's quote and its page (text from the PDF: shown as text, never as markup)."""
     if answer.evidence:
         st.markdown("> " + ui.plain(answer.evidence))
-        st.caption(f"Page {answer.page}" + (" (read by OCR)" if answer.from_ocr else ""))
+        st.caption(ui.answer_page_text(answer) + (" (read by OCR)" if answer.from_ocr else ""))
     elif missing:
         st.caption(missing)
 
@@ -111,7 +111,7 @@ def evidence_image(manager: JobManager, job_id: str, user: str, doc: DocumentRes
         path = manager.input_path(job_id, doc.doc_id, owner=user)
         span = tuple((s.page, s.start, s.end) for s in answer.span)  # the aligned quote (grounding.py)
         st.image(page_png(str(path), path.stat().st_mtime, int(answer.page), answer.evidence or "", span),
-                 caption=ui.plain(f"{doc.file} — page {answer.page}, quote highlighted"), width="stretch")
+                 caption=ui.plain(f"{doc.file} — {ui.answer_page_text(answer).lower()}, quote highlighted"), width="stretch")
     except OSError:
         st.warning("The stored PDF is no longer available, so the page cannot be shown.")
     except Exception as exc:  # noqa: BLE001

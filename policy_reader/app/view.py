@@ -17,7 +17,7 @@ import pandas as pd
 from policy_reader.jobs.state import (ACTIVE, RESUMABLE, TERMINAL, BatchProgress, InFlight, JobStatus,
                                       JobView)
 from policy_reader.llm import providers
-from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
+from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType, page_reference
 from policy_reader.untrusted import strip_invisible
 
 # The engine's status vocabulary (jobs/state.py), not a copy: a status added there must get a badge here
@@ -486,6 +486,11 @@ def style_results(values: pd.DataFrame, mask: pd.DataFrame) -> Any:
 
 def review_count(documents: Sequence[DocumentResult]) -> int:
     return sum(1 for doc in documents for answer in doc.variables if needs_review(answer))
+
+
+def answer_page_text(answer: Any) -> str:
+    """'Page 105 (printed 98)': the PDF page and, when the PDF prints another number, that one (issue 28)."""
+    return page_reference(get_field(answer, "page"), get_field(answer, "page_label"), word="Page")
 
 
 def answer_status_text(answer: Answer) -> str:

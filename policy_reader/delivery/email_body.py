@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from policy_reader.config import Settings
-from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable
+from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, page_reference
 from policy_reader.untrusted import strip_invisible
 from policy_reader.variables import format_value
 
@@ -104,6 +104,7 @@ class ReviewItem:
     reason: str
     quote: str
     error: bool  # the engine could not answer (status error), rather than unsure
+    page_label: str | None = None  # the printed number of `page` (issue 28)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def review_items(documents: Sequence[DocumentResult]) -> list[ReviewItem]:
     return [ReviewItem(file=doc.file, variable=a.name, value=format_value(a.value), page=a.page,
                        reason=a.note or ("the engine could not answer" if a.status == AnswerStatus.ERROR
                                          else "flagged for review"),
-                       quote=a.evidence, error=a.status == AnswerStatus.ERROR)
+                       quote=a.evidence, error=a.status == AnswerStatus.ERROR, page_label=a.page_label)
             for doc in documents if doc.status == "ok" for a in doc.variables if needs_attention(a)]
 
 
@@ -235,6 +236,7 @@ class _Row:
     kind: str  # "accepted" | "review" | "reviewed" | "not_found" | "error"
     page: int | None
     note: str  # the error message for kind "error"
+    page_label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,7 @@ def _plan(summary: EmailSummary, limits: BodyLimits) -> _Plan:
                 continue
             value, cut = _shorten(format_value(a.value), MAX_VALUE_CHARS)
             shortened |= cut
-            rows.append(_Row(name, value, _kind(a), a.page, one_line(a.note)))
+            rows.append(_Row(name, value, _kind(a), a.page, one_line(a.note), a.page_label))
         docs.append(_Doc(doc.file, doc.pages, rows, sum(1 for a in doc.variables if needs_attention(a))))
 
     all_review = review_items(summary.documents)
@@ -297,7 +299,7 @@ def _plan(summary: EmailSummary, limits: BodyLimits) -> _Plan:
         quote, cut_quote = _shorten(item.quote, MAX_QUOTE_CHARS)
         shortened |= cut_value or cut_quote
         review.append(ReviewItem(item.file, item.variable, value, item.page, one_line(item.reason), quote,
-                                 item.error))
+                                 item.error, item.page_label))
 
     left_out: list[str] = []
     if len(ok_docs) > len(docs):
@@ -333,8 +335,16 @@ _KIND_LABEL = {"accepted": "", "review": "to review", "reviewed": "reviewed", "n
                "error": "error"}
 
 
-def _page(page: int | None) -> str:
-    return f"p. {page}" if page is not None else ""
+def _page(page: int | None, label: str | None = None) -> str:
+    return page_reference(page, label, word="p.")
+
+
+def _where(item: ReviewItem) -> str:
+    """' (page 105, printed 98)' after a review item; '' without a page."""
+    if item.page is None:
+        return ""
+    printed = f", printed {item.page_label}" if item.page_label and item.page_label != str(item.page) else ""
+    return f" (page {item.page}{printed})"
 
 
 # --------------------------------------------------------------------------- text
@@ -354,7 +364,7 @@ def _render_text(summary: EmailSummary, plan: _Plan, attachment_note: str, every
             out.append(head)
             for row in doc.rows:
                 value = row.value if row.kind not in ("not_found", "error") else f"({_KIND_LABEL[row.kind]})"
-                marks = [m for m in (_page(row.page), _KIND_LABEL[row.kind] if row.kind in ("review", "reviewed")
+                marks = [m for m in (_page(row.page, row.page_label), _KIND_LABEL[row.kind] if row.kind in ("review", "reviewed")
                                      else "") if m]
                 line = f"  - {row.variable}: {value}" + (f"  [{', '.join(marks)}]" if marks else "")
                 if row.kind == "error" and row.note:
@@ -364,7 +374,7 @@ def _render_text(summary: EmailSummary, plan: _Plan, attachment_note: str, every
     if plan.review:
         out += [f"ANSWERS TO REVIEW ({plan.review_total:,})", ""]
         for i, item in enumerate(plan.review, start=1):
-            where = f" (page {item.page})" if item.page is not None else ""
+            where = _where(item)
             value = item.value if item.value else "(no value)"
             out.append(f"{i}. {one_line(item.file)} / {item.variable}: {value}{where}")
             out.append(f"   {'Error' if item.error else 'Why'}: {item.reason}")
@@ -422,7 +432,7 @@ def _doc_table(doc: _Doc) -> str:
             value = "error" + (f": {_esc(row.note)}" if row.note else "")
         else:
             value = _esc(row.value) or f'<span style="{_GREY}">(empty)</span>'
-        marks = [m for m in (_page(row.page) if row.kind not in ("not_found", "error") else "",
+        marks = [m for m in (_page(row.page, row.page_label) if row.kind not in ("not_found", "error") else "",
                              _KIND_LABEL[row.kind] if row.kind in ("review", "reviewed") else "") if m]
         small = f' <span style="font-size:12px;{_GREY}">{_esc(", ".join(marks))}</span>' if marks else ""
         rows.append(f'<tr><td width="38%" valign="top" style="{_CELL};font-size:13px;color:#57606A">'
@@ -437,7 +447,7 @@ def _doc_table(doc: _Doc) -> str:
 def _review_html(items: list[ReviewItem]) -> str:
     out = []
     for i, item in enumerate(items, start=1):
-        where = f" (page {item.page})" if item.page is not None else ""
+        where = _where(item)
         value = _esc(item.value) if item.value else f'<span style="{_GREY}">(no value)</span>'
         quote = (f'<div style="margin-top:4px;padding-left:10px;border-left:3px solid #D0D7DE;color:#444D56;'
                  f'font-style:italic">&ldquo;{_esc(item.quote)}&rdquo;</div>' if item.quote else "")

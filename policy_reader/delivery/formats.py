@@ -77,6 +77,7 @@ def _answer_payload(a: Answer, doc: DocumentResult) -> dict[str, Any]:
         "value": _json_value(a.value),
         "evidence": a.evidence,
         "page": _page(a, doc),
+        "page_label": _page_label(a, doc),
         "confidence": round(float(a.confidence), 3),
         "status": _status(a),
         "reviewed": a.reviewed,
@@ -97,6 +98,11 @@ def _page(a: Answer, doc: DocumentResult) -> int | None:
     if a.page is None or (doc.pages and not 1 <= a.page <= doc.pages):
         return None
     return a.page
+
+
+def _page_label(a: Answer, doc: DocumentResult) -> str | None:
+    """The printed number of the answer's page (issue 28), None when the PDF prints none."""
+    return a.page_label if _page(a, doc) is not None and a.page_label else None
 
 
 def _kind(a: Answer) -> str:
@@ -160,6 +166,7 @@ CSV_FIELDS: list[tuple[str, _CsvGetter]] = [
     ("error", _csv_error),
     ("match_kind", lambda d, a: _kind(a) if a else ""),
     ("span", lambda d, a: format_span(a) if a else ""),
+    ("printed_page", lambda d, a: (_page_label(a, d) or "") if a else ""),
 ]
 CSV_COLUMNS = tuple(name for name, _ in CSV_FIELDS)
 
@@ -383,6 +390,7 @@ EVIDENCE_FIELDS: list[tuple[str, _EvidenceGetter]] = [
     ("note", lambda d, a, t: a.note),
     ("match kind", lambda d, a, t: _kind(a)),
     ("span", lambda d, a, t: format_span(a)),
+    ("printed page", lambda d, a, t: _page_label(a, d)),
 ]
 
 

@@ -73,7 +73,7 @@ def process_document(task: DocumentTask, *, progress: ProgressFn | None = None,
         if task.second_opinion is not None:
             result = _with_second_opinion(result, doc, task.variables, task.second_opinion, settings, progress,
                                           should_stop, started)
-        return result
+        return _with_page_labels(result, doc)
     except Cancelled:
         raise
     except PolicyReaderError as exc:
@@ -157,6 +157,17 @@ def _with_second_opinion(result: DocumentResult, doc: DocumentText, variables: l
                                    {page.number: page.text for page in doc.pages})
     return result.model_copy(update={"variables": answers, "usage": result.usage.add(outcome.usage),
                                      "elapsed_s": _elapsed(started)})
+
+
+def _with_page_labels(result: DocumentResult, doc: DocumentText) -> DocumentResult:
+    """Each answer's printed page number (PageText.label) next to its PDF page: set here, after the
+    answer cache, so cached answers get the labels of the document as read now."""
+    labels = {page.number: page.label for page in doc.pages if page.label}
+    if not labels:
+        return result
+    answers = [a.model_copy(update={"page_label": labels.get(a.page) if a.page is not None else None})
+               for a in result.variables]
+    return result.model_copy(update={"variables": answers})
 
 
 def _stop_check(should_stop: Callable[[], bool] | None) -> None:

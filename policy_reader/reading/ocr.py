@@ -208,6 +208,31 @@ def join_lines_by_rows(lines: list[OcrLine]) -> str:
     return "\n".join(" ".join(b.text for b in row if b.text) for row in _rows(lines) if any(b.text for b in row))
 
 
+def _rows_and_tables(lines: list[OcrLine]) -> str:
+    """Visual rows top to bottom, with each table (tables.find_tables, the same rules as the text
+    layer's) given as its rows: `label | cell`, a wrapped label's lines joined into its row."""
+    from policy_reader.reading.tables import Piece, find_tables
+
+    tables = find_tables([Piece(b.x0, b.y0, b.x1, b.y1, k) for k, b in enumerate(lines)])
+    if not tables:
+        return join_lines_by_rows(lines)
+    table_of = {key: table for table in tables for key in table.keys}
+    index = {id(b): k for k, b in enumerate(lines)}
+    out: list[str] = []
+    done: set[int] = set()
+    for row in _rows(lines):
+        plain = [b for b in row if index[id(b)] not in table_of]
+        for b in row:
+            table = table_of.get(index[id(b)])
+            if table is not None and id(table) not in done:
+                done.add(id(table))
+                out.extend(" | ".join(" ".join(lines[k].text for k in cell) for cell in cells if cell)
+                           for cells in table.rows)
+        if plain:
+            out.append(" ".join(b.text for b in plain))
+    return "\n".join(out)
+
+
 def layout_text(lines: list[OcrLine]) -> str:
     """The page's text in reading order: full-width rows as they come, and between them, each text
     column read top to bottom before the next one.
@@ -220,7 +245,7 @@ def layout_text(lines: list[OcrLine]) -> str:
         return ""
     gutter = _find_gutter(lines)
     if gutter is None:
-        return join_lines_by_rows(lines)
+        return _rows_and_tables(lines)
     left_edge, right_edge = gutter
     out: list[str] = []
     band: list[OcrLine] = []

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from policy_reader.errors import PdfError
 from policy_reader.models import SpanPart
-from policy_reader.reading.pdf_text import PDFIUM_LOCK, capped_scale, open_document, page_text
+from policy_reader.reading.pdf_text import PDFIUM_LOCK, PageLayout, capped_scale, open_document, page_layout
 from policy_reader.reading.quotes import clean_quote
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in image pixels
@@ -103,16 +103,18 @@ def _quote_boxes(pdf_page: pdfium.PdfPage, bitmap: pdfium.PdfBitmap, quote: str,
     """Find the span's parts (else the quote) among the page's characters: one box per line covered."""
     textpage = pdf_page.get_textpage()
     try:
-        folded, owners = _page_chars(textpage)
-        spans: list[tuple[int, int]] = []
-        if parts:
-            text = page_text(textpage)
+        layout = page_layout(textpage)
+        if layout.owners is not None:  # tables read as rows: offsets map to characters one by one
+            spans = _table_page_spans(textpage, layout, quote, parts)
+        else:
+            folded, owners = _page_chars(textpage)
+            spans = []
             for part in parts:
-                found = _nearest_span(folded, owners, text[part.start:part.end], part.start)
+                found = _nearest_span(folded, owners, layout.text[part.start:part.end], part.start)
                 if found:
                     spans.append(found)
-        if not spans and quote:
-            spans = _match_spans(folded, owners, quote)
+            if not spans and quote:
+                spans = _match_spans(folded, owners, quote)
         if not spans:
             return []
         conv = bitmap.get_posconv(pdf_page)
@@ -122,6 +124,45 @@ def _quote_boxes(pdf_page: pdfium.PdfPage, bitmap: pdfium.PdfBitmap, quote: str,
         return boxes
     finally:
         textpage.close()
+
+
+def _table_page_spans(textpage: pdfium.PdfTextPage, layout: PageLayout, quote: str,
+                      parts: Sequence[SpanPart]) -> list[tuple[int, int]]:
+    """Char ranges to box on a page whose tables were regrouped into rows (pdf_text.page_layout).
+
+    A span part's offsets name the page's characters directly (`layout.owners`); a quote without a
+    span is matched against the rows' text (the cell separators ' | ' ignored). Either way the
+    characters of a row are not contiguous in the page's order (a wrapped label's second line comes
+    after the row's values), so the ranges are the runs of those characters."""
+    owners = layout.owners or []
+    chosen: list[int] = []
+    for part in parts:
+        chosen.extend(o for o in owners[max(0, part.start):max(0, part.end)] if o >= 0)
+    if not chosen and quote:
+        folded: list[str] = []
+        folded_owners: list[int] = []
+        for ch, owner in zip(layout.text, owners):
+            if owner < 0:
+                continue
+            for c in _fold(ch):
+                if not c.isspace():
+                    folded.append(c)
+                    folded_owners.append(owner)
+        text = "".join(folded)
+        for first, last in _match_spans(text, list(range(len(text))), quote.replace("|", " ")):
+            chosen.extend(folded_owners[first:last + 1])
+    return _char_runs(sorted(set(chosen)), textpage.get_text_range())
+
+
+def _char_runs(chars: list[int], raw: str) -> list[tuple[int, int]]:
+    """Sorted char indices as (first, last) runs; only whitespace between two of them keeps a run going."""
+    runs: list[tuple[int, int]] = []
+    for index in chars:
+        if runs and (index == runs[-1][1] + 1 or not raw[runs[-1][1] + 1:index].strip()):
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
 
 
 def _fold(text: str) -> str:

@@ -345,7 +345,8 @@ def _read_with_pdfium(doc: pdfium.PdfDocument, ctx: _Context) -> tuple[list[Page
                 elif not ctx.ocr:
                     ctx.not_ocrd.append(number)
             # model_construct: the values are built right here; validation would cost ~10 % of a text page
-            pages.append(PageText.model_construct(number=number, text=text, ocr=stage == "ocr"))
+            pages.append(PageText.model_construct(number=number, text=text, ocr=stage == "ocr",
+                                                  label=_pdfium_label(doc, index)))
             ctx.progress(stage, number)
     finally:
         lock.release()
@@ -403,7 +404,140 @@ def _pdfium_page(doc: pdfium.PdfDocument, index: int, *, render: bool) -> tuple[
 
 def page_text(textpage: pdfium.PdfTextPage) -> str:
     """A page's text exactly as read_pdf stores it (answer spans are offsets into this text)."""
-    return _normalise(textpage.get_text_range())
+    return page_layout(textpage).text
+
+
+@dataclass(frozen=True)
+class PageLayout:
+    """A page's text and, when tables were regrouped into rows, which character of the page each
+    character of the text is (`owners[k]`: PDFium's char index, -1 for an inserted separator).
+
+    Without tables `owners` is None: the text follows PDFium's character order, offsets map to
+    characters by searching near them (page_image.py)."""
+
+    text: str
+    owners: list[int] | None = None
+
+
+def page_layout(textpage: pdfium.PdfTextPage) -> PageLayout:
+    """The page's text, tables read row by row (`label | cell | cell`, wrapped lines of a cell joined).
+
+    Fast path first: a page whose text runs (PDFium's rectangles, one per text object on a line) are
+    no more than its lines has no two cells on a line and is no table; only then are the runs'
+    boxes looked at, and only when they hold a table is the page read character by character."""
+    raw = textpage.get_text_range()
+    if pdfium_c.FPDFText_CountRects(textpage, 0, -1) <= raw.count("\n") + 1 or not _runs_hold_table(textpage):
+        return PageLayout(_normalise(raw))
+    return _table_layout(textpage, raw) or PageLayout(_normalise(raw))
+
+
+def _runs_hold_table(textpage: pdfium.PdfTextPage) -> bool:
+    """Whether the page's text runs (their rectangles only: cheap) form a table."""
+    from policy_reader.reading.tables import Piece, find_tables
+
+    pieces = []
+    for i in range(pdfium_c.FPDFText_CountRects(textpage, 0, -1)):
+        left, bottom, right, top = textpage.get_rect(i)
+        pieces.append(Piece(left, -top, right, -bottom, i))
+    return bool(find_tables(pieces))
+
+
+def _table_layout(textpage: pdfium.PdfTextPage, raw: str) -> PageLayout | None:
+    """Text with each table replaced by its rows, placed where the table starts in PDFium's order."""
+    from policy_reader.reading.tables import find_tables
+
+    pieces, ranges = _char_pieces(textpage, raw)
+    tables = find_tables(pieces)
+    if not tables:
+        return None
+    in_table: dict[int, int] = {}  # char index -> table number
+    starts: dict[int, int] = {}  # first char index of a table -> table number
+    for number, table in enumerate(tables):
+        first = min(ranges[key][0] for key in table.keys)
+        starts[first] = number
+        for key in table.keys:
+            for index in range(ranges[key][0], ranges[key][1] + 1):
+                in_table[index] = number
+    chars: list[str] = []
+    owners: list[int] = []
+
+    def emit(index: int) -> None:
+        ch = raw[index]
+        if ch == "\r":
+            ch = "" if raw[index + 1:index + 2] == "\n" else "\n"
+        elif ord(ch) in _CONTROL:
+            ch = _CONTROL[ord(ch)] or ""
+        for c in ch:
+            chars.append(c)
+            owners.append(index)
+
+    def separator(text: str) -> None:
+        chars.extend(text)
+        owners.extend([-1] * len(text))
+
+    after_table = False
+    for index in range(len(raw)):
+        number = starts.get(index)
+        if number is not None:
+            if chars and chars[-1] != "\n":
+                separator("\n")
+            for r, row in enumerate(tables[number].rows):
+                if r:
+                    separator("\n")
+                for c, cell in enumerate([cell for cell in row if cell]):
+                    if c:
+                        separator(" | ")
+                    for p, key in enumerate(cell):
+                        if p:
+                            separator(" ")
+                        for k in range(ranges[key][0], ranges[key][1] + 1):
+                            emit(k)
+            separator("\n")
+            after_table = True
+        elif index in in_table or (after_table and raw[index] in " \r\n"):
+            continue
+        else:
+            after_table = False
+            emit(index)
+    while chars and chars[-1] == "\n" and owners[-1] == -1:
+        chars.pop()
+        owners.pop()
+    return PageLayout("".join(chars), owners)
+
+
+def _char_pieces(textpage: pdfium.PdfTextPage, raw: str) -> tuple[list[Any], list[tuple[int, int]]]:
+    """The page's runs of characters on one line without a wide gap, with their boxes (y downwards),
+    and for each run its first and last char index (PDFium's order; whitespace at either end left out)."""
+    from policy_reader.reading.tables import CELL_GAP, Piece
+
+    pieces: list[Piece] = []
+    ranges: list[tuple[int, int]] = []
+    box: list[float] | None = None  # x0, y0, x1, y1 of the run being built
+    first = last = -1
+
+    def close() -> None:
+        if box is not None:
+            pieces.append(Piece(box[0], box[1], box[2], box[3], len(pieces)))
+            ranges.append((first, last))
+
+    for index in range(min(len(raw), textpage.count_chars())):
+        if raw[index].isspace() or ord(raw[index]) in _CONTROL:
+            continue
+        left, bottom, right, top = textpage.get_charbox(index)
+        y0, y1 = -top, -bottom
+        if right - left <= 0 or y1 - y0 <= 0:
+            continue
+        height = y1 - y0
+        # same line: the boxes overlap vertically (a comma or a quote mark sits off the line's centre)
+        if (box is not None and min(y1, box[3]) - max(y0, box[1]) > 0
+                and -0.5 * height <= left - box[2] < CELL_GAP * max(height, box[3] - box[1])):
+            box = [box[0], min(box[1], y0), max(box[2], right), max(box[3], y1)]
+            last = index
+            continue
+        close()
+        box, first, last = [left, y0, right, y1], index, index
+    close()
+    return pieces, ranges
 
 
 def _worth_ocr(page: pdfium.PdfPage, text: str) -> bool:
@@ -457,6 +591,61 @@ def _ocr_page(ctx: _Context, number: int, text: str, image: Any) -> tuple[str, s
         ctx.ocr_pages.append(number)
         return found, "ocr"
     return text, "reading"
+
+
+def _pdfium_label(doc: pdfium.PdfDocument, index: int) -> str | None:
+    """The page's label from the PDF's /PageLabels ("98", "iv", "A-3"), None when it has none."""
+    try:
+        with PDFIUM_LOCK:
+            label = doc.get_page_label(index)
+    except Exception:  # noqa: BLE001 - a broken number tree costs the label only
+        return None
+    label = " ".join(_normalise(label or "").split())[:32]
+    return label or None
+
+
+# A header or footer line that is only a page number: "98", "- 98 -", "Page 98", "Page 98 of 240",
+# or a line ending in one ("Zoning Ordinance   Page 98").
+_PRINTED_NUMBER = re.compile(r"^(?:(?:page|p\.)\s*)?[-\u2013\u2014]?\s*(\d{1,4})\s*[-\u2013\u2014]?(?:\s+of\s+\d{1,4})?$"
+                             r"|\bpage\s+(\d{1,4})(?:\s+of\s+\d{1,4})?$", re.IGNORECASE)
+_EDGE_LINES = 2
+
+
+def printed_page_numbers(pages: list[PageText]) -> dict[int, str]:
+    """{PDF page: printed number} for pages whose first or last lines hold a number that runs in
+    sequence with a neighbouring page's (page n shows k, page n+1 shows k+1).
+
+    A lone number at a page's edge may be anything (a table value, a year); two neighbours counting
+    up together are page numbers. Pages without such a neighbour get no label."""
+    candidates: dict[int, set[int]] = {}
+    for page in pages:
+        lines = [line.strip() for line in page.text.splitlines() if line.strip()]
+        found = set()
+        for line in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]:
+            match = _PRINTED_NUMBER.search(line)
+            if match:
+                found.add(int(match.group(1) or match.group(2)))
+        if found:
+            candidates[page.number] = found
+    labels: dict[int, str] = {}
+    for number, found in candidates.items():
+        before, after = candidates.get(number - 1, set()), candidates.get(number + 1, set())
+        for value in sorted(found):
+            if value - 1 in before or value + 1 in after:
+                labels[number] = str(value)
+                break
+    return labels
+
+
+def _with_labels(pages: list[PageText]) -> list[PageText]:
+    """Pages without a /PageLabels label get the printed number of their header or footer, if any."""
+    if all(page.label for page in pages):
+        return pages
+    printed = printed_page_numbers(pages)
+    for page in pages:
+        if not page.label and page.number in printed:
+            page.label = printed[page.number]
+    return pages
 
 
 def _pdfium_title(doc: pdfium.PdfDocument) -> str:
@@ -532,7 +721,7 @@ def _finish(pages: list[PageText], title: str, sha: str, ctx: _Context) -> Docum
                        code="corrupt")
     if all(not p.text.strip() for p in pages) or len(ctx.not_ocrd) == len(pages):
         raise _no_text_error(ctx, len(pages))
-    return DocumentText(pages=pages, page_count=ctx.total, sha256=sha, title=title,
+    return DocumentText(pages=_with_labels(pages), page_count=ctx.total, sha256=sha, title=title,
                         warnings=ctx.warnings + _warnings(ctx, pages), ocr_unavailable=bool(ctx.ocr_unavailable))
 
 

@@ -333,3 +333,10 @@ def test_an_audit_judges_the_models_value_not_the_correction() -> None:
     assert ui.model_value(corrected) == 2019
     assert ui.model_value(Answer(name="year", value=2019, reviewed=True)) == 2019
     assert ui.audit_item_label(0, 5, "a.pdf", "year", None) == "1/5 · a.pdf · year · not marked"
+
+
+def test_answer_page_text_shows_the_printed_page_when_it_differs() -> None:
+    assert ui.answer_page_text(Answer(name="x", page=105, page_label="98")) == "Page 105 (printed 98)"
+    assert ui.answer_page_text(Answer(name="x", page=4, page_label="4")) == "Page 4"
+    assert ui.answer_page_text(Answer(name="x", page=4)) == "Page 4"
+    assert ui.answer_page_text(Answer(name="x")) == ""

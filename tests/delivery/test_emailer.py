@@ -829,3 +829,23 @@ def test_a_users_daily_messages_are_capped_and_deleting_jobs_gives_none_back(mai
     assert "USER_MAX_EMAILS_PER_DAY" in second.email["error"] and "resets at 00:00 UTC" in second.email["error"]
     assert sorted(r for m in smtp_server.messages for r in m.rcpt_tos) == ["a@example.org", "b@example.org"]
     assert run(["e@example.org"], owner="someone-else").email["status"] == "sent"
+
+
+def test_the_email_shows_the_printed_page_next_to_the_pdf_page():
+    """Issue 28: 'page 105 (printed 98)' in the answers and in the review list, text and HTML."""
+    from policy_reader.delivery.email_body import BodyLimits, render_body
+
+    answers = [Answer(name="setback_residences", value="1000", evidence="Residences (irrigation) | 1,000 feet",
+                      page=105, page_label="98", confidence=0.5, status=AnswerStatus.NEEDS_REVIEW,
+                      note="the quote occurs twice"),
+               Answer(name="max_height", value="500", evidence="500 feet", page=4, page_label="4", confidence=1.0,
+                      status=AnswerStatus.ACCEPTED)]
+    message = EmailSummary.from_results(job_id="j1", job_name="Labels", status="completed", documents_total=1,
+                                        documents=[_doc("d0001", "ordinance.pdf", answers)],
+                                        variables=[Variable(name=a.name, question="?") for a in answers],
+                                        usage=Usage())
+    body = render_body(message, BodyLimits(), attachment_note="", everything_in="")
+    for text in (body.text, visible_text(body.html)):
+        assert "p. 105 (printed 98)" in text  # the answers table
+        assert "(page 105, printed 98)" in text  # the review list
+        assert "p. 4" in text and "printed 4" not in text  # a label equal to the PDF page says nothing new

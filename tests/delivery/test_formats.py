@@ -105,7 +105,7 @@ def test_csv_parses_back_one_row_per_document_and_variable():
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert list(rows[0]) == ["file", "doc_status", "variable", "value", "status", "confidence", "page", "evidence",
-                             "reviewed", "error", "match_kind", "span"]
+                             "reviewed", "error", "match_kind", "span", "printed_page"]
     assert len(rows) == 4 + 4 + 1
     first = rows[0]
     assert (first["file"], first["variable"], first["value"], first["page"], first["status"]) == (
@@ -213,7 +213,7 @@ def test_full_dates_of_date_variables_are_date_cells():
 def test_results_and_evidence_have_auto_filters_over_every_row():
     wb = load_workbook(io.BytesIO(to_xlsx(_documents(), VARIABLES, USAGE)))
     assert wb["Results"].auto_filter.ref == "A1:F4"  # 2 + 4 variable columns, header + 3 documents
-    assert wb["Evidence"].auto_filter.ref == "A1:K9"  # 11 columns, header + 8 answers
+    assert wb["Evidence"].auto_filter.ref == "A1:L9"  # 12 columns, header + 8 answers
     # an empty job still gets a valid (header-only) filter
     empty = load_workbook(io.BytesIO(to_xlsx([], VARIABLES, Usage())))
     assert empty["Results"].auto_filter.ref == "A1:F1"
@@ -304,7 +304,7 @@ def test_workbook_opens_in_libreoffice_with_dates_numbers_and_summary(tmp_path: 
     title = by_file["política_climática.pdf"][header.index("title")]
     assert title.value == EVIL and title.data_type == "s"  # still text, not a formula
     assert results.auto_filter.ref == f"A1:H{1 + len(documents)}"
-    assert wb["Evidence"].auto_filter.ref == f"A1:K{1 + 8 + 3 * 4}"
+    assert wb["Evidence"].auto_filter.ref == f"A1:L{1 + 8 + 3 * 4}"
 
 
 def test_exports_carry_match_kind_and_span_and_never_a_page_outside_the_document():
@@ -334,3 +334,24 @@ def test_exports_carry_match_kind_and_span_and_never_a_page_outside_the_document
     got = [{h: c.value for h, c in zip(header, row)} for row in sheet.iter_rows(min_row=2)]
     assert [(g["match kind"], g["span"], g["page"]) for g in got] == [("exact", "2:2310-2325; 3:0-11", 3),
                                                                       ("none", None, None)]
+
+
+def test_exports_give_the_printed_page_next_to_the_pdf_page():
+    """Issue 28: a page printed '98' is PDF page 105; the analyst holding the paper copy needs both."""
+    doc = DocumentResult(doc_id="d0001", file="ordinance.pdf", pages=240, variables=[
+        Answer(name="setback_residences", value=1000, evidence="Residences (irrigation) | 1,000 feet", page=105,
+               page_label="98", confidence=1.0, status=AnswerStatus.ACCEPTED),
+        Answer(name="max_height", value=500, evidence="no more than 500 feet", page=3, confidence=1.0,
+               status=AnswerStatus.ACCEPTED),  # a PDF without printed numbers
+    ])
+    payload = job_payload("job-1", "completed", [doc], USAGE)
+    setback, height = payload["documents"][0]["variables"]
+    assert (setback["page"], setback["page_label"]) == (105, "98")
+    assert (height["page"], height["page_label"]) == (3, None)
+
+    rows = list(csv.DictReader(io.StringIO(to_csv([doc]).decode("utf-8-sig"))))
+    assert [(r["page"], r["printed_page"]) for r in rows] == [("105", "98"), ("3", "")]
+    sheet = load_workbook(io.BytesIO(to_xlsx([doc], None, USAGE)))["Evidence"]
+    header = [c.value for c in sheet[1]]
+    got = [{h: c.value for h, c in zip(header, row)} for row in sheet.iter_rows(min_row=2)]
+    assert [(g["page"], g["printed page"]) for g in got] == [(105, "98"), (3, None)]

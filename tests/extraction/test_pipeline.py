@@ -165,3 +165,21 @@ def test_failed_document_still_counts_the_tokens_it_spent(fake_openai, tmp_path)
     answered = [r for r in fake_openai.requests if r.status == 200]
     assert len(fake_openai.requests) == 3 and len(answered) == 2
     assert result.usage.calls == 2 and result.usage.prompt_tokens > 0
+
+
+def test_answers_carry_the_printed_page_label_of_their_page(fake_openai, tmp_path):
+    """Issue 28: the PDF page stays the page of record; the printed number (/PageLabels here) rides along,
+    read in the reader process, and a cached run gets it too."""
+    from tests.pdf_factory import make_labelled_pdf
+
+    fake_openai.facts = FACTS
+    settings = fake_openai.settings()
+    pdf = make_labelled_pdf(tmp_path / "labelled.pdf", PAGES, first_label=98, from_page=2)
+    cache = AnswerCache(tmp_path / "cache")
+    for run in range(2):
+        result = _run(pdf, settings, cache=cache)
+        got = {a.name: a for a in result.variables}
+        assert result.cached is (run == 1)
+        assert (got["year_adopted"].page, got["year_adopted"].page_label) == (2, "98")
+        assert (got["agency"].page, got["agency"].page_label) == (3, "99")
+        assert got["review_date"].page_label is None
