@@ -46,6 +46,8 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict]:
 
     iso_seq, iso_par, in_process = _isolation(files, rounds)
 
+    tables = _tables(Path(out_dir) / "reading_corpus" / "tables", rounds, quick=quick)
+
     t0 = time.perf_counter()
     get_engine()
     load_s = time.perf_counter() - t0
@@ -69,6 +71,7 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict]:
              in_process / iso_seq, "x"),
         _row("reader process round trip, per document (one file at a time)",
              max(0.0, (iso_seq - in_process) / len(files)) * 1000, "ms"),
+        *tables,
         _row("OCR engine load (once per process)", load_s, "s"),
         _row(f"read_pdf OCR, {corpus['scan_pages']} scanned pages", corpus["scan_pages"] / ocr_s, "pages/s"),
     ]
@@ -98,6 +101,90 @@ def _isolation(files: list[Path], rounds: int) -> tuple[float, float, float]:
     seq, in_process = _best_pair(rounds, one_by_one, lambda: _read_ours(files))
     par = _best(rounds, in_parallel)
     return seq, par, in_process
+
+
+TABLE_ROWS_TARGET = 0.95  # table rows read as one line each ('label | cell'), wrapped labels joined
+
+
+def _tables(folder: Path, rounds: int, *, quick: bool) -> list[dict]:
+    """Table pages (issue 28): rows read as rows and row quotes aligned, read_pdf vs the raw text, and
+    the cost of reading them (table pages take the slow path: characters one by one)."""
+    from policy_reader.extraction.grounding import DocumentIndex
+    from policy_reader.models import PageText
+
+    cases = _make_tables(folder, random.Random(28), 6 if quick else 24)
+    files = [path for path, _rows in cases]
+    ours_rows = raw_rows = ours_quotes = raw_quotes = total = 0
+    for path, rows in cases:
+        ours = read_pdf(path, ocr=False).pages[0].text
+        raw = _raw_pages(path)[0]
+        for cells in rows:
+            total += 1
+            ours_rows += _row_is_a_line(ours, cells)
+            raw_rows += _row_is_a_line(raw, cells)
+            quote = " ".join(cells)  # the row as printed, as a model quotes it
+            for text, hit in ((ours, "ours"), (raw, "raw")):
+                found = DocumentIndex([PageText(number=1, text=text)]).align(quote)
+                if found and found[0].acceptable:
+                    if hit == "ours":
+                        ours_quotes += 1
+                    else:
+                        raw_quotes += 1
+    ours_s, raw_s = _best_pair(2 * rounds, lambda: _read_ours(files), lambda: _read_raw_pdfium(files))
+    n = len(files)
+    return [
+        _row(f"table pages ({n}, wrapped labels): rows read as one line each, read_pdf", ours_rows / total, "share",
+             f">= {TABLE_ROWS_TARGET}", ours_rows / total >= TABLE_ROWS_TARGET),
+        _row("table pages: rows read as one line each, raw pypdfium2 text", raw_rows / total, "share"),
+        _row("table pages: row quotes aligned acceptably (exact or >= 0.90), read_pdf", ours_quotes / total, "share",
+             f">= {TABLE_ROWS_TARGET}", ours_quotes / total >= TABLE_ROWS_TARGET),
+        _row("table pages: row quotes aligned acceptably, raw pypdfium2 text", raw_quotes / total, "share"),
+        _row("read_pdf / raw pypdfium2, table pages", raw_s / ours_s, "x"),
+    ]
+
+
+def _row_is_a_line(text: str, cells: list[str]) -> bool:
+    """Whether one line of `text` is the row: its cells in order (separators and spacing aside)."""
+    want = " ".join(" ".join(cells).split())
+    return any(" ".join(line.replace(" | ", " ").split()) == want for line in text.splitlines())
+
+
+def _raw_pages(path: Path) -> list[str]:
+    doc = pdfium.PdfDocument(path)
+    try:
+        out = []
+        for i in range(len(doc)):
+            textpage = doc[i].get_textpage()
+            out.append(textpage.get_text_range().replace("\r\n", "\n"))
+            textpage.close()
+        return out
+    finally:
+        doc.close()
+
+
+_FEATURES = ("Residences", "Occupied buildings on adjacent land", "Public roads and highways", "Property lines",
+             "Area of 10 or more acres (surface)", "Lakes, ponds and wetlands of any size", "Schools",
+             "Churches and places of worship", "Wells (irrigation)", "Existing transmission lines", "Airports",
+             "Wildlife management areas", "Residences (irrigation)")
+
+
+def _make_tables(folder: Path, rng: random.Random, n: int) -> list[tuple[Path, list[list[str]]]]:
+    """n one-page tables: 3-6 rows of setbacks, labels that wrap or not, 2 or 3 columns, ruled or not,
+    written line by line (as many office programs do) or cell by cell (fpdf2's table)."""
+    from tests.pdf_factory import make_table_pdf
+
+    cases = []
+    for k in range(n):
+        three = k % 3 == 2
+        rows = [tuple([label, f"{rng.choice([150, 300, 500, 1000, 1500, 2640]):,} feet"]
+                      + ([f"{rng.choice([1.1, 1.5, 2, 3])} times the height"] if three else []))
+                for label in rng.sample(_FEATURES, rng.randint(3, 6))]
+        header = ("Feature", "Setback", "Or") if three else ("Feature", "Minimum setback")
+        path = make_table_pdf(folder / f"table{k:02d}.pdf", rows, header=header if k % 4 else None,
+                              label_mm=rng.choice([32, 40, 55]), cell_mm=rng.choice([30, 38]),
+                              ruled=k % 2 == 0, order="cells" if k % 5 == 4 else "lines")
+        cases.append((path, [list(r) for r in rows]))
+    return cases
 
 
 def _best(rounds: int, fn: Callable[[], object]) -> float:

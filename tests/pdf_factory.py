@@ -158,19 +158,33 @@ def make_table_pdf(path: str | Path, rows: list[tuple[str, ...]] = SETBACK_ROWS,
                                 "from the features listed in Table 1.",
                    outro: str = "Setbacks are measured from the base of the tower to the nearest point of "
                                 "the feature.",
-                   label_mm: float = 40, cell_mm: float = 35, ruled: bool = True) -> Path:
+                   label_mm: float = 40, cell_mm: float = 35, ruled: bool = True, order: str = "lines") -> Path:
     """One page with prose, a table whose first-column labels wrap over two lines, and prose again.
 
     The text is written line by line across the row (label line 1, then the row's values, then label
     line 2), values at the top of their row, as many office programs write a table: read in content
     order, a label's lines and the value cells interleave ('Area of 10 or more 300 feet / acres
-    (surface)')."""
+    (surface)'). `order="cells"`: fpdf2's own table instead (cell after cell, values centred in
+    their row, every cell ruled)."""
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=False)
     pdf.add_page()
     pdf.set_font("Helvetica", size=11)
     pdf.set_xy(20, 20)
     pdf.multi_cell(170, 5.5, intro)
+    if order == "cells":
+        pdf.ln(4)
+        n = len(rows[0])
+        with pdf.table(col_widths=(label_mm, *[cell_mm] * (n - 1)), width=label_mm + cell_mm * (n - 1),
+                       align="LEFT", first_row_as_headings=header is not None) as table:
+            for row in ([header] if header else []) + list(rows):
+                cells = table.row()
+                for cell in row:
+                    cells.cell(cell)
+        pdf.ln(4)
+        pdf.set_x(20)
+        pdf.multi_cell(170, 5.5, outro)
+        return _save(pdf, path)
     x0, line_h, pad = 20.0, 5.5, 2.0
     xs = [x0] + [x0 + label_mm + pad + k * (cell_mm + pad) for k in range(len(rows[0]) - 1)]
     width = xs[-1] + cell_mm - x0

@@ -32,12 +32,16 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-#: Cells of one line are at least this many piece heights apart.
-CELL_GAP = 1.0
+#: Pieces of one line further apart than this many heights are separate pieces (pdf_text.py).
+CELL_GAP = 0.6
+#: Columns are at least this many piece heights apart.
+GUTTER = 0.6
 #: A table's narrowest column: median cell width under this share of the text width.
 NARROW_COLUMN = 0.30
 #: Gaps that differ by more than this many heights are of two kinds (within a cell / between rows).
 GAP_SPREAD = 0.45
+#: A piece wider than this share of the text is a line of prose, never a table cell.
+WIDE_PIECE = 0.5
 #: A vertical gap of more than this many heights ends a table.
 MAX_GAP = 3.0
 
@@ -65,27 +69,6 @@ class Table:
     keys: set[int] = field(default_factory=set)
 
 
-@dataclass
-class _Cell:
-    x0: float
-    x1: float
-    pieces: list[Piece]
-
-
-@dataclass
-class _Line:
-    pieces: list[Piece]
-    cells: list[_Cell]
-
-    @property
-    def top(self) -> float:
-        return min(p.y0 for p in self.pieces)
-
-    @property
-    def bottom(self) -> float:
-        return max(p.y1 for p in self.pieces)
-
-
 def visual_lines(pieces: Sequence[Piece]) -> list[list[Piece]]:
     """Pieces grouped into visual lines, top to bottom, each left to right (a piece whose vertical
     centre lies in the current line's band joins it)."""
@@ -110,105 +93,155 @@ def find_tables(pieces: Sequence[Piece]) -> list[Table]:
     width = max(p.x1 for p in pieces) - min(p.x0 for p in pieces)
     if width <= 0:
         return []
-    lines = [_Line(line, _cells(line, h)) for line in visual_lines(pieces)]
+    lines = visual_lines(pieces)
+    prose = [any(p.x1 - p.x0 > WIDE_PIECE * width for p in line) for line in lines]
     tables: list[Table] = []
     i = 0
     while i < len(lines):
-        if len(lines[i].cells) < 2:
+        if prose[i]:
             i += 1
             continue
-        end, table = _table_from(lines, i, h, width)
+        end = _run_end(lines, i, h, prose)
+        table = _table(lines[i:end], h, width) if end - i >= 2 else None
         if table is not None:
             tables.append(table)
-        i = max(end, i + 1)
+            i = end
+        else:
+            i += 1
     return tables
 
 
-def _cells(line: list[Piece], h: float) -> list[_Cell]:
-    cells: list[_Cell] = []
-    for piece in line:
-        if cells and piece.x0 - cells[-1].x1 < CELL_GAP * h:
-            cells[-1].pieces.append(piece)
-            cells[-1].x1 = max(cells[-1].x1, piece.x1)
-        else:
-            cells.append(_Cell(piece.x0, piece.x1, [piece]))
-    return cells
+def _gutters(lines: Sequence[list[Piece]], h: float) -> list[tuple[float, float]]:
+    """The x ranges, at least GUTTER heights wide, that no piece of these lines covers, between
+    their leftmost and rightmost piece: the space between columns (or, until other lines cover
+    them, the wide word spaces of a justified line)."""
+    spans = sorted((p.x0, p.x1) for line in lines for p in line)
+    gutters = []
+    right = spans[0][1]
+    for x0, x1 in spans[1:]:
+        if x0 - right >= GUTTER * h:
+            gutters.append((right, x0))
+        right = max(right, x1)
+    return gutters
 
 
-def _columns(lines: list[_Line]) -> list[tuple[float, float]]:
-    """Union of the x ranges of the table lines' cells: one range per column, left to right."""
-    spans = sorted((c.x0, c.x1) for line in lines if len(line.cells) >= 2 for c in line.cells)
-    columns: list[list[float]] = []
-    for x0, x1 in spans:
-        if columns and x0 <= columns[-1][1]:
-            columns[-1][1] = max(columns[-1][1], x1)
-        else:
-            columns.append([x0, x1])
-    return [(a, b) for a, b in columns]
+def _run_end(lines: list[list[Piece]], start: int, h: float, prose: list[bool]) -> int:
+    """Index after the longest run of lines from `start` that keeps a gutter, without a wide vertical gap.
 
-
-def _column_of(cell: _Cell | Piece, columns: list[tuple[float, float]], h: float) -> int | None:
-    """The one column a cell lies in (a little slack for ragged edges), None when it crosses two."""
-    hits = [k for k, (a, b) in enumerate(columns) if min(cell.x1, b) - max(cell.x0, a) > 0]
-    if len(hits) == 1:
-        a, b = columns[hits[0]]
-        nxt = columns[hits[0] + 1][0] if hits[0] + 1 < len(columns) else float("inf")
-        return hits[0] if cell.x1 < nxt - 0.5 * h else None
-    if not hits:  # in a gap between columns: the nearest column to its left
-        left = [k for k, (a, _b) in enumerate(columns) if a <= cell.x0]
-        return left[-1] if left else 0
-    return None
-
-
-def _table_from(lines: list[_Line], start: int, h: float, width: float) -> tuple[int, Table | None]:
-    """The table whose first table line is lines[start]: (index after it, the table or None)."""
-    # the run: table lines and narrow lines between them, until prose or a wide vertical gap
-    run = [lines[start]]
-    j = start + 1
-    while j < len(lines):
-        line = lines[j]
-        if line.top - run[-1].bottom > MAX_GAP * h:
+    A justified line's wide word spaces are gutters only until a line below covers them; a line
+    of prose covers every gutter and ends the run."""
+    end = start + 1
+    while end < len(lines):
+        top = min(p.y0 for p in lines[end])
+        bottom = max(p.y1 for p in lines[end - 1])
+        if prose[end] or top - bottom > MAX_GAP * h or not _gutters(lines[start:end + 1], h):
             break
-        if len(line.cells) < 2 and line.cells[0].x1 - line.cells[0].x0 > 0.6 * width:
-            break
-        run.append(line)
-        j += 1
-    last_multi = max(k for k, line in enumerate(run) if len(line.cells) >= 2)
-    if sum(1 for line in run if len(line.cells) >= 2) < 2:
-        return start + 1, None
-    columns = _columns(run[: last_multi + 1])
-    if len(columns) < 2:
-        return start + 1, None
-    # every line up to the last table line must fit the columns; stop before the first that does not
-    kept: list[_Line] = []
-    for line in run:
-        if any(_column_of(c, columns, h) is None for c in line.cells):
-            break
-        kept.append(line)
-    multi = [k for k, line in enumerate(kept) if len(line.cells) >= 2]
-    if len(multi) < 2:
-        return start + 1, None
-    columns = _columns(kept[: multi[-1] + 1])
-    widths = [[c.x1 - c.x0 for line in kept for c in line.cells if _column_of(c, columns, h) == k]
-              for k in range(len(columns))]
-    if min(statistics.median(w) for w in widths if w) >= NARROW_COLUMN * width:
-        return start + 1, None  # text columns, not a table
-    gaps = [kept[k].top - kept[k - 1].bottom for k in range(1, len(kept))]
-    by_gap = bool(gaps) and max(gaps) - min(gaps) > GAP_SPREAD * h
-    threshold = (max(gaps) + min(gaps)) / 2 if by_gap else 0.0
-    # continuation lines after the last table line: close below it (only when gaps tell rows apart)
-    end = multi[-1] + 1
-    while by_gap and end < len(kept) and gaps[end - 1] <= threshold and len(kept[end].cells) == 1:
         end += 1
-    kept = kept[:end]
+    return end
+
+
+def _column_bounds(run: list[list[Piece]], h: float) -> list[float]:
+    """x positions between columns: the run's gutters, less those beside a column that holds pieces of
+    fewer than two lines (a justified line's wide space beside a short word, not a column)."""
+    found = _gutters(run, h)
+    gutters = [g for g in found if not _justified_space(run, g, found, h)]
+    while gutters:
+        bounds = [(a + b) / 2 for a, b in gutters]
+        lines_in = [0] * (len(bounds) + 1)
+        for line in run:
+            for k in {_column_at(p, bounds) for p in line}:
+                lines_in[k] += 1
+        weak = next((k for k, n in enumerate(lines_in) if n < 2), None)
+        if weak is None:
+            return bounds
+        # join the weak column to the neighbour its words sit next to on their line
+        sides = [j for j in (weak - 1, weak) if 0 <= j < len(gutters)]
+        del gutters[min(sides, key=lambda j: (_distance(run, bounds, weak, j + (j == weak - 1) - (j == weak)),
+                                              gutters[j][1] - gutters[j][0]))]
+    return []
+
+
+def _justified_space(run: list[list[Piece]], gutter: tuple[float, float],
+                     gutters: list[tuple[float, float]], h: float) -> bool:
+    """Whether every line with words on both sides of `gutter` spaces them exactly as it spaces two
+    other words of that line: a justified line stretches all its spaces alike (its last word flush
+    with the column's edge, at the same x on every wrapped label), cells are set apart by their own gaps."""
+    crossings = 0
+    for line in run:
+        pieces = sorted(line, key=lambda p: p.x0)
+        spaces = [b.x0 - a.x1 for a, b in zip(pieces, pieces[1:])]
+        for k, (a, b) in enumerate(zip(pieces, pieces[1:])):
+            between = [g for g in gutters if a.x1 <= g[0] and b.x0 >= g[1]]
+            if between == [gutter]:  # words on either side of this gutter only (not across an empty cell)
+                crossings += 1
+                others = spaces[:k] + spaces[k + 1:]
+                # alike: the same stretched space, give or take the glyphs' side bearings
+                if not any(abs(spaces[k] - other) <= 0.25 * h for other in others):
+                    return False
+    return crossings > 0
+
+
+def _distance(run: list[list[Piece]], bounds: list[float], column: int, other: int) -> float:
+    """Smallest horizontal distance, on one line, between a piece of `column` and one of `other`."""
+    best = float("inf")
+    for line in run:
+        mine = [p for p in line if _column_at(p, bounds) == column]
+        theirs = [p for p in line if _column_at(p, bounds) == other]
+        for a in mine:
+            for b in theirs:
+                best = min(best, max(b.x0 - a.x1, a.x0 - b.x1))
+    return best
+
+
+def _column_at(piece: Piece, bounds: list[float]) -> int:
+    centre = (piece.x0 + piece.x1) / 2
+    return sum(1 for x in bounds if centre > x)
+
+
+def _row_threshold(gaps: list[float], h: float) -> float | None:
+    """The vertical gap above which a line starts a new row, when the gaps are of two kinds (lines of
+    one cell close together, rows further apart): the middle of the widest jump between sorted gaps.
+    None when they are all alike."""
+    ordered = sorted(gaps)
+    if len(ordered) < 2:
+        return None
+    jump, at = max((ordered[k + 1] - ordered[k], k) for k in range(len(ordered) - 1))
+    if jump <= GAP_SPREAD * h:
+        return None
+    return (ordered[at] + ordered[at + 1]) / 2
+
+
+def _table(run: list[list[Piece]], h: float, width: float) -> Table | None:
+    """The run's lines as a table (None when they are not one): columns between the gutters, rows by
+    the vertical gaps (or by the lines that fill several columns), leading and trailing rows that
+    fill one column only left out (a caption above, a note below)."""
+    bounds = _column_bounds(run, h)
+    if not bounds:
+        return None
+    n_columns = len(bounds) + 1
+    filled = [len({_column_at(p, bounds) for p in line}) for line in run]
+    if sum(1 for f in filled if f >= 2) < 1:
+        return None
+    members = [[p for line in run for p in line if _column_at(p, bounds) == k] for k in range(n_columns)]
+    narrowest = min(max(statistics.median([p.x1 - p.x0 for p in ps]),
+                        max(p.x1 for p in ps) - min(p.x0 for p in ps)) for ps in members if ps)
+    if narrowest >= NARROW_COLUMN * width:
+        return None  # text columns, not a table
+    gaps = [min(p.y0 for p in run[k]) - max(p.y1 for p in run[k - 1]) for k in range(1, len(run))]
+    # a caption above or a note below (one column) says nothing about the gaps inside the table
+    inner = gaps[(1 if filled[0] < 2 else 0): (len(gaps) - 1 if filled[-1] < 2 and len(gaps) > 2 else len(gaps))]
+    threshold = _row_threshold(inner, h)
     rows: list[list[list[Piece]]] = []
-    for k, line in enumerate(kept):
-        new_row = k == 0 or (gaps[k - 1] > threshold if by_gap else len(line.cells) >= 2)
-        if new_row:
-            rows.append([[] for _ in columns])
-        for cell in line.cells:
-            column = _column_of(cell, columns, h)
-            rows[-1][column if column is not None else 0].extend(cell.pieces)
-    table = Table(rows=[[[p.key for p in cell] for cell in row] for row in rows],
-                  keys={p.key for line in kept for p in line.pieces})
-    return start + len(kept), table
+    for k, line in enumerate(run):
+        if k == 0 or (gaps[k - 1] > threshold if threshold is not None else filled[k] >= 2):
+            rows.append([[] for _ in range(n_columns)])
+        for piece in line:
+            rows[-1][_column_at(piece, bounds)].append(piece)
+    while rows and sum(1 for cell in rows[0] if cell) < 2:
+        rows.pop(0)
+    while rows and sum(1 for cell in rows[-1] if cell) < 2:
+        rows.pop()
+    if sum(1 for row in rows if sum(1 for cell in row if cell) >= 2) < 2:
+        return None
+    return Table(rows=[[[p.key for line in visual_lines(cell) for p in line] for cell in row] for row in rows],
+                 keys={p.key for row in rows for cell in row for p in cell})
