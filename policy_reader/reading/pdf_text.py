@@ -15,6 +15,7 @@ page can overrun the limit by the duration of that one call.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import re
@@ -520,11 +521,16 @@ def _char_pieces(textpage: pdfium.PdfTextPage, raw: str) -> tuple[list[Any], lis
             pieces.append(Piece(box[0], box[1], box[2], box[3], len(pieces)))
             ranges.append((first, last))
 
+    # PDFium's own call with four reused doubles: textpage.get_charbox allocates them per character
+    left_c, right_c, bottom_c, top_c = (ctypes.c_double() for _ in range(4))
+    refs = (ctypes.byref(left_c), ctypes.byref(right_c), ctypes.byref(bottom_c), ctypes.byref(top_c))
+    get_box, raw_page = pdfium_c.FPDFText_GetCharBox, textpage.raw
     for index in range(min(len(raw), textpage.count_chars())):
         if raw[index].isspace() or ord(raw[index]) in _CONTROL:
             continue
-        left, bottom, right, top = textpage.get_charbox(index)
-        y0, y1 = -top, -bottom
+        if not get_box(raw_page, index, *refs):
+            continue
+        left, right, y0, y1 = left_c.value, right_c.value, -top_c.value, -bottom_c.value
         if right - left <= 0 or y1 - y0 <= 0:
             continue
         height = y1 - y0
