@@ -136,8 +136,9 @@ def _table_page_spans(textpage: pdfium.PdfTextPage, layout: PageLayout, quote: s
     after the row's values), so the ranges are the runs of those characters."""
     owners = layout.owners or []
     chosen: list[int] = []
-    for part in parts:
-        chosen.extend(o for o in owners[max(0, part.start):max(0, part.end)] if o >= 0)
+    if parts and (not quote or _span_matches_quote(layout.text, parts, quote)):
+        for part in parts:
+            chosen.extend(o for o in owners[max(0, part.start):max(0, part.end)] if o >= 0)
     if not chosen and quote:
         folded: list[str] = []
         folded_owners: list[int] = []
@@ -151,7 +152,27 @@ def _table_page_spans(textpage: pdfium.PdfTextPage, layout: PageLayout, quote: s
         text = "".join(folded)
         for first, last in _match_spans(text, list(range(len(text))), quote.replace("|", " ")):
             chosen.extend(folded_owners[first:last + 1])
+    if not chosen and quote:  # a quote in the page's content order (an older result's)
+        folded_page, page_owners = _page_chars(textpage)
+        return _match_spans(folded_page, page_owners, quote)
     return _char_runs(sorted(set(chosen)), textpage.get_text_range())
+
+
+def _span_matches_quote(text: str, parts: Sequence[SpanPart], quote: str) -> bool:
+    """Whether the span's text is (nearly) the quote's: a span saved before the page was read row by row
+    holds offsets into the older text, which here name other characters."""
+    pieces = [_letters_digits(text[max(0, p.start):max(0, p.end)]) for p in parts]
+    wanted = _letters_digits(clean_quote(quote))
+    if all(piece and piece in wanted for piece in pieces):
+        return True
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, "".join(pieces), wanted, autojunk=False).ratio() >= 0.8
+
+
+def _letters_digits(text: str) -> str:
+    """The text folded (`_fold`) with only its letters and digits: what two readings of a quote share."""
+    return "".join(ch for ch in _fold(text) if ch.isalnum())
 
 
 def _char_runs(chars: list[int], raw: str) -> list[tuple[int, int]]:

@@ -408,6 +408,12 @@ def page_text(textpage: pdfium.PdfTextPage) -> str:
     return page_layout(textpage).text
 
 
+#: A page with more text runs or characters than this is read as PDFium orders it (no table search):
+#: no real table page comes near, and the search stays bounded on a hostile page.
+MAX_TABLE_RECTS = 4000
+MAX_TABLE_CHARS = 40_000
+
+
 @dataclass(frozen=True)
 class PageLayout:
     """A page's text and, when tables were regrouped into rows, which character of the page each
@@ -427,7 +433,9 @@ def page_layout(textpage: pdfium.PdfTextPage) -> PageLayout:
     no more than its lines has no two cells on a line and is no table; only then are the runs'
     boxes looked at, and only when they hold a table is the page read character by character."""
     raw = textpage.get_text_range()
-    if pdfium_c.FPDFText_CountRects(textpage, 0, -1) <= raw.count("\n") + 1 or not _runs_hold_table(textpage):
+    rects = pdfium_c.FPDFText_CountRects(textpage, 0, -1)
+    if (rects <= raw.count("\n") + 1 or rects > MAX_TABLE_RECTS or len(raw) > MAX_TABLE_CHARS
+            or not _runs_hold_table(textpage)):
         return PageLayout(_normalise(raw))
     return _table_layout(textpage, raw) or PageLayout(_normalise(raw))
 

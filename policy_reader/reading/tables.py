@@ -42,6 +42,9 @@ NARROW_COLUMN = 0.30
 GAP_SPREAD = 0.45
 #: A piece wider than this share of the text is a line of prose, never a table cell.
 WIDE_PIECE = 0.5
+#: Pages with more visual lines than this are not searched for tables (no normal page has them;
+#: the search must stay cheap on a hostile one).
+MAX_LINES = 400
 #: A vertical gap of more than this many heights ends a table.
 MAX_GAP = 3.0
 
@@ -94,6 +97,8 @@ def find_tables(pieces: Sequence[Piece]) -> list[Table]:
     if width <= 0:
         return []
     lines = visual_lines(pieces)
+    if len(lines) > MAX_LINES:
+        return []
     prose = [any(p.x1 - p.x0 > WIDE_PIECE * width for p in line) for line in lines]
     tables: list[Table] = []
     i = 0
@@ -106,6 +111,8 @@ def find_tables(pieces: Sequence[Piece]) -> list[Table]:
         if table is not None:
             tables.append(table)
             i = end
+        elif end - i > 2 and _text_columns(lines[i:end], h, width):
+            i = end  # columns of prose: no table starts inside them (and no quadratic rescan)
         else:
             i += 1
     return tables
@@ -211,6 +218,21 @@ def _row_threshold(gaps: list[float], h: float) -> float | None:
     return (ordered[at] + ordered[at + 1]) / 2
 
 
+def _narrowest(members: list[list[Piece]]) -> float:
+    """The narrowest column's width: the larger of its pieces' median width and its extent."""
+    return min(max(statistics.median([p.x1 - p.x0 for p in ps]), max(p.x1 for p in ps) - min(p.x0 for p in ps))
+               for ps in members if ps)
+
+
+def _text_columns(run: list[list[Piece]], h: float, width: float) -> bool:
+    """Whether the run is columns of prose (every column wide)."""
+    bounds = _column_bounds(run, h)
+    if not bounds:
+        return False
+    members = [[p for line in run for p in line if _column_at(p, bounds) == k] for k in range(len(bounds) + 1)]
+    return _narrowest(members) >= NARROW_COLUMN * width
+
+
 def _table(run: list[list[Piece]], h: float, width: float) -> Table | None:
     """The run's lines as a table (None when they are not one): columns between the gutters, rows by
     the vertical gaps (or by the lines that fill several columns), leading and trailing rows that
@@ -223,9 +245,7 @@ def _table(run: list[list[Piece]], h: float, width: float) -> Table | None:
     if sum(1 for f in filled if f >= 2) < 1:
         return None
     members = [[p for line in run for p in line if _column_at(p, bounds) == k] for k in range(n_columns)]
-    narrowest = min(max(statistics.median([p.x1 - p.x0 for p in ps]),
-                        max(p.x1 for p in ps) - min(p.x0 for p in ps)) for ps in members if ps)
-    if narrowest >= NARROW_COLUMN * width:
+    if _narrowest(members) >= NARROW_COLUMN * width:
         return None  # text columns, not a table
     gaps = [min(p.y0 for p in run[k]) - max(p.y1 for p in run[k - 1]) for k in range(1, len(run))]
     # a caption above or a note below (one column) says nothing about the gaps inside the table

@@ -173,3 +173,22 @@ def test_a_table_row_quote_is_highlighted_on_its_own_characters(tmp_path: Path) 
     # the same on the first row, whose value sits between its label's lines in the page's order
     first = _aligned(path, "Area of 10 or more acres (surface) 300 feet")
     assert len(find_quote_boxes(path, 1, "", span=first)) == 3
+
+
+def test_a_span_from_before_tables_were_read_as_rows_falls_back_to_the_quote(tmp_path: Path) -> None:
+    """A result saved when the page was read in content order holds offsets into that older text; on the
+    row-by-row text they would name other characters, so the quote decides (never a wrong highlight)."""
+    import pypdfium2 as pdfium
+
+    from policy_reader.models import SpanPart
+    from tests.pdf_factory import make_table_pdf
+
+    path = make_table_pdf(tmp_path / "table.pdf")
+    doc = pdfium.PdfDocument(str(path))
+    old_text = doc[0].get_textpage().get_text_range().replace("\r\n", "\n")
+    doc.close()
+    quote = "Residences 1,000 feet"  # the content order of the older text
+    start = old_text.index(quote)
+    old_span = [SpanPart(page=1, start=start, end=start + len(quote))]
+    expected = sorted(find_quote_boxes(path, 1, "Residences") + find_quote_boxes(path, 1, "1,000 feet"))
+    assert sorted(find_quote_boxes(path, 1, quote, span=old_span)) == expected

@@ -207,3 +207,15 @@ def test_another_users_job_finishes_while_a_bomb_holds_a_reader(tmp_path, make_p
         assert not manager.get_job_status(bomb).finished, "bob's job did not wait for the bomb"
         bombed = manager.wait(bomb, timeout=120)
         assert bombed.status == JobStatus.FAILED and "reader process" in bombed.error
+
+
+def test_tables_and_page_labels_are_read_in_the_reader_process(reader_settings, tmp_path):
+    """Issue 28: the row grouping and the printed page numbers happen where untrusted PDFs are parsed,
+    under the reader's limits, and come back over the JSON protocol."""
+    from tests.pdf_factory import make_labelled_pdf, make_table_pdf
+
+    table = sandbox.read_pdf(make_table_pdf(tmp_path / "table.pdf"), reader_settings, ocr=False)
+    assert "Residences (irrigation) | 1,000 feet" in table.pages[0].text.splitlines()
+    labelled = sandbox.read_pdf(make_labelled_pdf(tmp_path / "labels.pdf", ["One page.", "Two page.", "Three."],
+                                                  first_label=98, from_page=2), reader_settings, ocr=False)
+    assert [p.label for p in labelled.pages] == ["i", "98", "99"]
