@@ -216,6 +216,6 @@ def test_tables_and_page_labels_are_read_in_the_reader_process(reader_settings, 
 
     table = sandbox.read_pdf(make_table_pdf(tmp_path / "table.pdf"), reader_settings, ocr=False)
     assert "Residences (irrigation) | 1,000 feet" in table.pages[0].text.splitlines()
-    labelled = sandbox.read_pdf(make_labelled_pdf(tmp_path / "labels.pdf", ["One page.", "Two page.", "Three."],
+    labelled = sandbox.read_pdf(make_labelled_pdf(tmp_path / "labels.pdf", [f"Page body number {n} of the ordinance." for n in (1, 2, 3)],
                                                   first_label=98, from_page=2), reader_settings, ocr=False)
     assert [p.label for p in labelled.pages] == ["i", "98", "99"]
