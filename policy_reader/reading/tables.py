@@ -28,6 +28,7 @@ or in scan pixels):
 """
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -136,22 +137,41 @@ def _run_end(lines: list[list[Piece]], start: int, h: float, prose: list[bool]) 
     """Index after the longest run of lines from `start` that keeps a gutter, without a wide vertical gap.
 
     A justified line's wide word spaces are gutters only until a line below covers them; a line
-    of prose covers every gutter and ends the run."""
+    of prose covers every gutter and ends the run. The covered x ranges grow line by line (merged
+    intervals), so a long table costs its lines times its columns, not its lines squared."""
+    covered = _cover([], lines[start])
     end = start + 1
     while end < len(lines):
         top = min(p.y0 for p in lines[end])
         bottom = max(p.y1 for p in lines[end - 1])
-        if prose[end] or top - bottom > MAX_GAP * h or not _gutters(lines[start:end + 1], h):
+        if prose[end] or top - bottom > MAX_GAP * h:
             break
+        trial = _cover(covered, lines[end])
+        if not any(b[0] - a[1] >= GUTTER * h for a, b in zip(trial, trial[1:])):
+            break
+        covered = trial
         end += 1
     return end
+
+
+def _cover(covered: list[tuple[float, float]], line: list[Piece]) -> list[tuple[float, float]]:
+    """The sorted, merged x ranges of `covered` and the line's pieces."""
+    merged: list[tuple[float, float]] = []
+    for x0, x1 in sorted([*covered, *((p.x0, p.x1) for p in line)]):
+        if merged and x0 <= merged[-1][1]:
+            if x1 > merged[-1][1]:
+                merged[-1] = (merged[-1][0], x1)
+        else:
+            merged.append((x0, x1))
+    return merged
 
 
 def _column_bounds(run: list[list[Piece]], h: float) -> list[float]:
     """x positions between columns: the run's gutters, less those beside a column that holds pieces of
     fewer than two lines (a justified line's wide space beside a short word, not a column)."""
     found = _gutters(run, h)
-    gutters = [g for g in found if not _justified_space(run, g, found, h)]
+    justified = _justified_spaces(run, found, h)
+    gutters = [g for j, g in enumerate(found) if j not in justified]
     while gutters:
         bounds = [(a + b) / 2 for a, b in gutters]
         lines_in = [0] * (len(bounds) + 1)
@@ -168,24 +188,28 @@ def _column_bounds(run: list[list[Piece]], h: float) -> list[float]:
     return []
 
 
-def _justified_space(run: list[list[Piece]], gutter: tuple[float, float],
-                     gutters: list[tuple[float, float]], h: float) -> bool:
-    """Whether every line with words on both sides of `gutter` spaces them exactly as it spaces two
-    other words of that line: a justified line stretches all its spaces alike (its last word flush
-    with the column's edge, at the same x on every wrapped label), cells are set apart by their own gaps."""
-    crossings = 0
+def _justified_spaces(run: list[list[Piece]], gutters: list[tuple[float, float]], h: float) -> set[int]:
+    """The gutters (indices) that every line with words on both sides of them (and no other gutter in
+    between) spaces exactly as it spaces two other words of that line: a justified line stretches all
+    its spaces alike (its last word flush with the column's edge, at the same x on every wrapped
+    label), while cells are set apart by their own gaps."""
+    starts = [g[0] for g in gutters]
+    ends = [g[1] for g in gutters]
+    crossings = [0] * len(gutters)
+    alike = [True] * len(gutters)
     for line in run:
         pieces = sorted(line, key=lambda p: p.x0)
         spaces = [b.x0 - a.x1 for a, b in zip(pieces, pieces[1:])]
         for k, (a, b) in enumerate(zip(pieces, pieces[1:])):
-            between = [g for g in gutters if a.x1 <= g[0] and b.x0 >= g[1]]
-            if between == [gutter]:  # words on either side of this gutter only (not across an empty cell)
-                crossings += 1
-                others = spaces[:k] + spaces[k + 1:]
-                # alike: the same stretched space, give or take the glyphs' side bearings
-                if not any(abs(spaces[k] - other) <= 0.25 * h for other in others):
-                    return False
-    return crossings > 0
+            lo, hi = bisect.bisect_left(starts, a.x1), bisect.bisect_right(ends, b.x0)
+            if hi - lo != 1:  # no gutter between these words, or an empty cell between them
+                continue
+            crossings[lo] += 1
+            # alike: the same stretched space, give or take the glyphs' side bearings
+            if alike[lo] and not any(abs(spaces[k] - other) <= 0.25 * h
+                                     for j, other in enumerate(spaces) if j != k):
+                alike[lo] = False
+    return {j for j in range(len(gutters)) if crossings[j] and alike[j]}
 
 
 def _distance(run: list[list[Piece]], bounds: list[float], column: int, other: int) -> float:
@@ -201,8 +225,8 @@ def _distance(run: list[list[Piece]], bounds: list[float], column: int, other: i
 
 
 def _column_at(piece: Piece, bounds: list[float]) -> int:
-    centre = (piece.x0 + piece.x1) / 2
-    return sum(1 for x in bounds if centre > x)
+    """The column of the piece's centre (bounds sorted)."""
+    return bisect.bisect_left(bounds, (piece.x0 + piece.x1) / 2)
 
 
 def _row_threshold(gaps: list[float], h: float) -> float | None:
