@@ -484,7 +484,8 @@ def _table_layout(textpage: pdfium.PdfTextPage, raw: str) -> PageLayout | None:
         chars.extend(text)
         owners.extend([-1] * len(text))
 
-    after_table = False
+    pending: list[int] = []  # whitespace met since the last character written
+    after_table = False  # table characters met since then: their line breaks and spaces are the rows'
     for index in range(len(raw)):
         number = starts.get(index)
         if number is not None:
@@ -501,13 +502,24 @@ def _table_layout(textpage: pdfium.PdfTextPage, raw: str) -> PageLayout | None:
                             separator(" ")
                         for k in range(ranges[key][0], ranges[key][1] + 1):
                             emit(k)
-            separator("\n")
+        if index in in_table:
+            pending.clear()
             after_table = True
-        elif index in in_table or (after_table and raw[index] in " \r\n"):
-            continue
+        elif raw[index].isspace() or ord(raw[index]) in _CONTROL:
+            pending.append(index)
         else:
-            after_table = False
+            if after_table:
+                if chars and chars[-1] != "\n":
+                    separator("\n")
+                pending.clear()
+                after_table = False
+            for k in pending:
+                emit(k)
+            pending.clear()
             emit(index)
+    if not after_table:
+        for k in pending:
+            emit(k)
     while chars and chars[-1] == "\n" and owners[-1] == -1:
         chars.pop()
         owners.pop()
@@ -543,8 +555,9 @@ def _char_pieces(textpage: pdfium.PdfTextPage, raw: str) -> tuple[list[Any], lis
             continue
         height = y1 - y0
         # same line: the boxes overlap vertically (a comma or a quote mark sits off the line's centre)
+        line_height = max(height, box[3] - box[1]) if box is not None else height
         if (box is not None and min(y1, box[3]) - max(y0, box[1]) > 0
-                and -0.5 * height <= left - box[2] < CELL_GAP * max(height, box[3] - box[1])):
+                and -0.5 * line_height <= left - box[2] < CELL_GAP * line_height):
             box = [box[0], min(box[1], y0), max(box[2], right), max(box[3], y1)]
             last = index
             continue
