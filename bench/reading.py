@@ -52,6 +52,7 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict]:
     get_engine()
     load_s = time.perf_counter() - t0
     ocr_s = _best(1, lambda: read_pdf(corpus["scan"], ocr=True))
+    scanned_rows = _scanned_table_rows(Path(out_dir) / "reading_corpus" / "tables")
 
     ratio = (pages / ours) / (pages / raw)
     big_ratio = big_raw / big_ours
@@ -74,6 +75,10 @@ def run(out_dir: Path, *, quick: bool = False) -> list[dict]:
         *tables,
         _row("OCR engine load (once per process)", load_s, "s"),
         _row(f"read_pdf OCR, {corpus['scan_pages']} scanned pages", corpus["scan_pages"] / ocr_s, "pages/s"),
+        _row("scanned table page (OCR): rows read as one line each", scanned_rows[0], "share",
+             f">= {TABLE_ROWS_TARGET}", scanned_rows[0] >= TABLE_ROWS_TARGET),
+        _row("scanned table page (OCR): rows read as one line each, visual rows only (before)", scanned_rows[1],
+             "share"),
     ]
     return rows
 
@@ -141,6 +146,29 @@ def _tables(folder: Path, rounds: int, *, quick: bool) -> list[dict]:
         _row("table pages: row quotes aligned acceptably, raw pypdfium2 text", raw_quotes / total, "share"),
         _row("read_pdf / raw pypdfium2, table pages", raw_s / ours_s, "x"),
     ]
+
+
+def _scanned_table_rows(folder: Path) -> tuple[float, float]:
+    """Share of the setback table's rows that OCR of its scanned copy gives as one line each (case and
+    spacing aside): with the table grouping (ocr.layout_text -> tables.find_tables, as read_pdf does) and
+    with the visual rows alone (ocr.join_lines_by_rows, the reading before issue 28), same OCR lines."""
+    from policy_reader.reading.ocr import join_lines_by_rows, layout_text
+    from policy_reader.reading.pdf_text import render_for_ocr
+    from tests.pdf_factory import SETBACK_ROWS, make_scanned_copy, make_table_pdf
+
+    scan = make_scanned_copy(make_table_pdf(folder / "ocr_table.pdf"), folder / "ocr_table_scan.pdf")
+    doc = pdfium.PdfDocument(scan)
+    try:
+        image = render_for_ocr(doc[0])
+    finally:
+        doc.close()
+    lines = get_engine().lines(image)
+    shares = []
+    for text in (layout_text(lines), join_lines_by_rows([b for b in lines if b.text])):
+        text = text.casefold()
+        shares.append(sum(_row_is_a_line(text, [c.casefold() for c in row]) for row in SETBACK_ROWS)
+                      / len(SETBACK_ROWS))
+    return shares[0], shares[1]
 
 
 def _row_is_a_line(text: str, cells: list[str]) -> bool:
