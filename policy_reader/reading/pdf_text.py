@@ -320,6 +320,7 @@ def _read_with_pdfium(doc: pdfium.PdfDocument, ctx: _Context) -> tuple[list[Page
         count = len(doc)
         title = _pdfium_title(doc)
     ctx.check_page_count(count)
+    labelled = _has_page_labels(doc, count)
     pages: list[PageText] = []
     lock = _BatchedLock(PDFIUM_LOCK, LOCK_BATCH_PAGES)
     try:
@@ -347,7 +348,7 @@ def _read_with_pdfium(doc: pdfium.PdfDocument, ctx: _Context) -> tuple[list[Page
                     ctx.not_ocrd.append(number)
             # model_construct: the values are built right here; validation would cost ~10 % of a text page
             pages.append(PageText.model_construct(number=number, text=text, ocr=stage == "ocr",
-                                                  label=_pdfium_label(doc, index)))
+                                                  label=_pdfium_label(doc, index) if labelled else None))
             ctx.progress(stage, number)
     finally:
         lock.release()
@@ -618,6 +619,13 @@ def _ocr_page(ctx: _Context, number: int, text: str, image: Any) -> tuple[str, s
         ctx.ocr_pages.append(number)
         return found, "ocr"
     return text, "reading"
+
+
+def _has_page_labels(doc: pdfium.PdfDocument, count: int) -> bool:
+    """Whether the PDF has /PageLabels: its number tree covers the first page (the spec) or at least the
+    last (a tree starting later); asked once per document instead of once a page."""
+    with PDFIUM_LOCK:
+        return any(pdfium_c.FPDF_GetPageLabel(doc.raw, index, None, 0) > 0 for index in {0, count - 1} if index >= 0)
 
 
 def _pdfium_label(doc: pdfium.PdfDocument, index: int) -> str | None:
