@@ -190,25 +190,35 @@ def _column_bounds(run: list[list[Piece]], h: float) -> list[float]:
 
 def _justified_spaces(run: list[list[Piece]], gutters: list[tuple[float, float]], h: float) -> set[int]:
     """The gutters (indices) that every line with words on both sides of them (and no other gutter in
-    between) spaces exactly as it spaces two other words of that line: a justified line stretches all
-    its spaces alike (its last word flush with the column's edge, at the same x on every wrapped
-    label), while cells are set apart by their own gaps."""
+    between) spaces exactly as it spaces two other words of one cell of that line: a justified line
+    stretches all its spaces alike (its last word flush with the column's edge, at the same x on every
+    wrapped label), while cells are set apart by their own gaps. A space counts as one within a cell
+    when no gutter, or only a gutter that one line alone crosses, lies in it: the spaces of a grid's
+    evenly spaced columns are alike too, but each of them is a gutter every row crosses."""
     starts = [g[0] for g in gutters]
     ends = [g[1] for g in gutters]
+    lines = []
     crossings = [0] * len(gutters)
-    alike = [True] * len(gutters)
     for line in run:
         pieces = sorted(line, key=lambda p: p.x0)
-        spaces = [b.x0 - a.x1 for a, b in zip(pieces, pieces[1:])]
-        for k, (a, b) in enumerate(zip(pieces, pieces[1:])):
+        pairs = []
+        for a, b in zip(pieces, pieces[1:]):
             lo, hi = bisect.bisect_left(starts, a.x1), bisect.bisect_right(ends, b.x0)
-            if hi - lo != 1:  # no gutter between these words, or an empty cell between them
+            gutter = lo if hi - lo == 1 else (-1 if hi <= lo else -2)  # one gutter / none / several
+            if gutter >= 0:
+                crossings[gutter] += 1
+            pairs.append((b.x0 - a.x1, gutter))
+        lines.append(pairs)
+    alike = [True] * len(gutters)
+    for pairs in lines:
+        within = [k for k, (_space, gutter) in enumerate(pairs)
+                  if gutter == -1 or (gutter >= 0 and crossings[gutter] < 2)]
+        for k, (space, gutter) in enumerate(pairs):
+            if gutter < 0 or not alike[gutter]:
                 continue
-            crossings[lo] += 1
             # alike: the same stretched space, give or take the glyphs' side bearings
-            if alike[lo] and not any(abs(spaces[k] - other) <= 0.25 * h
-                                     for j, other in enumerate(spaces) if j != k):
-                alike[lo] = False
+            if not any(abs(space - pairs[j][0]) <= 0.25 * h for j in within if j != k):
+                alike[gutter] = False
     return {j for j in range(len(gutters)) if crossings[j] and alike[j]}
 
 
@@ -275,9 +285,12 @@ def _table(run: list[list[Piece]], h: float, width: float) -> Table | None:
     # a caption above or a note below (one column) says nothing about the gaps inside the table
     inner = gaps[(1 if filled[0] < 2 else 0): (len(gaps) - 1 if filled[-1] < 2 and len(gaps) > 2 else len(gaps))]
     threshold = _row_threshold(inner, h)
+    # gaps all alike: rows start at lines filling two columns, and at a gap wider than any inside the table
+    widest = max(inner) + GAP_SPREAD * h if inner else float("inf")
     rows: list[list[list[Piece]]] = []
     for k, line in enumerate(run):
-        if k == 0 or (gaps[k - 1] > threshold if threshold is not None else filled[k] >= 2):
+        if k == 0 or (gaps[k - 1] > threshold if threshold is not None
+                      else filled[k] >= 2 or gaps[k - 1] > widest):
             rows.append([[] for _ in range(n_columns)])
         for piece in line:
             rows[-1][_column_at(piece, bounds)].append(piece)
