@@ -108,7 +108,9 @@ def main() -> None:
                   "pdfminer's, not PDFium's: its rows could not be mapped to the characters the evidence highlight "
                   "boxes. Ours works on the boxes PDFium already has, so every character of a row is one of the "
                   "page's characters (pdf_text.PageLayout.owners)."]
-        OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        # the measured-once sections below the table (reading cost) are kept
+        kept = OUT.read_text(encoding="utf-8").partition("\n## ")[2] if OUT.exists() else ""
+        OUT.write_text("\n".join(lines) + "\n" + (f"\n## {kept}" if kept else ""), encoding="utf-8")
         print(f"written {OUT}")
 
 

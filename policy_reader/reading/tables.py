@@ -8,23 +8,28 @@ in ocr.py) hand their pieces of text with their boxes to `find_tables`, which ne
 boxes, so a scanned table and a born-digital one come out in the same rows (`label | cell | cell`).
 
 Why our own geometry and not a table library: pdfplumber (MIT) parses the PDF a second time with
-pdfminer (pure Python, tens of milliseconds a page, measured in bench/reading.md) and its positions
-are pdfminer's, not PDFium's, so the text it gives could not be mapped back to the characters the
-highlight boxes; PyMuPDF's find_tables is AGPL. Tables without rulings are common in ordinances, and
-ruling-based finders miss them; the gaps between pieces find both.
+pdfminer (pure Python: 15 ms a table page, 127 ms a prose page with its text, bench/tables.md), found
+53 % of the benchmark's rows with its ruling strategy, and its characters are pdfminer's, not PDFium's,
+so its rows could not be mapped to the characters the highlight boxes; PyMuPDF's find_tables is AGPL.
+Tables without rulings are common in ordinances; the gaps between pieces find both kinds.
 
 The rules, all relative to the median piece height `h` (so they hold at any scale, in PDF points
 or in scan pixels):
-- pieces on one visual line (vertical centre inside the line's band) more than `h` apart are
-  different cells; a line with two or more cells is a *table line*;
-- a table is a run of at least two table lines and the lines between them, each fitting one
-  column, plus the continuation lines right after the last one; the columns are the union of the
-  x ranges of the table lines' cells; a line that crosses columns (prose) ends the run;
-- text columns of prose are not a table: at least one column must be narrow (its cells' median
-  width under 30 % of the text's width) — two columns of prose have wide lines in both;
-- rows: when the vertical gaps between lines are of two kinds (close lines of one cell, wider gaps
-  between rows), a row starts at a wide gap; when all gaps are alike, a row starts at each table
-  line and single-cell lines continue the row above (a label that wraps under its row's values).
+- visual lines: a piece whose vertical centre lies in the current line's band joins it;
+- a run: consecutive lines whose pieces leave a *gutter* (an x range >= GUTTER h that no piece of
+  the run covers); a line of prose (a piece wider than half the text), a gap of MAX_GAP h or a line
+  covering every gutter ends it;
+- columns: between the run's gutters, less a gutter beside a column holding pieces of fewer than
+  two lines, or one that every line crossing it spaces exactly like two words of one cell (a
+  justified label's last word is flush with the column's edge on every wrapped row: a "column" of
+  last words; a grid's evenly spaced cells are told apart because every row crosses their gutters);
+- not a table: two columns of prose (no column narrower than NARROW_COLUMN of the text), or fewer
+  than two rows with two filled cells;
+- rows: when the vertical gaps inside the table are of two kinds (lines of one cell close together,
+  rows further apart: the widest jump between the sorted gaps exceeds GAP_SPREAD h), a row starts
+  at a wide gap; when they are alike, at each line filling two columns (a label wrapping under its
+  row's values continues the row) or after a gap wider than the table's; leading and trailing rows
+  of one cell (a caption, a note) are left out.
 """
 from __future__ import annotations
 
