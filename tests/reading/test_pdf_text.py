@@ -361,7 +361,7 @@ def test_sanitize_filename_bounds_long_names() -> None:
 def test_a_table_with_wrapped_labels_is_read_row_by_row(tmp_path: Path) -> None:
     """Content order interleaves a wrapped label with the row's value ('Residences 1,000 feet /
     (irrigation)'); the page gives each row as 'label | cell', wrapped lines joined, and a model's
-    quote of the row aligns exactly (it did not align at all: best 0.71 < FUZZY_MIN 0.80)."""
+    quote of the row aligns exactly (it did not align at all: best similarity 0.64 < FUZZY_MIN 0.80)."""
     from policy_reader.extraction.grounding import DocumentIndex, MatchKind
     from tests.pdf_factory import SETBACK_ROWS, make_table_pdf
 
