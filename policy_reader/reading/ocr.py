@@ -30,6 +30,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from policy_reader.reading.tables import Piece, find_tables
+
 #: Fallback when the configuration cannot be read.
 DEFAULT_OCR_THREADS = 1
 #: The model files rapidocr 3 ships in its wheel (PP-OCRv6 small detection and recognition).
@@ -211,8 +213,6 @@ def join_lines_by_rows(lines: list[OcrLine]) -> str:
 def _rows_and_tables(lines: list[OcrLine]) -> str:
     """Visual rows top to bottom, with each table (tables.find_tables, the same rules as the text
     layer's) given as its rows: `label | cell`, a wrapped label's lines joined into its row."""
-    from policy_reader.reading.tables import Piece, find_tables
-
     tables = find_tables([Piece(b.x0, b.y0, b.x1, b.y1, k) for k, b in enumerate(lines)])
     if not tables:
         return join_lines_by_rows(lines)

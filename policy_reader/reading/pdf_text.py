@@ -32,6 +32,7 @@ import pypdfium2.raw as pdfium_c
 from policy_reader.config import Settings
 from policy_reader.errors import PdfError
 from policy_reader.models import DocumentText, PageText
+from policy_reader.reading.tables import CELL_GAP, Piece, find_tables
 from policy_reader.untrusted import strip_invisible
 
 ProgressFn = Callable[[str, int, int], None]
@@ -443,8 +444,6 @@ def page_layout(textpage: pdfium.PdfTextPage) -> PageLayout:
 
 def _runs_hold_table(textpage: pdfium.PdfTextPage) -> bool:
     """Whether the page's text runs (their rectangles only: cheap) form a table."""
-    from policy_reader.reading.tables import Piece, find_tables
-
     pieces = []
     for i in range(pdfium_c.FPDFText_CountRects(textpage, 0, -1)):
         left, bottom, right, top = textpage.get_rect(i)
@@ -454,8 +453,6 @@ def _runs_hold_table(textpage: pdfium.PdfTextPage) -> bool:
 
 def _table_layout(textpage: pdfium.PdfTextPage, raw: str) -> PageLayout | None:
     """Text with each table replaced by its rows, placed where the table starts in PDFium's order."""
-    from policy_reader.reading.tables import find_tables
-
     pieces, ranges = _char_pieces(textpage, raw)
     tables = find_tables(pieces)
     if not tables:
@@ -530,8 +527,6 @@ def _table_layout(textpage: pdfium.PdfTextPage, raw: str) -> PageLayout | None:
 def _char_pieces(textpage: pdfium.PdfTextPage, raw: str) -> tuple[list[Any], list[tuple[int, int]]]:
     """The page's runs of characters on one line without a wide gap, with their boxes (y downwards),
     and for each run its first and last char index (PDFium's order; whitespace at either end left out)."""
-    from policy_reader.reading.tables import CELL_GAP, Piece
-
     pieces: list[Piece] = []
     ranges: list[tuple[int, int]] = []
     box: list[float] | None = None  # x0, y0, x1, y1 of the run being built
