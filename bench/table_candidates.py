@@ -19,7 +19,7 @@ from typing import Callable
 import pypdfium2 as pdfium
 
 from bench.reading import _make_tables, _page_text, _row_is_a_line
-from policy_reader.reading.pdf_text import page_layout
+from policy_reader.reading.page_layout import page_layout
 from tests.pdf_factory import make_text_pdf
 
 OUT = Path(__file__).with_name("tables.md")

@@ -488,9 +488,9 @@ def review_count(documents: Sequence[DocumentResult]) -> int:
     return sum(1 for doc in documents for answer in doc.variables if needs_review(answer))
 
 
-def answer_page_text(answer: Any) -> str:
+def answer_page_text(answer: Answer) -> str:
     """'Page 105 (printed 98)': the PDF page and, when the PDF prints another number, that one (issue 28)."""
-    return page_reference(get_field(answer, "page"), get_field(answer, "page_label"), word="Page")
+    return page_reference(answer.page, answer.page_label, word="Page")
 
 
 def answer_status_text(answer: Answer) -> str:

@@ -23,7 +23,8 @@ from PIL import Image, ImageDraw
 
 from policy_reader.errors import PdfError
 from policy_reader.models import SpanPart
-from policy_reader.reading.pdf_text import PDFIUM_LOCK, PageLayout, capped_scale, open_document, page_layout
+from policy_reader.reading.page_layout import PageLayout, page_layout
+from policy_reader.reading.pdf_text import PDFIUM_LOCK, capped_scale, open_document
 from policy_reader.reading.quotes import clean_quote
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in image pixels
