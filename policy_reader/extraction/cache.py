@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from policy_reader.fsio import atomic_write_json, read_json
 from policy_reader.extraction.grounding import GROUNDING_VERSION
+from policy_reader.reading.pdf_text import READING_VERSION
 from policy_reader.models import Answer, AnswerStatus, Usage, Variable
 from policy_reader.llm.prompts import PROMPT_VERSION
 
@@ -53,7 +54,7 @@ class AnswerCache:
     @staticmethod
     def key(file_sha256: str, variables: list[Variable], cache_id: str, accept_threshold: float,
             scope: str = "") -> str:
-        """sha256 over the file hash, the variables (sorted by name), engine, prompt version, threshold
+        """sha256 over the file hash, the variables (sorted by name), engine, prompt, grounding and reading versions, threshold
         and the scope (the owner, unless answers are shared between users)."""
         material = json.dumps({
             "scope": scope,
@@ -62,6 +63,7 @@ class AnswerCache:
             "extractor": cache_id,
             "prompt": PROMPT_VERSION,
             "grounding": GROUNDING_VERSION,  # answers checked by older alignment rules are not reused
+            "reading": READING_VERSION,  # answers to text read by older rules (tables) are not reused
             "threshold": round(float(accept_threshold), 6),
         }, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(material.encode("utf-8")).hexdigest()

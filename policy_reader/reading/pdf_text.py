@@ -39,6 +39,9 @@ from policy_reader.untrusted import strip_invisible
 ProgressFn = Callable[[str, int, int], None]
 
 #: Serialises every call into PDFium in this process (PDFium is not thread-safe).
+#: Part of the answer cache key: a document read by other rules (tables as rows since version 2) is asked
+#: again, since the model saw different text.
+READING_VERSION = "2"
 PDFIUM_LOCK = threading.RLock()
 
 #: A page with fewer visible characters than this has no real text layer (a scan) and is OCR'd.

@@ -75,3 +75,13 @@ def test_the_sweep_drops_entries_of_jobs_deleted_elsewhere(tmp_path):
     assert cache.sweep(job_exists=lambda job_id: False, min_age_s=3600) == []  # too new to drop
     assert cache.sweep(job_exists=lambda job_id: False, min_age_s=0) == [key]
     assert not (tmp_path / "_cache" / f"{key}.json").exists()
+
+
+def test_answers_to_text_read_by_older_rules_are_not_reused(monkeypatch):
+    """Reading changes what the model sees (tables read as rows): the same file under another reading
+    version is another key, so no answer given to the old text is served for the new one."""
+    from policy_reader.extraction import cache
+
+    before = AnswerCache.key("f" * 64, [YEAR], "offline:v1", 0.8)
+    monkeypatch.setattr(cache, "READING_VERSION", "older")
+    assert AnswerCache.key("f" * 64, [YEAR], "offline:v1", 0.8) != before
