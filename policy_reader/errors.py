@@ -40,6 +40,13 @@ class VariablesError(PolicyReaderError):
     code = "variables"
 
 
+class ReviewRefused(VariablesError):
+    """An analyst's correction does not fit the variable's type (several numbers for a number, a word
+    that is not one of the options...). Nothing was saved; the message says why and what to type."""
+
+    code = "review_refused"
+
+
 class LlmError(PolicyReaderError):
     """A model call failed after its retries (or cannot be retried). Codes: auth, rate_limit,
     server, timeout, bad_response, truncated, config, connection."""

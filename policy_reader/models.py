@@ -5,8 +5,9 @@ Pydantic models so that every job file round-trips through JSON with validation
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,8 +38,42 @@ class Variable(BaseModel):
 class AnswerStatus(str, Enum):
     ACCEPTED = "accepted"
     NEEDS_REVIEW = "needs_review"
-    NOT_FOUND = "not_found"
+    NOT_FOUND = "not_found"  # the document does not state it: a finding, shown as "not stated"
     ERROR = "error"
+    CORRECTED = "corrected"  # an analyst changed the value (never written by an engine; see Answer.review)
+
+
+@dataclass(frozen=True)
+class StatusLabel:
+    """How one answer status reads everywhere (page, CSV, Excel, JSON, email): a word and a text marker,
+    so no state is told by colour alone, and the legend line that explains it."""
+
+    label: str  # "not stated"
+    marker: str  # a plain-text sign shown before the value: "✓", "?", "–", "!", "✎"
+    meaning: str  # the legend's sentence
+
+
+# The one vocabulary of answer statuses: the page's legend, the exports and the email import it.
+ANSWER_STATUS_LABELS: dict[AnswerStatus, StatusLabel] = {
+    AnswerStatus.ACCEPTED: StatusLabel("accepted", "✓", "the quote was found in the document and states the "
+                                                          "value; confident enough to accept"),
+    AnswerStatus.NEEDS_REVIEW: StatusLabel("needs review", "?", "a value was found but something is doubtful "
+                                                                "(the note says what): check it"),
+    AnswerStatus.NOT_FOUND: StatusLabel("not stated", "–", "the document does not state this: a finding, "
+                                                           "not a blank"),
+    AnswerStatus.ERROR: StatusLabel("error", "!", "the engine could not answer (the note says why)"),
+    AnswerStatus.CORRECTED: StatusLabel("corrected", "✎", "an analyst changed the value; the original value, "
+                                                          "who, when and why are kept"),
+}
+
+
+def status_label(status: AnswerStatus | str) -> StatusLabel:
+    """The label of a status (an unknown stored status reads as itself, never a crash)."""
+    try:
+        return ANSWER_STATUS_LABELS[AnswerStatus(getattr(status, "value", status))]
+    except ValueError:
+        text = str(getattr(status, "value", status))
+        return StatusLabel(text.replace("_", " "), "•", text)
 
 
 class MatchKind(str, Enum):
@@ -74,6 +109,71 @@ class Passage(BaseModel):
     source: str = ""  # "" = the answering engine; "second opinion: <engine>" (second_opinion.py)
 
 
+class Review(BaseModel):
+    """An analyst's decision on one answer, kept with its history: the engine's value and the stored
+    one, who decided (the signed-in user), when (UTC ISO) and why (an optional note).
+
+    Stored in reviews.json beside the engine's results (which are never rewritten) and applied on every
+    read (jobs/result_book.py), so the engine's answer is always still there."""
+
+    value: Any = None  # the value the analyst stored (None: "not stated in the document")
+    original_value: Any = None  # the engine's value
+    changed: bool = False  # the stored value differs from the engine's (the answer reads "corrected")
+    by: str = ""  # the signed-in user ("" in reviews written before who was kept)
+    at: str = ""  # UTC ISO time
+    note: str = ""  # the analyst's optional reason
+    action: str | None = None  # the bulk action that made it (JobManager.undo_reviews undoes it)
+
+
+ReviewAction = Literal["accept", "correct", "not_stated"]
+
+
+class ReviewDecision(BaseModel):
+    """One decision of a review step or a bulk action (JobManager.save_reviews).
+
+    accept: the engine's value is right; correct: store `value` (typed like the engine's answers,
+    refused with the reason when it does not fit); not_stated: the document does not state it."""
+
+    doc_id: str
+    variable: str
+    action: ReviewAction = "accept"
+    value: Any = None  # for "correct"
+    note: str = ""
+
+
+class ReviewChange(BaseModel):
+    """What one decision changed: the review before (None: there was none) and after."""
+
+    doc_id: str
+    variable: str
+    before: Review | None = None
+    after: Review | None = None  # None: the answer is back to the engine's (an undo)
+
+
+class ReviewBatch(BaseModel):
+    """The outcome of JobManager.save_reviews: one action (one id to undo it), the answers it changed."""
+
+    action_id: str
+    changes: list[ReviewChange] = Field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.changes)
+
+
+class SkippedFile(BaseModel):
+    """An uploaded file that was not read (not a PDF, empty, over the size limit, a duplicate): it stays
+    in the job's record with the reason, so "4 files uploaded" never silently becomes "2 read"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    reason: str  # a sentence: "this is not a PDF file"
+    code: Literal["not_pdf", "empty", "too_large", "duplicate", "other"] = "other"
+    size: int = 0
+    status: Literal["skipped"] = "skipped"
+
+
 class Answer(BaseModel):
     """The answer to one variable for one document."""
 
@@ -95,6 +195,11 @@ class Answer(BaseModel):
     page_label: str | None = None  # the printed number of `page` (PageText.label), for the paper copy
     reviewed: bool = False  # an analyst checked (and maybe corrected) it
     original_value: Any = None  # the model's value when an analyst corrected it
+    review: Review | None = None  # the analyst's decision and its history (who, when, note)
+
+    @property
+    def corrected(self) -> bool:
+        return self.status == AnswerStatus.CORRECTED
 
 
 def page_reference(page: int | None, label: str | None = None, *, word: str = "page") -> str:

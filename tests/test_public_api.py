@@ -18,7 +18,8 @@ def _params(fn) -> list[tuple[str, str]]:
 KW = "KEYWORD_ONLY"
 POS = "POSITIONAL_OR_KEYWORD"
 OWNER = ("owner", POS)
-CREATE = [("name", KW), ("files", KW), ("variables", KW), ("recipients", KW), ("owner", KW), ("options", KW)]
+CREATE = [("name", KW), ("files", KW), ("variables", KW), ("recipients", KW), ("owner", KW), ("options", KW),
+          ("skipped", KW)]
 
 JOB_MANAGER_METHODS = {
     "audit_estimate": [("job_id", POS), OWNER],
@@ -43,7 +44,9 @@ JOB_MANAGER_METHODS = {
     "resume_job": [("job_id", POS), OWNER],
     "run_job_async": [("job_id", POS)],
     "save_review": [("job_id", POS), ("doc_id", POS), ("variable", POS), ("value", KW), ("reviewed", KW),
-                    ("owner", KW)],
+                    ("note", KW), ("owner", KW)],
+    "save_reviews": [("job_id", POS), ("decisions", POS), ("owner", KW)],
+    "undo_reviews": [("job_id", POS), ("action_id", POS), ("owner", KW)],
     "shutdown": [("wait", POS)],
     "start_audit": [("job_id", POS), ("margin", KW), ("seed", KW), ("replace", KW), ("owner", KW)],
     "submit": [("create_kwargs", "VAR_KEYWORD")],

@@ -6,6 +6,7 @@ The inputs are written first and job.json last, so a job becomes visible only on
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from policy_reader.jobs import ledger, limits
 from policy_reader.llm import providers
 from policy_reader.config import Settings
 from policy_reader.errors import JobError, JobNotFound, VariablesError, storage_error
-from policy_reader.models import Variable
+from policy_reader.models import SkippedFile, Variable
 from policy_reader.untrusted import strip_invisible
 from policy_reader.variables import check_variable_limits
 from policy_reader.jobs.retention import job_states
@@ -23,6 +24,38 @@ from policy_reader.jobs.state import JobOptions, new_state, now
 from policy_reader.jobs.store import doc_id_for
 
 Files = Sequence[tuple[str, "bytes | Path"]]
+
+
+def screen_files(files: Sequence[tuple[str, bytes]], max_file_mb: float) -> tuple[list[tuple[str, bytes]],
+                                                                                  list[SkippedFile]]:
+    """Split uploads into (accepted, skipped). One bad file never drops the others.
+
+    Only what makes a file certainly useless is skipped here (empty, over MAX_FILE_MB, not a PDF, the
+    very same bytes as an earlier file); everything subtler (corrupt, encrypted, no text) is reported
+    per document by the job. The skipped files are given to `create_job` so the job's record keeps them
+    (job.json, JSON export, Errors sheet, email) — the app and the CLI screen the same way."""
+    accepted: list[tuple[str, bytes]] = []
+    skipped: list[SkippedFile] = []
+    seen: dict[str, str] = {}
+    for name, data in files:
+        name = str(name)[:300]
+        size = len(data or b"")
+        if not data:
+            skipped.append(SkippedFile(name=name, reason="the file is empty", code="empty"))
+        elif size > max_file_mb * 1024 * 1024:
+            skipped.append(SkippedFile(name=name, code="too_large", size=size,
+                                       reason=f"{size / 1048576:.1f} MB is over the {max_file_mb:g} MB limit"))
+        elif b"%PDF-" not in data[:1024]:
+            skipped.append(SkippedFile(name=name, reason="this is not a PDF file", code="not_pdf", size=size))
+        else:
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in seen:
+                skipped.append(SkippedFile(name=name, code="duplicate", size=size,
+                                           reason=f"the same file as {seen[digest]} (identical content), read once"))
+                continue
+            seen[digest] = name
+            accepted.append((name, data))
+    return accepted, skipped
 
 
 def check_recipients(settings: Settings, recipients: Sequence[str]) -> list[str]:
@@ -99,11 +132,18 @@ def check_page_limit(services: JobServices, owner: str) -> None:
 
 
 def create_job(services: JobServices, *, name: str, files: Files, variables: Sequence[Variable],
-               recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None) -> str:
-    """Check and store a new job; it is PENDING until it is submitted to an executor."""
+               recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None,
+               skipped: Sequence[SkippedFile] = ()) -> str:
+    """Check and store a new job; it is PENDING until it is submitted to an executor. `skipped`: the
+    uploads screening left out (screen_files), kept in the job's record with their reasons."""
     options = options or JobOptions()
     name = strip_invisible(name)  # shown in emails, pages, the CLI and exports: no bidi override survives
+    skipped = [SkippedFile.model_validate(f) for f in skipped][:10_000]
     if not files:
+        if skipped:
+            raise JobError(f"None of the {len(skipped)} files can be read ("
+                           + "; ".join(f"{f.name}: {f.reason}" for f in skipped[:5])
+                           + "). Add at least one PDF to start a job.", code="no_files")
         raise JobError("Add at least one PDF to start a job.", code="no_files")
     variables = list(variables)
     if not variables:
@@ -136,7 +176,7 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
                                 "variables": [v.model_dump(mode="json") for v in variables],
                                 "options": options.model_dump(exclude={"password"}), "recipients": recipients}
     state = new_state(job_id=job_id, name=name, owner=owner, documents=len(documents), recipients=recipients,
-                      backend=backend, model=model, priority=options.priority)
+                      backend=backend, model=model, priority=options.priority, skipped=skipped)
     try:
         for doc, (_name, data) in zip(documents, files):
             store.write_input(job_id, doc["stored"], data)
@@ -148,7 +188,8 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
             raise storage_error(exc, "store the uploaded files") from None
         raise
     services.vault.put(job_id, options.password)
-    services.events.emit(job_id, "job.created", documents=len(documents), variables=len(variables))
+    services.events.emit(job_id, "job.created", documents=len(documents), variables=len(variables),
+                         **({"skipped": len(skipped)} if skipped else {}))
     return job_id
 
 

@@ -34,7 +34,7 @@ from policy_reader.jobs.metrics import job_metrics
 from policy_reader.jobs.retention import cleanup_old_jobs as _cleanup, delete_job, job_states
 from policy_reader.jobs.state import TERMINAL, view_of
 from policy_reader.jobs.store import JobStore, check_doc_id, check_job_id
-from policy_reader.models import DocumentResult, Variable
+from policy_reader.models import DocumentResult, Review, ReviewBatch, ReviewDecision, SkippedFile, Variable
 
 if TYPE_CHECKING:
     from policy_reader.accuracy.gold import Evaluation
@@ -62,11 +62,13 @@ class JobManager:
     # ------------------------------------------------------------------ create and run
 
     def create_job(self, *, name: str, files: Sequence[tuple[str, bytes | Path]], variables: Sequence[Variable],
-                   recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None) -> str:
-        """Check and store the inputs; the job is PENDING until run_job_async."""
+                   recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None,
+                   skipped: Sequence[SkippedFile] = ()) -> str:
+        """Check and store the inputs; the job is PENDING until run_job_async. `skipped`: the uploads
+        that screening left out (intake.screen_files), kept in the job's record with their reasons."""
         self._refuse_when_misconfigured()
         return intake.create_job(self.services, name=name, files=files, variables=variables,
-                                 recipients=recipients, owner=owner, options=options)
+                                 recipients=recipients, owner=owner, options=options, skipped=skipped)
 
     def submit(self, **create_kwargs: Any) -> str:
         """create_job + run_job_async."""
@@ -202,11 +204,35 @@ class JobManager:
     # ------------------------------------------------------------------ reviews and email
 
     def save_review(self, job_id: str, doc_id: str, variable: str, *, value: Any, reviewed: bool = True,
-                    owner: str | None = None) -> None:
-        """Store an analyst's correction; the model's value stays as original_value."""
+                    note: str = "", owner: str | None = None) -> Review:
+        """Store an analyst's correction (or confirmation) with who (`owner`), when and `note`; the
+        engine's value stays as original_value. A value that does not fit the variable's type raises
+        ReviewRefused and nothing is saved. Returns the review as stored (say *that* to the analyst)."""
         self._state_for(job_id, owner)
-        self.services.book.save_review(job_id, doc_id, variable, value=value, reviewed=reviewed)
-        self.services.events.emit(job_id, "review.saved", doc_id=doc_id, variable=variable)
+        review = self.services.book.save_review(job_id, doc_id, variable, value=value, reviewed=reviewed,
+                                                note=note, by=_reviewer(owner))
+        self.services.events.emit(job_id, "review.saved", doc_id=doc_id, variable=variable,
+                                  corrected=review.changed)
+        return review
+
+    def save_reviews(self, job_id: str, decisions: Sequence[ReviewDecision], *,
+                     owner: str | None = None) -> ReviewBatch:
+        """Apply many review decisions at once (a bulk accept, a document marked reviewed): all are
+        checked first, then stored in one conditional write. Returns the action's id (for undo_reviews)
+        and the answers it changed (decisions that change nothing are left out)."""
+        self._state_for(job_id, owner)
+        batch = self.services.book.save_reviews(job_id, decisions, by=_reviewer(owner))
+        if batch.changes:
+            self.services.events.emit(job_id, "review.bulk", action=batch.action_id, changed=batch.count)
+        return batch
+
+    def undo_reviews(self, job_id: str, action_id: str, *, owner: str | None = None) -> ReviewBatch:
+        """Undo one review action (save_reviews, or a save_review's): exactly the answers it changed get
+        their previous review back, unless reviewed again since. JobError(code="undo") when unknown."""
+        self._state_for(job_id, owner)
+        batch = self.services.book.undo_reviews(job_id, str(action_id)[:40])
+        self.services.events.emit(job_id, "review.undone", action=batch.action_id, changed=batch.count)
+        return batch
 
     def resend_email(self, job_id: str, owner: str | None = None) -> None:
         """Send the results email again, with reviews applied. Raises EmailError (also recorded), or
@@ -340,6 +366,11 @@ def _webhook_sent_here(view: JobView) -> bool:
     return hook.get("status") == "sending" and hook.get("pid") == os.getpid() and hook.get("host") == HOST
 
 
+def _reviewer(owner: str | None) -> str:
+    """Who a review is recorded as: the signed-in user; the command line (owner None) says so."""
+    return owner if owner else "command line"
+
+
 # --------------------------------------------------------------------------- module API
 
 _PROCESS_MANAGER: JobManager | None = None
@@ -356,9 +387,10 @@ def get_job_manager(settings: Settings | None = None) -> JobManager:
 
 
 def create_job(*, name: str, files: Sequence[tuple[str, bytes | Path]], variables: Sequence[Variable],
-               recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None) -> str:
+               recipients: Sequence[str] = (), owner: str = "local", options: JobOptions | None = None,
+               skipped: Sequence[SkippedFile] = ()) -> str:
     return get_job_manager().create_job(name=name, files=files, variables=variables, recipients=recipients,
-                                        owner=owner, options=options)
+                                        owner=owner, options=options, skipped=skipped)
 
 
 def run_job_async(job_id: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from policy_reader.models import Usage
+from policy_reader.models import SkippedFile, Usage
 
 
 class JobStatus(str, Enum):
@@ -134,10 +134,20 @@ class JobView(BaseModel):
     cancel_requested: bool = False
     warnings: list[str] = Field(default_factory=list)  # job-wide, e.g. OCR unavailable on this server
     batch: BatchProgress = Field(default_factory=BatchProgress)  # batch mode only
+    skipped: list[SkippedFile] = Field(default_factory=list)  # uploads not read, with the reason (not in the total)
 
     @property
     def finished(self) -> bool:
         return self.status.value in TERMINAL
+
+    @property
+    def documents_skipped(self) -> int:
+        return len(self.skipped)
+
+    @property
+    def files_uploaded(self) -> int:
+        """Every file the analyst gave the job: the documents and the skipped files."""
+        return self.documents_total + len(self.skipped)
 
     @property
     def documents_ok(self) -> int:
@@ -168,7 +178,7 @@ def age_s(value: str | None) -> float:
 
 
 def new_state(*, job_id: str, name: str, owner: str, documents: int, recipients: list[str], backend: str,
-              model: str, priority: int) -> dict[str, Any]:
+              model: str, priority: int, skipped: list[SkippedFile] | None = None) -> dict[str, Any]:
     """job.json of a job that was just created (PENDING, not queued yet)."""
     return {
         "id": job_id, "name": name or "Untitled job", "owner": owner or "local",
@@ -178,7 +188,7 @@ def new_state(*, job_id: str, name: str, owner: str, documents: int, recipients:
         "email": {"status": "pending" if recipients else "none"}, "webhook": {"status": "none"},
         "backend": backend, "model": model, "recipients": recipients, "limit_message": None,
         "priority": priority, "queued": False, "runner": None, "cancel_requested": False,
-        "run": 0, "version": 0,
+        "run": 0, "version": 0, "skipped": [f.model_dump(mode="json") for f in skipped or ()],
     }
 
 
@@ -209,4 +219,18 @@ def view_of(state: dict[str, Any], queue_position: int | None = None) -> JobView
     view["cancel_requested"] = bool(state.get("cancel_requested"))
     view["warnings"] = state.get("warnings") or []
     view["batch"] = state.get("batch") or {}
+    view["skipped"] = skipped_files(state)
     return JobView.model_validate(view)
+
+
+def skipped_files(state: dict[str, Any]) -> list[SkippedFile]:
+    """The job's skipped uploads (none in a job.json written before they were kept; an unreadable
+    entry is shown by its name rather than failing the whole view)."""
+    out = []
+    for item in state.get("skipped") or []:
+        try:
+            out.append(SkippedFile.model_validate(item))
+        except ValueError:
+            out.append(SkippedFile(name=str((item or {}).get("name") if isinstance(item, dict) else item)[:300],
+                                   reason="skipped"))
+    return out
