@@ -173,6 +173,19 @@ class SkippedFile(BaseModel):
     size: int = 0
     status: Literal["skipped"] = "skipped"
 
+    @classmethod
+    def list_from(cls, raw: Any) -> list[SkippedFile]:
+        """The skipped files stored in job.json (none in one written before they were kept; an unreadable
+        entry is kept by its name rather than failing the view or the export)."""
+        out = []
+        for item in raw or []:
+            try:
+                out.append(cls.model_validate(item))
+            except ValueError:
+                name = item.get("name") if isinstance(item, dict) else item
+                out.append(cls(name=str(name)[:300], reason="skipped"))
+        return out
+
 
 class Answer(BaseModel):
     """The answer to one variable for one document."""

@@ -126,6 +126,8 @@ def review_form(manager: JobManager, job_id: str, user: str, doc: DocumentResult
     with st.form(key=f"review_{key}", border=True):
         raw = st.text_input("Correct value", value=ui.display_value(answer.value), key=f"value_{key}",
                             help=ui.plain(f"Type: {ui.status_value(variable.type)}{options}"))
+        note = st.text_input("Note (optional)", key=f"note_{key}", max_chars=500,
+                             help="Why: kept with the correction, in the JSON and the Excel Evidence sheet.")
         save, mark = st.columns(2)
         corrected = save.form_submit_button("💾 Save correction", width="stretch")
         confirmed = mark.form_submit_button("✔️ Value is right", width="stretch")
@@ -133,10 +135,13 @@ def review_form(manager: JobManager, job_id: str, user: str, doc: DocumentResult
         return
     value = answer.value if confirmed else (raw.strip() or None)
     try:
-        manager.save_review(job_id, doc.doc_id, variable.name, value=value, reviewed=True, owner=user)
+        stored = manager.save_review(job_id, doc.doc_id, variable.name, value=value, reviewed=True, note=note,
+                                     owner=user)
     except PolicyReaderError as exc:
-        show_error(exc)
+        show_error(exc)  # refused: the message says why, and that nothing was stored
         return
-    flash("success", f"Saved: {doc.file} · {variable.name} = {ui.display_value(value) or '(empty)'}. "
-                     "Downloads and a re-sent email include it.")
+    kept = ui.display_value(stored.value) if stored.value is not None else "not stated in the document"
+    flash("success", f"Saved: {doc.file} · {variable.name} = {kept}"
+                     f"{' (corrected)' if stored.changed else ' (confirmed)'}. Downloads and a re-sent email "
+                     "include it.")
     st.rerun()

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from policy_reader.config import Settings
-from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, page_reference
+from policy_reader.models import (Answer, AnswerStatus, DocumentResult, SkippedFile, Usage, Variable, page_reference,
+                                  status_label)
 from policy_reader.untrusted import strip_invisible
 from policy_reader.variables import format_value
 
@@ -65,11 +66,13 @@ class EmailSummary:
     documents: list[DocumentResult] = field(default_factory=list)  # results, reviews applied
     variables: list[Variable] = field(default_factory=list)  # the job's variables, in order
     accuracy: AuditEstimate | None = None  # the audit's estimate of the accepted answers, once drawn
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason): uploads not read
 
     @classmethod
     def from_results(cls, *, job_id: str, job_name: str, status: str, documents_total: int,
                      documents: Sequence[DocumentResult], variables: Sequence[Variable], usage: Usage,
-                     job_url: str | None = None, accuracy: AuditEstimate | None = None) -> EmailSummary:
+                     job_url: str | None = None, accuracy: AuditEstimate | None = None,
+                     skipped: Sequence[SkippedFile] = ()) -> EmailSummary:
         """The summary of a job from its finished documents: counts derived, never passed twice."""
         docs = list(documents)
         return cls(job_id=job_id, job_name=job_name, status=str(getattr(status, "value", status)),
@@ -77,7 +80,8 @@ class EmailSummary:
                    documents_ok=sum(1 for d in docs if d.status == "ok"),
                    failed=[(d.file, d.error or "failed") for d in docs if d.status != "ok"],
                    needs_review=len(review_items(docs)), usage=usage, job_url=job_url,
-                   documents=docs, variables=list(variables), accuracy=accuracy)
+                   documents=docs, variables=list(variables), accuracy=accuracy,
+                   skipped=[(f.name, f.reason) for f in skipped])
 
 
 @dataclass(frozen=True)
@@ -160,9 +164,10 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def _read_label(summary: EmailSummary) -> str:
-    failed = len(summary.failed)
-    text = f"{summary.documents_ok:,} of {_plural(summary.documents_total, 'document')} read"
-    return text + (f", {failed:,} failed" if failed else "")
+    """"3 of 5 documents read, 2 skipped": skipped uploads count among the files the analyst gave."""
+    failed, skipped = len(summary.failed), len(summary.skipped)
+    text = f"{summary.documents_ok:,} of {_plural(summary.documents_total + skipped, 'document')} read"
+    return text + (f", {failed:,} failed" if failed else "") + (f", {skipped:,} skipped" if skipped else "")
 
 
 def _review_label(n: int) -> str:
@@ -202,8 +207,9 @@ def _facts(summary: EmailSummary) -> list[tuple[str, str]]:
     return [
         ("Job", one_line(summary.job_name) or "(unnamed job)"),
         ("Status", one_line(summary.status)),
-        ("Documents processed", f"{summary.documents_ok} of {summary.documents_total}"
-                                + (f" ({failed} failed)" if failed else "")),
+        ("Documents processed", f"{summary.documents_ok} of {summary.documents_total + len(summary.skipped)}"
+                                + (f" ({failed} failed)" if failed else "")
+                                + (f" ({len(summary.skipped)} skipped, not read)" if summary.skipped else "")),
         ("Answers needing review", f"{summary.needs_review:,}"),
         *([("Accuracy of accepted answers (audit)", _accuracy_headline(summary.accuracy))] if summary.accuracy else []),
         ("Tokens", _usage_text(summary.usage)),
@@ -221,6 +227,9 @@ def render_summary_text(summary: EmailSummary) -> str:
         if len(summary.failed) > MAX_FAILED_LISTED:
             lines.append(f"  ... and {len(summary.failed) - MAX_FAILED_LISTED} more "
                          "(see the Errors sheet of the Excel file)")
+    if summary.skipped:
+        lines.append("Skipped files (not read):")
+        lines += [f"  - {one_line(name)}: {one_line(reason)}" for name, reason in summary.skipped[:MAX_FAILED_LISTED]]
     if summary.job_url:
         lines.append(f"Job page: {summary.job_url}")
     return "\n".join(lines)
@@ -233,7 +242,7 @@ def render_summary_text(summary: EmailSummary) -> str:
 class _Row:
     variable: str
     value: str  # shortened, one line; "" when not found
-    kind: str  # "accepted" | "review" | "reviewed" | "not_found" | "error"
+    kind: str  # "accepted" | "review" | "reviewed" | "not_found" | "error" | "corrected"
     page: int | None
     note: str  # the error message for kind "error"
     page_label: str | None = None
@@ -255,11 +264,14 @@ class _Plan:
     review_total: int
     failed: list[tuple[str, str]]
     left_out: list[str]  # sentences, each ending with "."
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _kind(answer: Answer) -> str:
     if answer.status == AnswerStatus.ERROR:
         return "error"
+    if answer.status == AnswerStatus.CORRECTED:
+        return "corrected"
     if answer.status == AnswerStatus.NOT_FOUND and answer.value is None:
         return "not_found"
     if answer.reviewed:
@@ -322,7 +334,11 @@ def _plan(summary: EmailSummary, limits: BodyLimits) -> _Plan:
         left_out.append(f"Values longer than {MAX_VALUE_CHARS} and quotes longer than {MAX_QUOTE_CHARS} "
                         "characters are shortened (…).")
     failed = [(one_line(n), one_line(r)) for n, r in summary.failed[:MAX_FAILED_LISTED]]
-    return _Plan(docs, len(ok_docs), review, len(all_review), failed, left_out)
+    skipped = [(one_line(n), one_line(r)) for n, r in summary.skipped[:MAX_FAILED_LISTED]]
+    if len(summary.skipped) > MAX_FAILED_LISTED:
+        left_out.append(f"{_plural(len(summary.skipped) - MAX_FAILED_LISTED, 'more skipped file')} not listed here "
+                        "(see the Errors sheet of the Excel file).")
+    return _Plan(docs, len(ok_docs), review, len(all_review), failed, left_out, skipped)
 
 
 def _docs_heading(plan: _Plan) -> str:
@@ -331,8 +347,11 @@ def _docs_heading(plan: _Plan) -> str:
     return _plural(len(plan.docs), "document")
 
 
-_KIND_LABEL = {"accepted": "", "review": "to review", "reviewed": "reviewed", "not_found": "not found",
-               "error": "error"}
+# The words of the one status vocabulary (models.ANSWER_STATUS_LABELS): "not stated", "corrected", "error".
+_KIND_LABEL = {"accepted": "", "review": "to review", "reviewed": "reviewed",
+               "not_found": status_label(AnswerStatus.NOT_FOUND).label, "error": status_label(AnswerStatus.ERROR).label,
+               "corrected": status_label(AnswerStatus.CORRECTED).label}
+_MARKED = ("review", "reviewed", "corrected")  # kinds whose label follows the value
 
 
 def _page(page: int | None, label: str | None = None) -> str:
@@ -364,7 +383,9 @@ def _render_text(summary: EmailSummary, plan: _Plan, attachment_note: str, every
             out.append(head)
             for row in doc.rows:
                 value = row.value if row.kind not in ("not_found", "error") else f"({_KIND_LABEL[row.kind]})"
-                marks = [m for m in (_page(row.page, row.page_label), _KIND_LABEL[row.kind] if row.kind in ("review", "reviewed")
+                if row.kind == "corrected" and not row.value:
+                    value = f"({_KIND_LABEL['not_found']})"
+                marks = [m for m in (_page(row.page, row.page_label), _KIND_LABEL[row.kind] if row.kind in _MARKED
                                      else "") if m]
                 line = f"  - {row.variable}: {value}" + (f"  [{', '.join(marks)}]" if marks else "")
                 if row.kind == "error" and row.note:
@@ -388,6 +409,10 @@ def _render_text(summary: EmailSummary, plan: _Plan, attachment_note: str, every
     if plan.failed:
         out += [f"FAILED DOCUMENTS ({len(summary.failed):,})", ""]
         out += [f"  - {file}: {reason}" for file, reason in plan.failed]
+        out.append("")
+    if plan.skipped:
+        out += [f"SKIPPED FILES, NOT READ ({len(summary.skipped):,})", ""]
+        out += [f"  - {file}: {reason}" for file, reason in plan.skipped]
         out.append("")
     if plan.left_out:
         out += [*plan.left_out, f"{_cap(everything_in)} hold every answer, quote and error.", ""]
@@ -426,14 +451,14 @@ def _doc_table(doc: _Doc) -> str:
     rows = []
     for row in doc.rows:
         bg = {"review": f";background:{_REVIEW_BG}", "error": f";background:{_ERROR_BG}"}.get(row.kind, "")
-        if row.kind == "not_found":
-            value = f'<span style="{_GREY}">not found</span>'
+        if row.kind == "not_found" or (row.kind == "corrected" and not row.value):
+            value = f'<span style="{_GREY}">{_KIND_LABEL["not_found"]}</span>'
         elif row.kind == "error":
             value = "error" + (f": {_esc(row.note)}" if row.note else "")
         else:
             value = _esc(row.value) or f'<span style="{_GREY}">(empty)</span>'
         marks = [m for m in (_page(row.page, row.page_label) if row.kind not in ("not_found", "error") else "",
-                             _KIND_LABEL[row.kind] if row.kind in ("review", "reviewed") else "") if m]
+                             _KIND_LABEL[row.kind] if row.kind in _MARKED else "") if m]
         small = f' <span style="font-size:12px;{_GREY}">{_esc(", ".join(marks))}</span>' if marks else ""
         rows.append(f'<tr><td width="38%" valign="top" style="{_CELL};font-size:13px;color:#57606A">'
                     f'{_esc(row.variable)}</td><td valign="top" style="{_CELL}{bg}">{value}{small}</td></tr>')
@@ -502,6 +527,11 @@ def _render_html(summary: EmailSummary, plan: _Plan, attachment_note: str, every
         parts.append(_h(f"Failed documents ({len(summary.failed):,})"))
         items = "".join(f'<li style="margin:0 0 6px 0"><b>{_esc(file)}</b>: {_esc(reason)}</li>'
                         for file, reason in plan.failed)
+        parts.append(f'<ul style="margin:0 0 12px 0;padding:0 0 0 20px">{items}</ul>')
+    if plan.skipped:
+        parts.append(_h(f"Skipped files, not read ({len(summary.skipped):,})"))
+        items = "".join(f'<li style="margin:0 0 6px 0"><b>{_esc(file)}</b>: {_esc(reason)}</li>'
+                        for file, reason in plan.skipped)
         parts.append(f'<ul style="margin:0 0 12px 0;padding:0 0 0 20px">{items}</ul>')
     if plan.left_out:
         sentences = " ".join(_esc(s) for s in plan.left_out)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
+from policy_reader.models import (ANSWER_STATUS_LABELS, Answer, AnswerStatus, DocumentResult, SkippedFile, Usage,
+                                  Variable, VariableType, status_label)
 from policy_reader.llm import providers
 from policy_reader.llm.prompts import PROMPT_VERSION
 from policy_reader.variables import format_value
@@ -40,13 +41,16 @@ HEADER_FILL = "DDEBF7"
 # --------------------------------------------------------------------------- JSON
 
 def job_payload(job_id: str, status: str, documents: list[DocumentResult], usage: Usage, *,
-                accuracy: dict[str, Any] | None = None) -> dict[str, Any]:
+                accuracy: dict[str, Any] | None = None, skipped: Sequence[SkippedFile] = ()) -> dict[str, Any]:
     """The README JSON contract (extra fields are additive: doc_id, error_code, reviewed, note, ...).
-    `accuracy`: the audit's estimate (audit.AuditEstimate.to_json), null until one is measured."""
+    `accuracy`: the audit's estimate (audit.AuditEstimate.to_json), null until one is measured.
+    `skipped`: uploads that were not read; they are documents of the job too (status "skipped")."""
     return {
         "job_id": job_id,
         "status": str(getattr(status, "value", status)),
-        "documents": [_document_payload(d) for d in documents],
+        "documents": [_document_payload(d) for d in documents] + [_skipped_payload(f) for f in skipped],
+        "files": {"uploaded": len(documents) + len(skipped), "read": sum(1 for d in documents if d.status == "ok"),
+                  "failed": sum(1 for d in documents if d.status != "ok"), "skipped": len(skipped)},
         "usage": {
             "calls": usage.calls,
             "prompt_tokens": usage.prompt_tokens,
@@ -71,6 +75,12 @@ def _document_payload(doc: DocumentResult) -> dict[str, Any]:
     }
 
 
+def _skipped_payload(skipped: SkippedFile) -> dict[str, Any]:
+    return {"file": skipped.name, "status": "skipped", "error": skipped.reason, "reason": skipped.reason,
+            "code": skipped.code, "pages": 0, "variables": [], "doc_id": None, "error_code": skipped.code,
+            "ocr_pages": []}
+
+
 def _answer_payload(a: Answer, doc: DocumentResult) -> dict[str, Any]:
     return {
         "name": a.name,
@@ -80,6 +90,11 @@ def _answer_payload(a: Answer, doc: DocumentResult) -> dict[str, Any]:
         "page_label": _page_label(a, doc),
         "confidence": round(float(a.confidence), 3),
         "status": _status(a),
+        "status_label": status_label(a.status).label,
+        "original_value": _json_value(a.original_value) if a.review is not None and a.review.changed else None,
+        "review": None if a.review is None else {
+            "value": _json_value(a.review.value), "original_value": _json_value(a.review.original_value),
+            "changed": a.review.changed, "by": a.review.by, "at": a.review.at, "note": a.review.note},
         "reviewed": a.reviewed,
         "note": a.note,
         "match_kind": _kind(a),
@@ -159,6 +174,7 @@ CSV_FIELDS: list[tuple[str, _CsvGetter]] = [
     ("variable", lambda d, a: a.name if a else ""),
     ("value", lambda d, a: format_value(a.value) if a else ""),
     ("status", lambda d, a: _status(a) if a else ""),
+    ("status_label", lambda d, a: _marked_label(a) if a else ""),
     ("confidence", lambda d, a: f"{float(a.confidence):.2f}" if a else ""),
     ("page", lambda d, a: "" if a is None or _page(a, d) is None else str(_page(a, d))),
     ("evidence", lambda d, a: a.evidence if a else ""),
@@ -167,8 +183,32 @@ CSV_FIELDS: list[tuple[str, _CsvGetter]] = [
     ("match_kind", lambda d, a: _kind(a) if a else ""),
     ("span", lambda d, a: format_span(a) if a else ""),
     ("printed_page", lambda d, a: (_page_label(a, d) or "") if a else ""),
+    ("original_value", lambda d, a: _original(a) if a else ""),
+    ("corrected_by", lambda d, a: _reviewer(a) if a else ""),
+    ("corrected_at", lambda d, a: _reviewed_at(a) if a else ""),
+    ("review_note", lambda d, a: a.review.note if a and a.review else ""),
 ]
 CSV_COLUMNS = tuple(name for name, _ in CSV_FIELDS)
+
+
+def _marked_label(a: Answer) -> str:
+    """"✓ accepted", "– not stated", "✎ corrected": the status in words with its text marker."""
+    label = status_label(a.status)
+    return f"{label.marker} {label.label}"
+
+
+def _original(a: Answer) -> str:
+    if a.review is None or not a.review.changed:
+        return ""
+    return format_value(a.review.original_value) if a.review.original_value is not None else "not stated"
+
+
+def _reviewer(a: Answer) -> str:
+    return a.review.by if a.review is not None and a.review.changed else ""
+
+
+def _reviewed_at(a: Answer) -> str:
+    return a.review.at if a.review is not None and a.review.changed else ""
 
 
 def _csv_rows(documents: Iterable[DocumentResult]) -> Iterable[list[str]]:
@@ -177,13 +217,21 @@ def _csv_rows(documents: Iterable[DocumentResult]) -> Iterable[list[str]]:
             yield [get(doc, a) for _, get in CSV_FIELDS]
 
 
-def to_csv(documents: list[DocumentResult]) -> bytes:
-    """UTF-8 with BOM (Excel then reads accents correctly); one row per document x variable."""
+def _skipped_csv_row(skipped: SkippedFile) -> list[str]:
+    row = {"file": skipped.name, "doc_status": "skipped", "error": skipped.reason}
+    return [row.get(name, "") for name in CSV_COLUMNS]
+
+
+def to_csv(documents: list[DocumentResult], skipped: Sequence[SkippedFile] = ()) -> bytes:
+    """UTF-8 with BOM (Excel then reads accents correctly); one row per document x variable, and one
+    per skipped upload (doc_status "skipped", the reason in "error")."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in _csv_rows(documents):
         writer.writerow([defuse(cell) for cell in row])
+    for skip in skipped:
+        writer.writerow([defuse(cell) for cell in _skipped_csv_row(skip)])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -214,6 +262,7 @@ class WorkbookInfo(BaseModel):
     prompt_version: str | None = None  # None: the backend uses no prompt (offline)
     created_at: dt.datetime | None = None
     exported_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    skipped: list[SkippedFile] = Field(default_factory=list)  # uploads not read (the Errors sheet lists them)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], *, status: str | None = None) -> WorkbookInfo:
@@ -229,7 +278,7 @@ class WorkbookInfo(BaseModel):
                    status=str(getattr(status, "value", status) or state.get("status") or ""),
                    backend=backend, model=state.get("model"),
                    prompt_version=PROMPT_VERSION if asked_a_model else None,
-                   created_at=_parse_time(state.get("created_at")))
+                   created_at=_parse_time(state.get("created_at")), skipped=SkippedFile.list_from(state.get("skipped")))
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -346,13 +395,54 @@ def _types(variables: Sequence[Variable] | None) -> dict[str, VariableType]:
     return {v.name: v.type for v in variables or ()}
 
 
+def _marker_format(a: Answer, value: Any, current: str) -> str | None:
+    """A number format that shows the status marker after the value ("500 ?", "2011 ✎") while the cell
+    keeps its number or date (still sortable and summable): the status is readable without colour."""
+    if a.status in (AnswerStatus.ACCEPTED, AnswerStatus.NOT_FOUND, AnswerStatus.ERROR):
+        return None
+    marker = status_label(a.status).marker
+    if isinstance(value, (dt.date, dt.datetime)):
+        return f'{current}" {marker}"'
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'General" {marker}"'
+    return f'@" {marker}"'
+
+
+def _cell_text(a: Answer) -> str | None:
+    """The text of a cell that has no value: "– not stated" (a finding, not a blank) or "! error"."""
+    if a.value is not None:
+        return None
+    if a.status == AnswerStatus.ERROR:
+        return f"{status_label(a.status).marker} error"
+    label = status_label(AnswerStatus.NOT_FOUND)
+    if a.status == AnswerStatus.CORRECTED:
+        return f"{label.marker} {label.label} {status_label(a.status).marker}"
+    if a.status == AnswerStatus.NOT_FOUND:
+        return f"{label.marker} {label.label}"
+    return None
+
+
+def _comment_text(a: Answer) -> str | None:
+    """The cell's comment: a correction's history, or why the answer needs review or failed."""
+    if a.status == AnswerStatus.CORRECTED and a.review is not None:
+        was = _original(a)
+        text = f"Corrected by {a.review.by or 'an analyst'}"
+        text += f" at {a.review.at} (UTC)" if a.review.at else ""
+        text += f". Original value: {was}."
+        return text + (f" Note: {a.review.note}" if a.review.note else "")
+    if a.status in (AnswerStatus.NEEDS_REVIEW, AnswerStatus.ERROR) and a.note:
+        return f"{status_label(a.status).label}: {a.note}"
+    return None
+
+
 def _results_sheet(ws: Any, documents: Sequence[DocumentResult], names: list[str],
                    types: Mapping[str, VariableType]) -> None:
     from openpyxl.comments import Comment
-    from openpyxl.styles import PatternFill
+    from openpyxl.styles import Font, PatternFill
 
     review = PatternFill("solid", start_color=REVIEW_FILL, end_color=REVIEW_FILL)
     error = PatternFill("solid", start_color=ERROR_FILL, end_color=ERROR_FILL)
+    quiet = Font(italic=True, color="595959")
     _header(ws, ["file", "status", *names])
     for r, doc in enumerate(documents, start=2):
         _set(ws.cell(row=r, column=1), doc.file)
@@ -367,11 +457,23 @@ def _results_sheet(ws: Any, documents: Sequence[DocumentResult], names: list[str
             if a is None:
                 continue
             cell = ws.cell(row=r, column=c)
-            _set(cell, _excel_value(a.value, types.get(name)))
+            text = _cell_text(a)
+            if text is not None:
+                _set(cell, text)
+                cell.font = quiet
+            else:
+                value = _excel_value(a.value, types.get(name))
+                _set(cell, value)
+                marked = _marker_format(a, value, cell.number_format)
+                if marked:
+                    cell.number_format = marked
             if a.status == AnswerStatus.NEEDS_REVIEW:
                 cell.fill = review
             elif a.status == AnswerStatus.ERROR:
                 cell.fill = error
+            comment = _comment_text(a)
+            if comment:
+                cell.comment = Comment(_ILLEGAL_XML.sub("", comment)[:2000], "Policy Reader")
     _filter(ws)
     _widths(ws, maximum=45)
 
@@ -385,12 +487,16 @@ EVIDENCE_FIELDS: list[tuple[str, _EvidenceGetter]] = [
     ("page", lambda d, a, t: _page(a, d)),
     ("evidence", lambda d, a, t: a.evidence),
     ("confidence", lambda d, a, t: round(float(a.confidence), 3)),
-    ("status", lambda d, a, t: _status(a)),
+    ("status", lambda d, a, t: _marked_label(a)),
     ("reviewed", lambda d, a, t: "yes" if a.reviewed else "no"),
     ("note", lambda d, a, t: a.note),
     ("match kind", lambda d, a, t: _kind(a)),
     ("span", lambda d, a, t: format_span(a)),
     ("printed page", lambda d, a, t: _page_label(a, d)),
+    ("original value", lambda d, a, t: _original(a)),
+    ("corrected by", lambda d, a, t: _reviewer(a)),
+    ("corrected at", lambda d, a, t: _parse_time(_reviewed_at(a))),
+    ("correction note", lambda d, a, t: a.review.note if a.review is not None else ""),
 ]
 
 
@@ -411,9 +517,13 @@ def _evidence_sheet(ws: Any, documents: Sequence[DocumentResult], types: Mapping
     _widths(ws, maximum=80)
 
 
-def _errors_sheet(ws: Any, documents: Sequence[DocumentResult]) -> None:
+def _errors_sheet(ws: Any, documents: Sequence[DocumentResult], skipped: Sequence[SkippedFile] = ()) -> None:
     _header(ws, ["file", "variable", "code", "error"])
     r = 2
+    for skip in skipped:
+        for c, value in enumerate([skip.name, "", f"skipped ({skip.code})", f"not read: {skip.reason}"], start=1):
+            _set(ws.cell(row=r, column=c), value)
+        r += 1
     for doc in documents:
         rows: list[list[Any]] = []
         if doc.status != "ok":
@@ -468,16 +578,20 @@ def summary_rows(documents: Sequence[DocumentResult], variables: Sequence[Variab
         R(label="model", value=info.model),
         R(label="prompt version", value=info.prompt_version or "n/a (no prompt: offline extractor)"),
         None,
+        R(label="files uploaded", value=len(documents) + len(info.skipped)),
         R(label="documents", value=len(documents)),
         R(label="documents read", value=sum(1 for d in documents if d.status == "ok")),
         R(label="documents failed", value=sum(1 for d in documents if d.status != "ok")),
+        R(label="files skipped (not read; see Errors)", value=len(info.skipped)),
         R(label="pages", value=sum(d.pages for d in documents)),
         R(label="variables", value=len(names)),
         R(label="answers", value=_count(documents, lambda a: True)),
         R(label="answers accepted", value=_count(documents, lambda a: a.status == AnswerStatus.ACCEPTED)),
         R(label="answers to review (not yet reviewed)",
           value=_count(documents, lambda a: a.status == AnswerStatus.NEEDS_REVIEW and not a.reviewed)),
-        R(label="answers not found", value=_count(documents, lambda a: a.status == AnswerStatus.NOT_FOUND)),
+        R(label="answers not stated in the document",
+          value=_count(documents, lambda a: a.status == AnswerStatus.NOT_FOUND)),
+        R(label="answers corrected by an analyst", value=_count(documents, lambda a: a.status == AnswerStatus.CORRECTED)),
         R(label="answers with errors", value=_count(documents, lambda a: a.status == AnswerStatus.ERROR)),
         R(label="answers reviewed by an analyst", value=_count(documents, lambda a: a.reviewed)),
         None,
@@ -489,10 +603,14 @@ def summary_rows(documents: Sequence[DocumentResult], variables: Sequence[Variab
         None,
         *(accuracy if accuracy else [not_measured]),
         None,
-        R(label="sheet Results", value="one row per document, one column per variable; amber = needs review, "
-                                       "red = error or failed document"),
-        R(label="sheet Evidence", value="one row per answer: the quote, its page, confidence, status and note"),
-        R(label="sheet Errors", value="failed documents and answers the engine could not read"),
+        R(label="sheet Results", value="one row per document, one column per variable; each cell's status is "
+                                       "marked in text (see sheet Legend): '?' after a value = needs review, "
+                                       "'✎' = corrected (its comment has the history), '– not stated', "
+                                       "'! error'; amber and red only repeat it"),
+        R(label="sheet Evidence", value="one row per answer: the quote, its page, confidence, status and note, "
+                                        "and for a correction the original value, who corrected it, when and why"),
+        R(label="sheet Errors", value="failed documents, skipped files and answers the engine could not read"),
+        R(label="sheet Legend", value="every answer status, its marker and what it means"),
     ]
 
 
@@ -513,6 +631,25 @@ def _summary_sheet(ws: Any, rows: Sequence[SummaryRow | None]) -> None:
     ws.column_dimensions["B"].width = 70
 
 
+def legend_rows() -> list[tuple[str, str, str]]:
+    """(marker, label, meaning) of every answer status, in the vocabulary's order."""
+    return [(label.marker, label.label, label.meaning) for label in ANSWER_STATUS_LABELS.values()]
+
+
+def _legend_sheet(ws: Any) -> None:
+    _header(ws, ["marker", "status", "meaning"], freeze="A2")
+    for r, row in enumerate(legend_rows(), start=2):
+        for c, value in enumerate(row, start=1):
+            _set(ws.cell(row=r, column=c), value)
+    _set(ws.cell(row=len(ANSWER_STATUS_LABELS) + 3, column=2), "failed document")
+    _set(ws.cell(row=len(ANSWER_STATUS_LABELS) + 3, column=3),
+         "the status column of the Results sheet says failed; the reason is in its comment and the Errors sheet")
+    _set(ws.cell(row=len(ANSWER_STATUS_LABELS) + 4, column=2), "skipped file")
+    _set(ws.cell(row=len(ANSWER_STATUS_LABELS) + 4, column=3),
+         "an upload that was not read (not a PDF, empty, too large, a duplicate): listed in the Errors sheet")
+    _widths(ws, maximum=100)
+
+
 def to_xlsx(documents: list[DocumentResult], variables: Sequence[Variable] | None, usage: Usage,
             info: WorkbookInfo | None = None, *, accuracy: Sequence[SummaryRow] | None = None) -> bytes:
     """Workbook with sheets Summary (first: what the file is), Results (one row per document),
@@ -526,7 +663,8 @@ def to_xlsx(documents: list[DocumentResult], variables: Sequence[Variable] | Non
     _summary_sheet(summary, summary_rows(documents, variables, usage, info or WorkbookInfo(), accuracy))
     _results_sheet(wb.create_sheet("Results"), documents, _variable_names(documents, variables), types)
     _evidence_sheet(wb.create_sheet("Evidence"), documents, types)
-    _errors_sheet(wb.create_sheet("Errors"), documents)
+    _errors_sheet(wb.create_sheet("Errors"), documents, (info or WorkbookInfo()).skipped)
+    _legend_sheet(wb.create_sheet("Legend"))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -559,7 +697,7 @@ class ExportFormat(BaseModel):
 
 def _render_json(job: ExportInput) -> bytes:
     return to_json(job_payload(job.job_id, job.status, job.documents, job.usage,
-                               accuracy=job.estimate.to_json() if job.estimate else None))
+                               accuracy=job.estimate.to_json() if job.estimate else None, skipped=job.info.skipped))
 
 
 def _render_xlsx(job: ExportInput) -> bytes:
@@ -571,7 +709,7 @@ def _render_xlsx(job: ExportInput) -> bytes:
 #: and the CLI's format checks read this table.
 EXPORT_FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
     ExportFormat(name="json", label="JSON", mime="application/json", render=_render_json),
-    ExportFormat(name="csv", label="CSV", mime="text/csv", render=lambda job: to_csv(job.documents)),
+    ExportFormat(name="csv", label="CSV", mime="text/csv", render=lambda job: to_csv(job.documents, job.info.skipped)),
     ExportFormat(name="xlsx", label="Excel",
                  mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", render=_render_xlsx),
 )}

@@ -19,6 +19,7 @@ from policy_reader.jobs.exports import Exporter
 from policy_reader.jobs.result_book import ResultBook, total_usage
 from policy_reader.jobs.state import iso
 from policy_reader.jobs.store import JobStore
+from policy_reader.models import SkippedFile
 
 log = logging.getLogger("policy_reader.jobs")
 
@@ -101,7 +102,8 @@ class Notifier:
         summary = EmailSummary.from_results(
             job_id=job_id, job_name=state.get("name") or "", status=status,
             documents_total=len(manifest["documents"]), documents=results, variables=self.book.variables(job_id),
-            usage=total_usage(results), job_url=self.job_url(job_id), accuracy=self.accuracy.estimate(job_id))
+            usage=total_usage(results), job_url=self.job_url(job_id), accuracy=self.accuracy.estimate(job_id),
+            skipped=SkippedFile.list_from(state.get("skipped")))
         try:
             attachments = {f"results.{fmt}": exports[fmt] if exports else self.exporter.get(job_id, fmt)
                            for fmt in ("csv", "xlsx")}

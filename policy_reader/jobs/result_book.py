@@ -183,8 +183,8 @@ def coerce_review(variable: Variable, value: Any) -> Any:
     if problem:
         reason = problem.replace("; used the first", "")
         kind = getattr(variable.type, "value", variable.type)
-        raise ReviewRefused(f"Not saved: {reason} — a {kind} correction of {variable.name} takes one clear "
-                            "value. Nothing was stored; type it again.")
+        raise ReviewRefused(f"{variable.name}: not saved — {reason}. A {kind} correction takes one clear value; "
+                            "nothing was stored, type it again.")
     return typed
 
 

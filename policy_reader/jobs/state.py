@@ -223,14 +223,7 @@ def view_of(state: dict[str, Any], queue_position: int | None = None) -> JobView
     return JobView.model_validate(view)
 
 
+
 def skipped_files(state: dict[str, Any]) -> list[SkippedFile]:
-    """The job's skipped uploads (none in a job.json written before they were kept; an unreadable
-    entry is shown by its name rather than failing the whole view)."""
-    out = []
-    for item in state.get("skipped") or []:
-        try:
-            out.append(SkippedFile.model_validate(item))
-        except ValueError:
-            out.append(SkippedFile(name=str((item or {}).get("name") if isinstance(item, dict) else item)[:300],
-                                   reason="skipped"))
-    return out
+    """The job's skipped uploads (SkippedFile.list_from: old job.json files have none)."""
+    return SkippedFile.list_from(state.get("skipped"))

@@ -502,7 +502,7 @@ def sections(body: str, headings: list[str]) -> dict[str, str]:
 
 
 def shown(answer: Answer) -> str:
-    return format_value(answer.value) if answer.value is not None else "not found"
+    return format_value(answer.value) if answer.value is not None else "not stated"
 
 
 @pytest.fixture
@@ -849,3 +849,32 @@ def test_the_email_shows_the_printed_page_next_to_the_pdf_page():
         assert "p. 105 (printed 98)" in text  # the answers table
         assert "(page 105, printed 98)" in text  # the review list
         assert "p. 4" in text and "printed 4" not in text  # a label equal to the PDF page says nothing new
+
+
+def test_the_email_keeps_skipped_files_and_says_not_stated_and_corrected(smtp_server, tmp_path, make_pdf):
+    """Before: skipped uploads vanished from the email ("1 of 1 documents read" for 3 files), a not-found
+    answer read "not found" like a missing row, and a corrected one looked machine-accepted."""
+    from policy_reader.jobs.intake import screen_files
+
+    good = make_pdf("ordinance.pdf", ["Wind Ordinance. This ordinance was adopted in 2012."]).read_bytes()
+    accepted, skipped = screen_files([("ordinance.pdf", good), ("notes.pdf", b"meeting notes, not a pdf"),
+                                      ("empty.pdf", b"")], max_file_mb=5)
+    variables = [Variable(name="year_adopted", question="In which year was the ordinance adopted?", type="year"),
+                 Variable(name="budget_usd", question="What is the annual budget in US dollars?", type="number")]
+    with JobManager(smtp_server.settings(JOBS_DIR=str(tmp_path / "jobs"))) as manager:
+        job_id = manager.submit(name="Skips", files=accepted, variables=variables, skipped=skipped,
+                                recipients=["ana@example.org"], owner="ana")
+        assert manager.wait(job_id, timeout=60).status == JobStatus.COMPLETED
+        manager.save_review(job_id, "d0001", "year_adopted", value=2013, note="amended", owner="ana")
+        manager.resend_email(job_id, owner="ana")
+    first, second = (m.parsed() for m in smtp_server.messages[:2])
+    assert "1 of 3 documents read, 2 skipped" in first["Subject"]
+    text, html, attached = parts(second)
+    assert "SKIPPED FILES, NOT READ (2)" in text
+    assert "notes.pdf: this is not a PDF file" in text and "empty.pdf: the file is empty" in text
+    assert "Skipped files, not read (2)" in visible_text(html) and "notes.pdf" in visible_text(html)
+    assert "budget_usd: (not stated)" in text and "not found" not in text
+    assert "year_adopted: 2013  [p. 1, corrected]" in text and "corrected" in visible_text(html)
+    book = openpyxl.load_workbook(io.BytesIO(attached["results.xlsx"]))
+    errors = [[c.value for c in row] for row in book["Errors"].iter_rows(min_row=2)]
+    assert ["notes.pdf", None, "skipped (not_pdf)", "not read: this is not a PDF file"] in errors

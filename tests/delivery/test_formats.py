@@ -76,7 +76,8 @@ USAGE = Usage(calls=3, prompt_tokens=1200, cached_prompt_tokens=400, completion_
 
 def test_payload_matches_the_readme_contract():
     payload = job_payload("job-1", "completed", _documents(), USAGE)
-    assert set(payload) == {"job_id", "status", "documents", "usage", "accuracy"}
+    assert set(payload) == {"job_id", "status", "documents", "usage", "accuracy", "files"}
+    assert payload["files"] == {"uploaded": 3, "read": 2, "failed": 1, "skipped": 0}
     assert payload["job_id"] == "job-1" and payload["status"] == "completed"
     assert payload["accuracy"] is None  # until an audit measures it (tests/jobs/test_accuracy_book.py)
     assert {"calls", "prompt_tokens", "completion_tokens", "cost_usd"} <= set(payload["usage"])
@@ -104,8 +105,9 @@ def test_csv_parses_back_one_row_per_document_and_variable():
     data = to_csv(_documents())
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
-    assert list(rows[0]) == ["file", "doc_status", "variable", "value", "status", "confidence", "page", "evidence",
-                             "reviewed", "error", "match_kind", "span", "printed_page"]
+    assert list(rows[0]) == ["file", "doc_status", "variable", "value", "status", "status_label", "confidence",
+                             "page", "evidence", "reviewed", "error", "match_kind", "span", "printed_page",
+                             "original_value", "corrected_by", "corrected_at", "review_note"]
     assert len(rows) == 4 + 4 + 1
     first = rows[0]
     assert (first["file"], first["variable"], first["value"], first["page"], first["status"]) == (
@@ -124,7 +126,7 @@ def test_csv_parses_back_one_row_per_document_and_variable():
 def test_xlsx_has_all_sheets_summary_first_and_no_formula_cells():
     data = to_xlsx(_documents(), VARIABLES, USAGE)
     wb = load_workbook(io.BytesIO(data))
-    assert wb.sheetnames == ["Summary", "Results", "Evidence", "Errors"]
+    assert wb.sheetnames == ["Summary", "Results", "Evidence", "Errors", "Legend"]
     assert wb.active.title == "Summary"  # the sheet Excel opens on says what the file is
     assert_no_formulas(wb)
 
@@ -197,7 +199,7 @@ def test_full_dates_of_date_variables_are_date_cells():
     assert full.is_date and full.value == dt.datetime(2019, 6, 4) and full.number_format == DATE_FORMAT
     assert results["C3"].value == "2021-03" and results["C3"].data_type == "s"
     assert results["C4"].value == "1887-05-12" and results["C4"].data_type == "s"
-    assert results["C5"].value in ("", None)
+    assert results["C5"].value == "– not stated"  # a finding, not a blank
     assert results["D2"].value == 2019 and results["D2"].data_type == "n"
     assert results["E2"].value == "2020-01-01" and results["E2"].data_type == "s"  # type text: not a date
 
@@ -213,7 +215,7 @@ def test_full_dates_of_date_variables_are_date_cells():
 def test_results_and_evidence_have_auto_filters_over_every_row():
     wb = load_workbook(io.BytesIO(to_xlsx(_documents(), VARIABLES, USAGE)))
     assert wb["Results"].auto_filter.ref == "A1:F4"  # 2 + 4 variable columns, header + 3 documents
-    assert wb["Evidence"].auto_filter.ref == "A1:L9"  # 12 columns, header + 8 answers
+    assert wb["Evidence"].auto_filter.ref == "A1:P9"  # 16 columns, header + 8 answers
     # an empty job still gets a valid (header-only) filter
     empty = load_workbook(io.BytesIO(to_xlsx([], VARIABLES, Usage())))
     assert empty["Results"].auto_filter.ref == "A1:F1"
@@ -233,7 +235,7 @@ def test_summary_sheet_says_what_the_file_is():
     assert isinstance(facts["exported (UTC)"], dt.datetime)
     assert (facts["documents"], facts["documents read"], facts["documents failed"]) == (3, 2, 1)
     assert facts["variables"] == 4 and facts["answers"] == 8 and facts["pages"] == 4
-    assert facts["answers accepted"] == 2 and facts["answers not found"] == 1 and facts["answers with errors"] == 1
+    assert facts["answers accepted"] == 2 and facts["answers not stated in the document"] == 1 and facts["answers with errors"] == 1
     assert facts["answers reviewed by an analyst"] == 1
     assert facts["estimated cost (USD)"] == 0.00042
     assert facts["accuracy estimate"] == "not measured for this job"
@@ -286,7 +288,7 @@ def test_workbook_opens_in_libreoffice_with_dates_numbers_and_summary(tmp_path: 
     assert proc.returncode == 0 and converted.exists(), proc.stdout + proc.stderr
 
     wb = load_workbook(converted)  # as LibreOffice understood and wrote it back
-    assert wb.sheetnames == ["Summary", "Results", "Evidence", "Errors"]
+    assert wb.sheetnames == ["Summary", "Results", "Evidence", "Errors", "Legend"]
     assert_no_formulas(wb)
     facts = summary_facts(wb)
     assert facts["job name"] == "LibreOffice check" and facts["documents"] == 7
@@ -304,7 +306,7 @@ def test_workbook_opens_in_libreoffice_with_dates_numbers_and_summary(tmp_path: 
     title = by_file["política_climática.pdf"][header.index("title")]
     assert title.value == EVIL and title.data_type == "s"  # still text, not a formula
     assert results.auto_filter.ref == f"A1:H{1 + len(documents)}"
-    assert wb["Evidence"].auto_filter.ref == f"A1:L{1 + 8 + 3 * 4}"
+    assert wb["Evidence"].auto_filter.ref == f"A1:P{1 + 8 + 3 * 4}"
 
 
 def test_exports_carry_match_kind_and_span_and_never_a_page_outside_the_document():
@@ -355,3 +357,56 @@ def test_exports_give_the_printed_page_next_to_the_pdf_page():
     header = [c.value for c in sheet[1]]
     got = [{h: c.value for h, c in zip(header, row)} for row in sheet.iter_rows(min_row=2)]
     assert [(g["page"], g["printed page"]) for g in got] == [(105, "98"), (3, None)]
+
+
+def _corrected_documents() -> list[DocumentResult]:
+    from policy_reader.jobs.result_book import apply_reviews
+
+    doc = _documents()[0]
+    reviews = {"year_adopted": {"value": 2020, "reviewed": True, "by": "ana@example.org",
+                                "at": "2026-12-07T17:05:00.000+00:00", "note": "the amendment's year"},
+               "title": {"value": None, "reviewed": True, "by": "ana@example.org", "at": "2026-12-07T17:06:00.000+00:00"}}
+    return [apply_reviews(doc, reviews), *_documents()[1:]]
+
+
+def test_every_answer_status_reads_without_colour_in_every_export():
+    """Before: a not-found cell was blank like a cleared one, a corrected cell kept the engine's flag,
+    and only amber and red told the states apart."""
+    documents = _corrected_documents()
+    wb = load_workbook(io.BytesIO(to_xlsx(documents, VARIABLES, USAGE)))
+    results = wb["Results"]
+    header = [c.value for c in results[1]]
+    row = {c: results.cell(row=2, column=header.index(c) + 1) for c in header}
+    other = {c: results.cell(row=3, column=header.index(c) + 1) for c in header}
+    assert row["year_adopted"].value == 2020 and row["year_adopted"].number_format.endswith('" ✎"')
+    assert "ana@example.org" in row["year_adopted"].comment.text and "2019" in row["year_adopted"].comment.text
+    assert "the amendment's year" in row["year_adopted"].comment.text
+    assert row["target_pct"].value == -2.5 and row["target_pct"].number_format.endswith('" ?"')
+    assert row["title"].value == "– not stated ✎"  # cleared by the analyst: a corrected "not stated"
+    assert other["year_adopted"].value == "– not stated" and other["target_pct"].value == "! error"
+    assert other["title"].number_format == "General"  # accepted: the value alone
+
+    legend = [[c.value for c in r] for r in wb["Legend"].iter_rows(min_row=2, max_row=6)]
+    assert [r[1] for r in legend] == ["accepted", "needs review", "not stated", "error", "corrected"]
+    assert all(r[0] and r[2] for r in legend)
+
+    evidence = wb["Evidence"]
+    head = [c.value for c in evidence[1]]
+    first = {h: evidence.cell(row=2, column=i + 1).value for i, h in enumerate(head)}
+    assert first["status"] == "✎ corrected" and first["original value"] == "2019"
+    assert first["corrected by"] == "ana@example.org" and first["corrected at"] == dt.datetime(2026, 12, 7, 17, 5)
+    assert first["correction note"] == "the amendment's year" and "low confidence" not in (first["note"] or "")
+    title = {h: evidence.cell(row=5, column=i + 1).value for i, h in enumerate(head)}
+    assert title["value"] == "" or title["value"] is None
+    assert not title["evidence"] and title["page"] is None and title["original value"] == EVIL
+
+    rows = list(csv.DictReader(io.StringIO(to_csv(documents).decode("utf-8-sig"))))
+    assert [r["status_label"] for r in rows[:4]] == ["✎ corrected", "? needs review", "? needs review", "✎ corrected"]
+    assert rows[4]["status_label"] == "– not stated" and rows[5]["status_label"] == "! error"
+    assert rows[0]["original_value"] == "2019" and rows[0]["corrected_by"] == "ana@example.org"
+
+    payload = job_payload("j", "completed", documents, USAGE)
+    answers = payload["documents"][0]["variables"]
+    assert answers[0]["status"] == "corrected" and answers[0]["original_value"] == 2019
+    assert answers[0]["review"]["note"] == "the amendment's year"
+    assert payload["documents"][1]["variables"][0]["status_label"] == "not stated"
