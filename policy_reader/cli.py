@@ -210,12 +210,18 @@ def _extract(args: argparse.Namespace) -> int:
     settings = _settings_for(args)
     options = JobOptions(backend=args.backend, model=args.model, ocr=False if args.no_ocr else None,
                          password=_password(args), batch=args.batch, second_opinion=args.second_opinion)
+    from policy_reader.jobs.intake import screen_files
+
+    accepted, skipped = screen_files([(p.name, p) for p in pdfs], settings.max_file_mb)
+    for skip in skipped:  # kept in the job's record too (job.json, exports, email)
+        print(f"skipped: {safe(skip.name)}: {safe(skip.reason)}", file=sys.stderr)
     manager = JobManager(settings, start=False)
     try:
-        job_id = manager.create_job(name=args.name or out.stem, files=[(p.name, p) for p in pdfs],
-                                    variables=variables, recipients=args.email, owner="local", options=options)
-        print(f"Job {job_id}: {len(pdfs)} document(s), {len(variables)} variable(s), "
-              f"backend {providers.resolve(settings, args.backend).name}", file=sys.stderr)
+        job_id = manager.create_job(name=args.name or out.stem, files=accepted, variables=variables,
+                                    recipients=args.email, owner="local", options=options, skipped=skipped)
+        print(f"Job {job_id}: {len(accepted)} document(s)" + (f" ({len(skipped)} skipped)" if skipped else "")
+              + f", {len(variables)} variable(s), backend {providers.resolve(settings, args.backend).name}",
+              file=sys.stderr)
         manager.run_job_async(job_id)
         view, interrupted = _watch(manager, job_id)
         _write_output(manager, job_id, fmt, out)
@@ -450,8 +456,9 @@ def _write_output(manager: Any, job_id: str, fmt: str, out: Path) -> None:
 
 def _report(view: Any, out: Path | None, interrupted: bool) -> int:
     where = f" -> {out}" if out else ""
+    skipped = f", {view.documents_skipped} skipped" if view.documents_skipped else ""
     line = (f"Job {view.id} {view.status.value}: {view.documents_done - view.documents_failed} of "
-            f"{view.documents_total} document(s) read, {view.documents_failed} failed{where}")
+            f"{view.files_uploaded} document(s) read, {view.documents_failed} failed{skipped}{where}")
     print(line, file=sys.stderr)
     if view.email.status == "failed":
         print(f"Email not sent: {safe(view.email.error)}", file=sys.stderr)
@@ -471,11 +478,14 @@ def _report(view: Any, out: Path | None, interrupted: bool) -> int:
 def _describe(view: Any) -> str:
     lines = [f"Job        {view.id}", f"Name       {safe(view.name)}", f"Status     {view.status.value}",
              f"Owner      {safe(view.owner)}", f"Documents  {view.documents_done}/{view.documents_total} done, "
-             f"{view.documents_failed} failed", f"Created    {view.created_at}",
+             f"{view.documents_failed} failed" + (f", {view.documents_skipped} skipped" if view.skipped else ""),
+             f"Created    {view.created_at}",
              f"Backend    {safe(view.backend)} ({safe(view.model)})",
              f"Usage      {view.usage.prompt_tokens + view.usage.completion_tokens:,} tokens, ${view.usage.cost_usd:.4f}"]
     if view.finished_at:
         lines.append(f"Finished   {view.finished_at}")
+    for skip in view.skipped:
+        lines.append(f"Skipped    {safe(skip.name)}: {safe(skip.reason)}")
     if view.error:
         lines.append(f"Error      {safe(view.error)}")
     if view.limit_message:

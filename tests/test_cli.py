@@ -367,3 +367,23 @@ def test_resend_says_which_email_limit_refused_it(tmp_path, make_pdf, smtp_serve
     refused = _cli(tmp_path, "resend", job_id, env=env)
     assert refused.returncode == 2 and "EMAIL_MAX_RESENDS_PER_JOB=1" in refused.stderr
     assert len(smtp_server.messages) == 2
+
+
+def test_extract_keeps_a_skipped_file_in_the_jobs_record(tmp_path, inputs):
+    """A file that is not a PDF is skipped with the reason, and stays in the job: the counts, the JSON
+    output, `status`. Before: it was sent to the reader and failed as a document."""
+    variables, pdfs = inputs
+    notes = tmp_path / "notes.txt"
+    notes.write_text("meeting notes, not a PDF")
+    out = tmp_path / "results.json"
+    proc = _cli(tmp_path, "extract", str(pdfs[0]), str(notes), "--variables", str(variables), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped: notes.txt: this is not a PDF file" in proc.stderr
+    assert "completed: 1 of 2 document(s) read, 0 failed, 1 skipped" in proc.stderr, proc.stderr
+    data = json.loads(out.read_bytes())
+    assert [(d["file"], d["status"]) for d in data["documents"]] == [("p0.pdf", "ok"), ("notes.txt", "skipped")]
+    assert data["documents"][1]["reason"] == "this is not a PDF file"
+    job = json.loads(_cli(tmp_path, "jobs", "--json").stdout)[0]
+    assert job["documents_total"] == 1 and job["skipped"][0]["name"] == "notes.txt"
+    status = _cli(tmp_path, "status", job["id"])
+    assert "Skipped    notes.txt: this is not a PDF file" in status.stdout, status.stdout

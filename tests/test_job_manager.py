@@ -369,3 +369,44 @@ def test_only_allowed_models_are_accepted_and_the_chosen_one_is_used(fake_openai
         assert {r.body["model"] for r in fake_openai.requests} == {"gpt-big"}
     finally:
         manager.shutdown(wait=False)
+
+
+def test_skipped_uploads_stay_in_the_jobs_record(manager, make_pdf, settings):
+    """Before: files the upload skipped vanished: not in job.json, My jobs, the JSON or the counts."""
+    from policy_reader.app import view as ui
+    from policy_reader.jobs.intake import screen_files
+
+    good = make_pdf("a.pdf", ["The policy was adopted in 2004."]).read_bytes()
+    accepted, skipped = screen_files([("a.pdf", good), ("notes.pdf", b"not a pdf at all"), ("copy.pdf", good),
+                                      ("empty.pdf", b"")], max_file_mb=5)
+    assert [f.code for f in skipped] == ["not_pdf", "duplicate", "empty"]
+    view = manager.wait(manager.submit(name="skips", files=accepted, variables=VARIABLES, skipped=skipped), timeout=60)
+    assert view.status == JobStatus.COMPLETED and (view.documents_total, view.documents_skipped) == (1, 3)
+    assert [(f.name, f.status) for f in view.skipped] == [("notes.pdf", "skipped"), ("copy.pdf", "skipped"),
+                                                         ("empty.pdf", "skipped")]
+    assert "the same file as a.pdf" in view.skipped[1].reason
+    assert ui.final_message(view)[1].startswith("Finished: 1 of 4 documents read, 3 skipped")
+    assert ui.history_frame(manager.list_jobs()).iloc[0]["skipped"] == 3
+
+    state = read_json(settings.jobs_dir / view.id / "job.json")
+    assert [s["name"] for s in state["skipped"]] == ["notes.pdf", "copy.pdf", "empty.pdf"]
+    payload = json.loads(manager.get_export(view.id, "json"))
+    assert [(d["file"], d["status"]) for d in payload["documents"]] == [
+        ("a.pdf", "ok"), ("notes.pdf", "skipped"), ("copy.pdf", "skipped"), ("empty.pdf", "skipped")]
+    assert payload["documents"][1]["reason"] == "this is not a PDF file"
+    assert payload["files"] == {"uploaded": 4, "read": 1, "failed": 0, "skipped": 3}
+
+    # a job.json written before skipped files were kept still loads
+    state.pop("skipped")
+    from policy_reader.fsio import atomic_write_json
+    atomic_write_json(settings.jobs_dir / view.id / "job.json", state)
+    assert manager.get_job_status(view.id).skipped == [] and json.loads(manager.get_export(view.id, "json"))
+
+
+def test_a_job_of_only_skipped_files_is_refused_with_their_reasons(manager):
+    from policy_reader.errors import JobError
+    from policy_reader.jobs.intake import screen_files
+
+    accepted, skipped = screen_files([("notes.txt", b"hello")], max_file_mb=5)
+    with pytest.raises(JobError, match="notes.txt: this is not a PDF file"):
+        manager.create_job(name="none", files=accepted, variables=VARIABLES, skipped=skipped)

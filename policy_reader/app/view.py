@@ -336,27 +336,32 @@ def plain(text: Any) -> str:
 # --------------------------------------------------------------------------- uploads
 
 def screen_uploads(files: Sequence[tuple[str, bytes]], max_file_mb: float) -> tuple[list[tuple[str, bytes]], list[str]]:
-    """Split uploads into (accepted, problems). One bad file never drops the others.
+    """Split uploads into (accepted, problems): jobs/intake.screen_files, its skipped files as sentences.
+    One bad file never drops the others; the skipped ones go to create_job(skipped=) to stay in the record."""
+    from policy_reader.jobs.intake import screen_files
 
-    Only problems that make a file certainly useless are caught here (empty, too large, not a
-    PDF); everything subtler (corrupt, encrypted, no text) is reported per document by the job.
-    """
-    accepted: list[tuple[str, bytes]] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for name, data in files:
-        if not data:
-            problems.append(f"{name}: the file is empty — skipped.")
-        elif len(data) > max_file_mb * 1024 * 1024:
-            problems.append(f"{name}: {len(data) / 1048576:.1f} MB is over the {max_file_mb:g} MB limit — skipped.")
-        elif b"%PDF-" not in data[:1024]:
-            problems.append(f"{name}: this is not a PDF file — skipped.")
-        else:
-            if name in seen:
-                problems.append(f"{name}: uploaded twice — both copies are read.")
-            seen.add(name)
-            accepted.append((name, data))
-    return accepted, problems
+    accepted, skipped = screen_files(files, max_file_mb)
+    return accepted, [skipped_message(f) for f in skipped]
+
+
+def skipped_message(skipped: Any) -> str:
+    """'notes.pdf: this is not a PDF file — skipped.' for one SkippedFile (or its dict)."""
+    return f"{get_field(skipped, 'name') or 'a file'}: {get_field(skipped, 'reason') or 'not read'} — skipped."
+
+
+def documents_read_text(view: Any) -> str:
+    """'3 of 5 documents read, 2 skipped' (', 1 failed' too): every uploaded file is counted, so a skipped
+    upload never makes the job look smaller than what the analyst gave it."""
+    total = int(get_field(view, "documents_total", 0) or 0)
+    failed = int(get_field(view, "documents_failed", 0) or 0)
+    ok = max(0, int(get_field(view, "documents_done", 0) or 0) - failed)
+    skipped = len(get_field(view, "skipped") or [])
+    text = f"{ok} of {total + skipped} document{'s' if total + skipped != 1 else ''} read"
+    if failed:
+        text += f", {failed} failed"
+    if skipped:
+        text += f", {skipped} skipped"
+    return text
 
 
 def parse_recipients_text(text: str | None) -> list[str]:
@@ -533,7 +538,7 @@ def history_frame(jobs: Sequence[JobView]) -> pd.DataFrame:
             "cost": format_cost(usage.cost_usd if usage is not None else 0.0),
             "id": job.id,
         })
-    return pd.DataFrame(rows, columns=["job", "status", "created", "documents", "failed", "duration",
+    return pd.DataFrame(rows, columns=["job", "status", "created", "documents", "failed", "skipped", "duration",
                                        "tokens", "cost", "id"])
 
 

@@ -26,29 +26,29 @@ from policy_reader.jobs.store import doc_id_for
 Files = Sequence[tuple[str, "bytes | Path"]]
 
 
-def screen_files(files: Sequence[tuple[str, bytes]], max_file_mb: float) -> tuple[list[tuple[str, bytes]],
-                                                                                  list[SkippedFile]]:
+def screen_files(files: Sequence[tuple[str, Any]], max_file_mb: float) -> tuple[list[tuple[str, Any]],
+                                                                             list[SkippedFile]]:
     """Split uploads into (accepted, skipped). One bad file never drops the others.
 
     Only what makes a file certainly useless is skipped here (empty, over MAX_FILE_MB, not a PDF, the
     very same bytes as an earlier file); everything subtler (corrupt, encrypted, no text) is reported
     per document by the job. The skipped files are given to `create_job` so the job's record keeps them
-    (job.json, JSON export, Errors sheet, email) — the app and the CLI screen the same way."""
-    accepted: list[tuple[str, bytes]] = []
+    (job.json, JSON export, Errors sheet, email) — the app (bytes) and the CLI (paths) screen the same way."""
+    accepted: list[tuple[str, Any]] = []
     skipped: list[SkippedFile] = []
     seen: dict[str, str] = {}
     for name, data in files:
         name = str(name)[:300]
-        size = len(data or b"")
-        if not data:
+        size, head = _size_and_head(data)
+        if not size:
             skipped.append(SkippedFile(name=name, reason="the file is empty", code="empty"))
         elif size > max_file_mb * 1024 * 1024:
             skipped.append(SkippedFile(name=name, code="too_large", size=size,
                                        reason=f"{size / 1048576:.1f} MB is over the {max_file_mb:g} MB limit"))
-        elif b"%PDF-" not in data[:1024]:
+        elif b"%PDF-" not in head:
             skipped.append(SkippedFile(name=name, reason="this is not a PDF file", code="not_pdf", size=size))
         else:
-            digest = hashlib.sha256(data).hexdigest()
+            digest = _digest(data)
             if digest in seen:
                 skipped.append(SkippedFile(name=name, code="duplicate", size=size,
                                            reason=f"the same file as {seen[digest]} (identical content), read once"))
@@ -56,6 +56,21 @@ def screen_files(files: Sequence[tuple[str, bytes]], max_file_mb: float) -> tupl
             seen[digest] = name
             accepted.append((name, data))
     return accepted, skipped
+
+
+def _size_and_head(data: bytes | Path) -> tuple[int, bytes]:
+    if isinstance(data, (bytes, bytearray)):
+        return len(data), bytes(data[:1024])
+    path = Path(data)
+    with path.open("rb") as handle:
+        return path.stat().st_size, handle.read(1024)
+
+
+def _digest(data: bytes | Path) -> str:
+    if isinstance(data, (bytes, bytearray)):
+        return hashlib.sha256(data).hexdigest()
+    with Path(data).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def check_recipients(settings: Settings, recipients: Sequence[str]) -> list[str]:

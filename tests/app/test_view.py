@@ -150,11 +150,12 @@ def test_screen_uploads_keeps_good_files_when_one_is_bad(tmp_path) -> None:
     files = [("good.pdf", good), ("empty.pdf", b""), ("notes.pdf", b"hello, not a pdf"),
              ("big.pdf", b"%PDF-1.7" + b"0" * 2_200_000), ("good.pdf", good)]
     accepted, problems = ui.screen_uploads(files, max_file_mb=2)
-    assert [name for name, _ in accepted] == ["good.pdf", "good.pdf"]
+    assert [name for name, _ in accepted] == ["good.pdf"]  # the very same bytes twice: read once
     assert any("empty.pdf" in p and "empty" in p for p in problems)
     assert any("notes.pdf" in p and "not a PDF" in p for p in problems)
     assert any("big.pdf" in p and "2 MB limit" in p for p in problems)
-    assert any("uploaded twice" in p for p in problems)
+    assert any("good.pdf: the same file as good.pdf" in p and p.endswith("skipped.") for p in problems)
+    assert len(problems) == 4
 
 
 def test_parse_recipients_text() -> None:
