@@ -220,6 +220,10 @@ def test_bad_upload_keeps_the_other_files(tmp_path: Path) -> None:
     wait_until(at, has_results)
     assert sorted(at.dataframe[0].value["document"]) == ["a.pdf", "b.pdf"]
     assert at.get("image"), "the evidence page is shown as an image"
+    # the skipped file is counted (was "Finished: all 2 documents read"), and a job without recipients
+    # says nothing about an email (was "Email none — sent · to nobody")
+    assert any("2 of 3 documents read, 1 skipped" in w for w in _texts(at.warning)), _texts(at.warning)
+    assert not any("nobody" in t or "Email none" in t for t in _texts(at.caption)), _texts(at.caption)
 
     # a stored PDF that disappeared: a clear message, the rest of the page still works
     for stored in (Path(os.environ["JOBS_DIR"]) / str(at.query_params["job"]) / "inputs").glob("*.pdf"):

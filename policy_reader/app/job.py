@@ -110,9 +110,9 @@ def email_section(manager: JobManager, view: Any, user: str) -> None:
         say("warning", error)  # some recipients were refused; the others got it
     elif error:
         say("error", f"The email was not sent: {error}")
-    if status and not (error and status != "sent"):
-        where = "written to the outbox (.eml, no SMTP server configured)" if mode == "outbox" else "sent"
-        st.caption(ui.plain(f"Email {status} — {where} · to {recipients or 'nobody'}"))
+    caption = ui.email_label(view)
+    if caption and not (error and status != "sent"):
+        st.caption(ui.plain(caption))
     label = "🔁 Send again" if error else "📧 Re-send email (with reviews)"
     if view.recipients and st.button(label, key=f"resend_{view.id}"):
         try:

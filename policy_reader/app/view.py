@@ -41,6 +41,7 @@ STAGE_LABELS = {
     "reading": "Reading text",
     "ocr": "OCR of scanned pages",
     "asking": "Asking the model",
+    "matching": "Finding the answers in the text (offline)",
     "merging": "Checking evidence",
     "queued": "Waiting for a slot",
     "emailing": "Sending email",

@@ -396,14 +396,16 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
     stats = document_stats(doc.pages)
     ocr_pages = set(doc.ocr_pages)
     total = len(variables)
-    _report(progress, "asking", 0, total)
+    # what the engine does, for the progress line: a model is "asking"; the offline extractor "matching"
+    asking = getattr(extractor, "progress_stage", "asking")
+    _report(progress, asking, 0, total)
     done_lock = threading.Lock()
     finished = [0]
 
     def on_wait(waiting: bool) -> None:  # the model's quota holds a call of this document
         with done_lock:
             done = finished[0]
-        _report(progress, "waiting for quota" if waiting else "asking", round(total * done / len(chunks)), total)
+        _report(progress, "waiting for quota" if waiting else asking, round(total * done / len(chunks)), total)
 
     def ask(chunk: list[PageText]) -> tuple[list[Answer], Usage]:
         if should_stop is not None and should_stop():
@@ -418,7 +420,7 @@ def extract_document(doc: DocumentText, variables: list[Variable], extractor: Ex
         with done_lock:
             finished[0] += 1
             done = finished[0]
-        _report(progress, "asking", round(total * done / len(chunks)), total)
+        _report(progress, asking, round(total * done / len(chunks)), total)
         return outcome
 
     outcomes: list[tuple[list[Answer], Usage] | LlmError] = []

@@ -498,6 +498,7 @@ class OfflineExtractor:
     """Extractor protocol implementation that runs locally in milliseconds."""
 
     cache_id = "offline:v1"
+    progress_stage = "matching"  # the progress says what happens: no model is asked
     chunk_tokens = 2_000_000  # local: the whole document in one call
 
     def answer(self, pages: list[PageText], variables: list[Variable]) -> tuple[list[Answer], Usage]:

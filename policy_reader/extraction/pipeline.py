@@ -61,7 +61,8 @@ def process_document(task: DocumentTask, *, progress: ProgressFn | None = None,
                      should_stop: Callable[[], bool] | None = None, text: DocumentText | None = None,
                      extractor: Extractor | None = None) -> DocumentResult:
     """Answer every variable for one PDF. Progress: ("reading"|"ocr", pages_done, pages_total), then
-    ("asking"|"merging", variables_done, variables_total). Raises only Cancelled.
+    ("asking"|"matching"|"merging", variables_done, variables_total; "matching": the offline extractor).
+    Raises only Cancelled.
     `task.second_opinion`: a second engine asked too; answers the two disagree on need review (second_opinion.py).
     `text`: the document already read (batch mode reads first and answers once the batch is back).
     `extractor`: answers in place of the task's engine (a batch's answers), and names the cache entry."""

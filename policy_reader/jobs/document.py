@@ -51,9 +51,12 @@ def run_document(store: JobStore, ctx: JobContext, doc: dict[str, Any], *, progr
 
 
 def keep_result(store: JobStore, events: EventLog, job_id: str, doc: dict[str, Any], result: DocumentResult,
-                **event_fields: Any) -> Kept:
+                *, on_kept: Callable[[Kept], None] | None = None, **event_fields: Any) -> Kept:
     """Write the document's checkpoint once and log it; the stored result is the one that counts.
-    Raises StorageError when the store refuses the write (nothing is counted that was not kept)."""
+    Raises StorageError when the store refuses the write (nothing is counted that was not kept).
+
+    `on_kept` runs after the write and before the "Finished" event: the executor counts the document
+    there, so the log never lists a finished document the job's count does not include yet."""
     try:
         written = store.write_result(job_id, doc["doc_id"], result.model_dump(mode="json"))
     except OSError as exc:
@@ -62,9 +65,12 @@ def keep_result(store: JobStore, events: EventLog, job_id: str, doc: dict[str, A
         raise error from None
     if not written:
         existing = store.read_result(job_id, doc["doc_id"])
-        if existing is not None:
-            return Kept(DocumentResult.model_validate(existing), written=False)
-        return Kept(result, written=False)
+        kept = Kept(DocumentResult.model_validate(existing) if existing is not None else result, written=False)
+        if on_kept is not None:
+            on_kept(kept)
+        return kept
+    if on_kept is not None:
+        on_kept(Kept(result, written=True))
     if result.status == "ok":
         events.emit(job_id, "doc.finished", doc_id=doc["doc_id"], file=doc["file"], cached=result.cached,
                     tokens=result.usage.prompt_tokens + result.usage.completion_tokens, **event_fields)

@@ -6,7 +6,7 @@
   largest first; the pool's free thread serves users in turn, so nobody's small job waits behind
   another user's big ones.
 - Progress lives in memory and is flushed to job.json a few times a second at most, with the
-  heartbeat; job.json holds counters and in-flight documents only, so reading it costs the same for
+  heartbeat, and at once when a document finishes (before its "Finished" event); job.json holds counters and in-flight documents only, so reading it costs the same for
   1 or 1,000 documents.
 - A ticker thread flushes progress, writes heartbeats of queued jobs, notices cancel requests from
   other processes (the CLI's `cancel`) and lost leases, re-queues jobs whose owner died, and cleans
@@ -57,6 +57,7 @@ class _Run:
         self.stop_event = threading.Event()
         self.stop_reason: str | None = None  # "cancel" | "shutdown" | "budget" | "lost"
         self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()  # serialises writes of this run's progress (LocalExecutor._flush)
         self.tally = Tally()
         self.in_flight: dict[str, dict[str, Any]] = {}
         self.extra: dict[str, Any] = {}
@@ -344,9 +345,12 @@ class LocalExecutor:
             run.stop("cancel")
 
     def _flush(self, run: _Run) -> None:
-        run.last_flush = time.monotonic()
-        changed, state = self.services.safe_apply(run.job_id, tr.progress, run.lease, run.fields(),
-                                                  self.owner.token())
+        # One flush at a time per run: a snapshot taken earlier must never overwrite a later one (two
+        # documents finishing together would otherwise step the count back).
+        with run.flush_lock:
+            run.last_flush = time.monotonic()
+            changed, state = self.services.safe_apply(run.job_id, tr.progress, run.lease, run.fields(),
+                                                      self.owner.token())
         if not changed and state and not run.lease.held_in(state):
             run.stop("lost")
 
@@ -466,14 +470,17 @@ class LocalExecutor:
 
     def _keep(self, run: _Run, doc: dict[str, Any], result: Any) -> None:
         """Store a finished document once and count it (a write the store refuses is counted as unsaved)."""
+        def count(kept: Any) -> None:  # before the "Finished" event: the count never lags the log
+            run.doc_ended(doc["doc_id"], kept.result if kept.written else None)
+            self._flush(run)
+
         try:
-            kept = keep_result(self.store, self.services.events, run.job_id, doc, result)
+            keep_result(self.store, self.services.events, run.job_id, doc, result, on_kept=count)
         except StorageError as exc:
             with run.lock:
                 run.unsaved.append(exc.message)
             run.doc_ended(doc["doc_id"], None)
             return
-        run.doc_ended(doc["doc_id"], kept.result if kept.written else None)
         if limits.budget_exceeded(run.ctx.settings, run.tally.usage):
             run.stop("budget")
 

@@ -183,3 +183,18 @@ def test_answers_carry_the_printed_page_label_of_their_page(fake_openai, tmp_pat
         assert (got["year_adopted"].page, got["year_adopted"].page_label) == (2, "98")
         assert (got["agency"].page, got["agency"].page_label) == (3, "99")
         assert got["review_date"].page_label is None
+
+
+def test_an_offline_run_never_says_it_asks_a_model(make_pdf, settings):
+    """Before: the offline extractor's progress read "Asking the model" (stage "asking")."""
+    from policy_reader.app import view as ui
+
+    stages: list[tuple[str, int, int]] = []
+    offline = make_extractor(settings, backend="offline")
+    result = _run(make_pdf("policy.pdf", PAGES), settings, extractor=offline, progress=lambda *a: stages.append(a))
+    assert result.status == "ok"
+    seen = {s for s, _, _ in stages}
+    assert "asking" not in seen and "matching" in seen
+    labels = {ui.in_flight_label({"file": "policy.pdf", "stage": s}) for s in seen}
+    assert not any("model" in label.lower() for label in labels), labels
+    assert "model" not in ui.overall_label({"documents_total": 1, "stage": "matching"}).lower()

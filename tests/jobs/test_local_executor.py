@@ -122,3 +122,25 @@ def test_another_users_small_job_does_not_wait_for_two_big_ones(fake_openai, tmp
     with JobManager(settings) as manager:
         done_by_then = big_documents_done_when_a_small_job_finishes(manager, make_pdf, [YEAR], 2011)
     assert done_by_then <= 10, f"bob waited while alice's jobs finished {done_by_then} of 40 documents"
+
+
+def test_the_count_of_finished_documents_never_lags_the_log(fake_openai, tmp_path, make_pdf):
+    """Before: the overall bar read "1 / 5 documents" while the log listed 4 finished: each document's
+    "Finished" event was written at once, its count only at the next throttled progress flush."""
+    from policy_reader.jobs.store import FileJobStore
+
+    seen: list[tuple[int, int]] = []  # (finished events so far, documents_done in job.json) at each one
+
+    class Watching(FileJobStore):
+        def append_event(self, job_id, event):
+            if event.get("type") in ("doc.finished", "doc.failed"):
+                seen.append((len(seen) + 1, int(self.read_state(job_id).get("documents_done") or 0)))
+            super().append_event(job_id, event)
+
+    fake_openai.latency = 0.2
+    fake_openai.facts = {"year_adopted": (2011, "adopted in 2011")}
+    settings = fake_openai.settings(JOBS_DIR=str(tmp_path / "jobs"), MAX_PARALLEL_DOCUMENTS="5", DOCS_PER_JOB="5")
+    with JobManager(settings, store=Watching(tmp_path / "jobs")) as manager:
+        view = manager.wait(manager.submit(name="count", files=_docs(make_pdf, 5), variables=[YEAR]), timeout=60)
+    assert view.status == JobStatus.COMPLETED and len(seen) == 5
+    assert all(done >= finished for finished, done in seen), seen
