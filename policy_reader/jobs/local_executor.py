@@ -345,9 +345,7 @@ class LocalExecutor:
             run.stop("cancel")
 
     def _flush(self, run: _Run) -> None:
-        # One flush at a time per run: a snapshot taken earlier must never overwrite a later one (two
-        # documents finishing together would otherwise step the count back).
-        with run.flush_lock:
+        with run.flush_lock:  # one at a time: an older snapshot never overwrites a newer count
             run.last_flush = time.monotonic()
             changed, state = self.services.safe_apply(run.job_id, tr.progress, run.lease, run.fields(),
                                                       self.owner.token())
@@ -473,7 +471,6 @@ class LocalExecutor:
         def count(kept: Any) -> None:  # before the "Finished" event: the count never lags the log
             run.doc_ended(doc["doc_id"], kept.result if kept.written else None)
             self._flush(run)
-
         try:
             keep_result(self.store, self.services.events, run.job_id, doc, result, on_kept=count)
         except StorageError as exc:
