@@ -93,6 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="Print JSON.")
     rs = sub.add_parser("resume", help="Run what is left of an interrupted, cancelled or failed job (waits).")
     rs.add_argument("job")
+    rr = sub.add_parser("rerun", help="Run some documents (or variables) of a finished job again (waits).")
+    rr.add_argument("job")
+    rr.add_argument("--doc", action="append", default=None, metavar="DOC",
+                    help="A document to run again: its id (d0001) or file name (repeatable; default: every "
+                         "document when --variable is given).")
+    rr.add_argument("--variable", action="append", default=None, metavar="NAME",
+                    help="Ask only this variable again (repeatable); the other answers stay.")
+    rr.add_argument("--model", help="Another allowed model (ALLOWED_MODELS) for the job from now on.")
+    rr.add_argument("--drop-corrections", action="store_true",
+                    help="Forget the analyst's corrections of what is run again (kept by default).")
+    rpw = rr.add_mutually_exclusive_group()
+    rpw.add_argument("--ask-password", action="store_true", help="Prompt for the password of encrypted PDFs.")
+    rpw.add_argument("--password-file", metavar="FILE", help="Read the PDF password from the first line of FILE.")
+    rr.add_argument("--password", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     cn = sub.add_parser("cancel", help="Cancel a job (also one running in another process).")
     cn.add_argument("job")
     se = sub.add_parser("resend", help="Send a finished job's results email again (within the email limits).")
@@ -333,9 +347,24 @@ def _job_command(args: argparse.Namespace) -> int:
             manager.resume_job(args.job)
             view, interrupted = _watch(manager, args.job)
             return _report(view, None, interrupted)
+        if args.command == "rerun":
+            manager.rerun(args.job, doc_ids=_doc_ids(manager, args.job, args.doc), variables=args.variable,
+                          password=_password(args), model=args.model, keep_corrections=not args.drop_corrections)
+            view, interrupted = _watch(manager, args.job)
+            return _report(view, None, interrupted)
     finally:
         manager.shutdown(wait=False)
     raise CliError(f"Unknown command {args.command}")
+
+
+def _doc_ids(manager: Any, job_id: str, docs: Sequence[str] | None) -> list[str] | None:
+    """Document ids from ids or file names ("d0002", "report.pdf"); None: every document."""
+    if not docs:
+        return None
+    by_name: dict[str, str] = {}
+    for doc in manager.store.read_manifest(job_id)["documents"]:
+        by_name.setdefault(doc["file"], doc["doc_id"])
+    return [by_name.get(d, d) for d in docs]
 
 
 def _list(manager: Any, as_json: bool) -> int:

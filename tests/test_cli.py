@@ -387,3 +387,24 @@ def test_extract_keeps_a_skipped_file_in_the_jobs_record(tmp_path, inputs):
     assert job["documents_total"] == 1 and job["skipped"][0]["name"] == "notes.txt"
     status = _cli(tmp_path, "status", job["id"])
     assert "Skipped    notes.txt: this is not a PDF file" in status.stdout, status.stdout
+
+
+def test_rerun_one_document_by_file_name_with_its_password(tmp_path, inputs):
+    """`policy-reader rerun JOB --doc FILE --password-file F`: the locked document is read, the rest stays."""
+    from tests.pdf_factory import make_encrypted_pdf
+
+    variables, pdfs = inputs
+    locked = make_encrypted_pdf(tmp_path / "locked.pdf", ["This policy was adopted in 2020."], "pw-4471")
+    out = tmp_path / "results.json"
+    first = _cli(tmp_path, "extract", str(pdfs[0]), str(locked), "--variables", str(variables), "--out", str(out))
+    assert "1 of 2 document(s) read, 1 failed" in first.stderr, first.stderr
+    job_id = json.loads(_cli(tmp_path, "jobs", "--json").stdout)[0]["id"]
+    secret = tmp_path / "pw.txt"
+    secret.write_text("pw-4471\n")
+    proc = _cli(tmp_path, "rerun", job_id, "--doc", "locked.pdf", "--password-file", str(secret))
+    assert proc.returncode == 0, proc.stderr
+    assert "completed: 2 of 2 document(s) read, 0 failed" in proc.stderr, proc.stderr
+    status = json.loads(_cli(tmp_path, "status", job_id, "--json").stdout)
+    assert (status["documents_done"], status["documents_failed"]) == (2, 0)
+    bad = _cli(tmp_path, "rerun", job_id, "--variable", "nope")
+    assert bad.returncode != 0 and "No variable named 'nope'" in bad.stderr

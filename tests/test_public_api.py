@@ -41,6 +41,8 @@ JOB_MANAGER_METHODS = {
     "read_events": [("job_id", POS), ("limit", POS), OWNER],
     "recover_interrupted": [],
     "resend_email": [("job_id", POS), OWNER],
+    "rerun": [("job_id", POS), ("doc_ids", KW), ("variables", KW), ("password", KW), ("model", KW),
+              ("keep_corrections", KW), ("owner", KW)],
     "resume_job": [("job_id", POS), OWNER],
     "run_job_async": [("job_id", POS)],
     "save_review": [("job_id", POS), ("doc_id", POS), ("variable", POS), ("value", KW), ("reviewed", KW),

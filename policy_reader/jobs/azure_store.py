@@ -221,6 +221,13 @@ class AzureJobStore:
         except ResourceExistsError:
             return False
 
+    def delete_result(self, job_id: str, doc_id: str) -> None:
+        """Only a re-run removes a checkpoint (jobs/rerun.py keeps a copy first): the next run writes it anew."""
+        try:
+            self.container.delete_blob(self._blob(job_id, f"results/{check_doc_id(doc_id)}.json"))
+        except ResourceNotFoundError:
+            pass
+
     def read_result(self, job_id: str, doc_id: str) -> dict[str, Any] | None:
         found = self._read_json(self._blob(job_id, f"results/{check_doc_id(doc_id)}.json"))
         return None if found is None else found[0]

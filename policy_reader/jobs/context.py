@@ -96,11 +96,13 @@ class JobContext:
         options = manifest.get("options") or {}
         run_settings = job_settings(settings, options)
         cache = make_cache(run_settings)
-        owner = str(store.read_state(job_id).get("owner") or "local")
+        state = store.read_state(job_id)
+        owner = str(state.get("owner") or "local")
+        model = state.get("model_override") or options.get("model")  # a re-run may choose another allowed model
         return cls(job_id=job_id, manifest=manifest, docs={d["doc_id"]: d for d in manifest["documents"]},
                    variables=[Variable.model_validate(v) for v in manifest.get("variables", [])],
                    settings=run_settings,
-                   extractor=make_extractor(run_settings, backend=options.get("backend"), model=options.get("model")),
+                   extractor=make_extractor(run_settings, backend=options.get("backend"), model=model),
                    cache=cache.for_job(job_id, cache_scope(settings, owner)) if cache else None,
                    password=vault.get(job_id), second_opinion=second_engine(run_settings, options))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from policy_reader.config import scrub
@@ -36,11 +36,16 @@ def run_document(store: JobStore, ctx: JobContext, doc: dict[str, Any], *, progr
     """Answer every variable of one document. None when it was stopped between steps. Raises only
     when the stored input cannot be had (a storage error: the executor decides whether to retry)."""
     from policy_reader.extraction.pipeline import Cancelled, process_document
+    from policy_reader.jobs.rerun import run_again
 
     started = time.monotonic()
     path = store.input_path(ctx.job_id, doc["stored"])  # a storage error is the executor's to retry
+    task = ctx.task(doc, path)
+
+    def process(variables: list[Any]) -> DocumentResult:
+        return process_document(replace(task, variables=variables), progress=progress, should_stop=should_stop)
     try:
-        return process_document(ctx.task(doc, path), progress=progress, should_stop=should_stop)
+        return run_again(store, ctx.job_id, doc["doc_id"], ctx.variables, process)  # a re-run's, or as is
     except Cancelled:
         return None
     except Exception as exc:  # noqa: BLE001 - process_document should not raise; keep the job alive if it does

@@ -104,6 +104,28 @@ class JobManager:
         self.services.events.emit(job_id, "job.resumed", previous=status)
         self.executor.submit(job_id)
 
+    def rerun(self, job_id: str, *, doc_ids: Sequence[str] | None = None, variables: Sequence[str] | None = None,
+              password: str | None = None, model: str | None = None, keep_corrections: bool = True,
+              owner: str | None = None) -> None:
+        """Run some documents of a job again (`doc_ids`), or some variables across it (`variables`, for
+        every document unless `doc_ids` narrows it), e.g. once a password is supplied or with another
+        allowed `model`. Queued like a resume (same executor, limits, exports and email); answers that did
+        not change come from the answer cache; the analyst's corrections are kept unless
+        `keep_corrections` is False. JobError while the job runs; see jobs/rerun.py."""
+        from policy_reader.jobs import rerun
+
+        self._refuse_when_misconfigured()
+        state = self._state_for(job_id, owner)
+        if state["status"] in (JobStatus.RUNNING.value, JobStatus.PENDING.value) and self.executor.is_live(state):
+            raise JobError(f"Job {job_id} is {state['status']}: re-run part of it once it has finished (or cancel "
+                           "it first).", code="state")
+        self.services.vault.put(job_id, password)
+        plan = rerun.prepare(self.services, job_id, doc_ids=doc_ids, variables=variables, model=model,
+                             keep_corrections=keep_corrections)
+        self.services.events.emit(job_id, "job.rerun", documents=len(plan.doc_ids), variables=plan.variables,
+                                  model=plan.model, keep_corrections=keep_corrections)
+        self.executor.submit(job_id)
+
     def cancel_job(self, job_id: str, owner: str | None = None) -> None:
         """Stop the job promptly; finished documents and their exports are kept. A job running in
         another process gets a cancel request in job.json, which that process notices within ~1 s."""

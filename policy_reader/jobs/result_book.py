@@ -142,6 +142,24 @@ class ResultBook:
         self.store.update_reviews(job_id, change)
         return ReviewBatch(action_id=action_id, changes=list(changes))
 
+    def drop_reviews(self, job_id: str, doc_ids: Sequence[str], variables: Sequence[str] | None = None) -> int:
+        """Forget the analyst's reviews of these documents (only of `variables` when given): a re-run that
+        does not keep corrections. One write; returns how many were dropped."""
+        dropped = [0]
+
+        def change(reviews: dict[str, Any]) -> Any:
+            dropped[0] = 0
+            kept = reviews.setdefault("items", {})
+            for doc_id in doc_ids:
+                items = kept.get(doc_id) or {}
+                for name in [n for n in items if variables is None or n in variables]:
+                    items.pop(name)
+                    dropped[0] += 1
+            return None
+
+        self.store.update_reviews(job_id, change)
+        return dropped[0]
+
 
 MAX_UNDO_ACTIONS = 100  # review actions kept for undo in reviews.json (older ones cannot be undone)
 
