@@ -500,17 +500,15 @@ def answer_page_text(answer: Answer) -> str:
 
 
 def answer_status_text(answer: Answer) -> str:
-    """'Needs review — low confidence (0.42)' style line for the detail view."""
-    labels = {
-        "accepted": "✅ Accepted",
-        "needs_review": "🟡 Needs review",
-        "not_found": "◻️ Not found in the document",
-        "error": "❌ Error",
-    }
-    text = labels.get(status_value(answer.status), status_value(answer.status))
-    if answer.reviewed:
-        text = "✔️ Reviewed by an analyst" + (f" (model said: {display_value(answer.original_value)})"
-                                                if answer.original_value is not None else "")
+    """'? Needs review — low confidence · confidence 0.42' for the detail view: the status in the words and
+    marker of the one vocabulary (models.ANSWER_STATUS_LABELS), then why, or who decided and when."""
+    label = answer_label(answer.status)
+    text = f"{label.marker} {label.label[:1].upper()}{label.label[1:]}"
+    if answer.review is not None and answer.reviewed:
+        text += f" — {answer.note}" if answer.note else ""  # who, when, the engine's value, the analyst's note
+    elif answer.reviewed:
+        text = "✓ Reviewed by an analyst" + (f" (model said: {display_value(answer.original_value)})"
+                                              if answer.original_value is not None else "")
     elif answer.note:
         text += f" — {answer.note}"
     return f"{text} · confidence {answer.confidence:.2f}"

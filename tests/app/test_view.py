@@ -212,7 +212,9 @@ def test_results_table_and_review_mask() -> None:
 
 def test_answer_status_text() -> None:
     low = Answer(name="x", value=3, status=AnswerStatus.NEEDS_REVIEW, note="low confidence", confidence=0.42)
-    assert ui.answer_status_text(low) == "🟡 Needs review — low confidence · confidence 0.42"
+    assert ui.answer_status_text(low) == "? Needs review — low confidence · confidence 0.42"
+    gone = Answer(name="x", status=AnswerStatus.NOT_FOUND)
+    assert ui.answer_status_text(gone).startswith("– Not stated")
     fixed = Answer(name="x", value=4, status=AnswerStatus.NEEDS_REVIEW, reviewed=True, original_value=3,
                    confidence=0.42)
     assert "Reviewed" in ui.answer_status_text(fixed) and "model said: 3" in ui.answer_status_text(fixed)
