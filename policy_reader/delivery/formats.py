@@ -191,6 +191,19 @@ CSV_FIELDS: list[tuple[str, _CsvGetter]] = [
 CSV_COLUMNS = tuple(name for name, _ in CSV_FIELDS)
 
 
+def answer_text(a: Answer) -> str:
+    """An answer as one line of text that says its status without colour: "2019" (accepted), "500 ?" (needs
+    review), "2011 ✎" (corrected), "– not stated", "! error". For tables that show values and statuses in
+    one cell (the page's table; the Excel Results sheet does the same with number formats)."""
+    text = _cell_text(a)
+    if text is not None:
+        return text
+    value = format_value(a.value) or "(empty)"
+    if a.status in (AnswerStatus.NEEDS_REVIEW, AnswerStatus.CORRECTED):
+        return f"{value} {status_label(a.status).marker}"
+    return value
+
+
 def _marked_label(a: Answer) -> str:
     """"✓ accepted", "– not stated", "✎ corrected": the status in words with its text marker."""
     label = status_label(a.status)

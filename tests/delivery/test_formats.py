@@ -19,6 +19,7 @@ from policy_reader.delivery.formats import (
     REVIEW_FILL,
     SummaryRow,
     WorkbookInfo,
+    answer_text,
     job_payload,
     to_csv,
     to_json,
@@ -410,3 +411,11 @@ def test_every_answer_status_reads_without_colour_in_every_export():
     assert answers[0]["status"] == "corrected" and answers[0]["original_value"] == 2019
     assert answers[0]["review"]["note"] == "the amendment's year"
     assert payload["documents"][1]["variables"][0]["status_label"] == "not stated"
+
+
+def test_answer_text_says_the_status_in_one_line():
+    documents = _corrected_documents()
+    assert [answer_text(a) for a in documents[0].variables] == ["2020 ✎", "-2.5 ?", "energy; transport ?",
+                                                                "– not stated ✎"]
+    assert [answer_text(a) for a in documents[1].variables] == ["– not stated", "! error", "(empty) ?",
+                                                                "Año 2020 — ambición"]
