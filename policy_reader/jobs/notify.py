@@ -162,7 +162,8 @@ class Notifier:
         failed = int(state.get("documents_failed", 0) or 0)
         return {"event": "job.finished", "job_id": job_id, "name": state.get("name"), "status": status,
                 "error": error, "documents_total": state.get("documents_total", 0), "documents_done": done,
-                "documents_ok": done - failed, "documents_failed": failed, "usage": state.get("usage") or {},
+                "documents_ok": done - failed, "documents_failed": failed,
+                "documents_skipped": len(state.get("skipped") or []), "usage": state.get("usage") or {},
                 "finished_at": iso(), "url": self.job_url(job_id)}
 
     def send_webhook(self, job_id: str, status: str, error: str | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import time
 
 from job_manager import JobManager, JobStatus
 from policy_reader.config import load_settings
-from policy_reader.models import Variable, VariableType
+from policy_reader.models import SkippedFile, Variable, VariableType
 from policy_reader.delivery.webhook import post_webhook, sign, verify
 from tests.fixtures.common import wait_until
 from tests.fixtures.webhook import SECRET
@@ -44,7 +44,7 @@ def test_job_completion_posts_signed_summary(receiver, tmp_path, make_pdf):
     manager = JobManager(settings)
     try:
         pdf = make_pdf("p.pdf", ["The policy was adopted in 2018."])
-        job_id = manager.submit(name="hooked", files=[("p.pdf", pdf)],
+        job_id = manager.submit(name="hooked", files=[("p.pdf", pdf)], skipped=[SkippedFile(name="n.txt", reason="x")],
                                 variables=[Variable(name="year_adopted", question="Year adopted?", type=VariableType.YEAR)])
         view = manager.wait(job_id, timeout=60)
     finally:
@@ -53,7 +53,7 @@ def test_job_completion_posts_signed_summary(receiver, tmp_path, make_pdf):
     assert view.webhook.status == "sent" and view.webhook.attempts == 2
     status, payload, ok = hook.received[-1]
     assert ok and payload["job_id"] == job_id and payload["status"] == "completed"
-    assert payload["documents_ok"] == 1 and SECRET not in json.dumps(payload)
+    assert payload["documents_ok"] == 1 and payload["documents_skipped"] == 1 and SECRET not in json.dumps(payload)
 
 
 def test_a_trickling_receiver_is_cut_off_at_the_total_deadline(receiver):
