@@ -7,7 +7,7 @@ is always kept (`original_value`) and exports regenerate when reviews change.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from policy_reader.errors import JobError, JobNotFound, ReviewRefused, VariablesError
@@ -24,19 +24,22 @@ class ResultBook:
     def variables(self, job_id: str) -> list[Variable]:
         return [Variable.model_validate(v) for v in self.store.read_manifest(job_id)["variables"]]
 
-    def stored(self, job_id: str) -> list[DocumentResult]:
-        """The results as the model left them, in upload order (no reviews)."""
+    def stored(self, job_id: str, only: Collection[str] | None = None) -> list[DocumentResult]:
+        """The results as the model left them, in upload order (no reviews); `only`: of these documents
+        (a review step reads the one document it changes, not the whole job)."""
         out = []
         for doc in self.store.read_manifest(job_id)["documents"]:
+            if only is not None and doc["doc_id"] not in only:
+                continue
             data = self.store.read_result(job_id, doc["doc_id"])
             if data is not None:
                 out.append(DocumentResult.model_validate(data))
         return out
 
-    def results(self, job_id: str) -> list[DocumentResult]:
-        """Finished documents in upload order, analyst reviews applied."""
+    def results(self, job_id: str, only: Collection[str] | None = None) -> list[DocumentResult]:
+        """Finished documents in upload order, analyst reviews applied (`only`: of these documents)."""
         reviews = self.store.read_reviews(job_id).get("items", {})
-        return [apply_reviews(result, reviews.get(result.doc_id, {})) for result in self.stored(job_id)]
+        return [apply_reviews(result, reviews.get(result.doc_id, {})) for result in self.stored(job_id, only)]
 
     def reviews_version(self, job_id: str) -> int:
         return int(self.store.read_reviews(job_id).get("version", 0))
@@ -47,7 +50,7 @@ class ResultBook:
         engine's answers; a value that does not fit is refused (ReviewRefused) and nothing is saved.
         Returns the review as stored, so the message shown says what was really kept."""
         self.save_reviews(job_id, [_decision_for(doc_id, variable, value, note)], by=by, reviewed=reviewed)
-        answer = _answer(self.results(job_id), doc_id, variable)
+        answer = _answer(self.results(job_id, [doc_id]), doc_id, variable)  # read back: only this document
         if answer is None or answer.review is None:
             raise JobError(f"The review of {variable} could not be read back.", code="state")
         return answer.review
@@ -61,7 +64,7 @@ class ResultBook:
         manifest = self.store.read_manifest(job_id)
         known_docs = {d["doc_id"] for d in manifest["documents"]}
         variables = {v["name"]: Variable.model_validate(v) for v in manifest["variables"]}
-        stored = {r.doc_id: r for r in self.stored(job_id)}
+        stored = {r.doc_id: r for r in self.stored(job_id, {d.doc_id for d in decisions} & known_docs)}
         items: list[tuple[str, str, dict[str, Any]]] = []
         at = iso()
         action_id = f"a{uuid.uuid4().hex[:12]}"
