@@ -166,3 +166,18 @@ def test_bulk_accept_selects_only_flagged_exact_quotes_that_state_the_value(mana
                                   owner="ana")
     assert marked.count == 1  # its setback; its year was accepted by the bulk action
     assert [a.status for a in manager.get_results(job, owner="ana")[2].variables] == [AnswerStatus.ACCEPTED] * 2
+
+
+def test_bulk_decisions_and_undo_on_the_azure_store(azurite, make_pdf, tmp_path) -> None:
+    """The same one conditional write (ETag) of reviews.json in Blob Storage."""
+    files = [(f"c{i}.pdf", make_pdf(f"c{i}.pdf", [TEXT.format(year=2010 + i, feet=500)])) for i in range(2)]
+    with JobManager(azurite.settings(JOBS_DIR=str(tmp_path / "jobs"))) as manager:
+        job = manager.wait(manager.submit(name="az", files=files, variables=[SETBACK, YEAR], owner="ana"),
+                           timeout=60).id
+        version = int(manager.store.read_reviews(job).get("version", 0))
+        batch = manager.save_reviews(job, [ReviewDecision(doc_id=d, variable="year_adopted", action="not_stated",
+                                                          note="repealed") for d in ("d0001", "d0002")], owner="ana")
+        assert batch.count == 2 and int(manager.store.read_reviews(job)["version"]) == version + 1
+        assert [r.variables[1].status for r in manager.get_results(job, owner="ana")] == [AnswerStatus.CORRECTED] * 2
+        assert manager.undo_reviews(job, batch.action_id, owner="ana").count == 2
+        assert [r.variables[1].review for r in manager.get_results(job, owner="ana")] == [None, None]
