@@ -100,12 +100,11 @@ def _live_progress_body(job_id: str, owner: str) -> None:
 def email_section(manager: JobManager, view: Any, user: str) -> None:
     email = view.email
     status = email.status
-    if not view.recipients and not status:
-        return
+    if not view.recipients and status in (None, "", "none", "skipped"):
+        return  # no recipients: nothing was sent, and the page does not claim otherwise
     st.subheader("Email")
     mode = email.mode
     error = email.error
-    recipients = ", ".join(view.recipients or [])
     if error and status == "sent":
         say("warning", error)  # some recipients were refused; the others got it
     elif error:

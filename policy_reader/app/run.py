@@ -14,7 +14,6 @@ from policy_reader.app.messages import flash, say, show_error
 from policy_reader.config import Settings, startup_settings
 from policy_reader.errors import PolicyReaderError, VariablesError
 from policy_reader.models import Variable
-from policy_reader.jobs.intake import screen_files
 from policy_reader.variables import load_variables, parse_variables, variables_to_csv, variables_to_xlsx
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"  # beside main.py, not the working directory
@@ -39,8 +38,7 @@ def render(manager: JobManager, settings: Settings, user: str) -> None:
 
     if st.button("🚀 Run", type="primary", key="run_job", disabled=not uploads or bool(settings.startup_problem)):
         files = [(f.name, f.getvalue()) for f in uploads or []]
-        accepted, skipped = screen_files(files, settings.max_file_mb)  # the skipped stay in the job's record
-        problems = [ui.skipped_message(f) for f in skipped]
+        accepted, problems = ui.screen_uploads(files, settings.max_file_mb)
         for problem in problems:
             say("warning", problem)
         if not accepted:
@@ -53,7 +51,7 @@ def render(manager: JobManager, settings: Settings, user: str) -> None:
             for problem in problems:
                 flash("warning", problem)
             submit_job(manager, user, name=name or ui.default_job_name(), files=accepted, variables=variables,
-                       recipients=recipients, options=options, skipped=skipped)
+                       recipients=recipients, options=options)
         except PolicyReaderError as exc:  # recipients, model, limits: the manager says what is wrong
             st.session_state.pop("flash", None)
             show_error(exc)

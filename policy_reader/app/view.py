@@ -237,6 +237,28 @@ def overall_label(view: JobView) -> str:
     return text
 
 
+def email_label(view: JobView) -> str | None:
+    """What the job's email did, in words: 'Email sent to a@x.org on 2026-01-01 10:00 UTC.', or None when
+    the job has no recipients (never "Email none — sent · to nobody")."""
+    email = view.email
+    status = str(email.status or "")
+    recipients = ", ".join(view.recipients or [])
+    if not recipients or status in ("", "none"):
+        return None
+    if status == "pending":
+        return f"Email to {recipients}: sent when the job finishes."
+    if status == "sending":
+        return f"Email to {recipients}: being sent."
+    if status == "failed":
+        return f"Email to {recipients}: not sent."
+    if status == "sent":
+        if email.mode == "outbox":
+            return f"Email to {recipients}: written to the outbox (.eml file; no SMTP server is configured)."
+        when = format_time(email.sent_at)
+        return f"Email sent to {recipients}" + (f" on {when}" if when else "") + "."
+    return f"Email to {recipients}: {status.replace('_', ' ')}."
+
+
 def queue_message(view: JobView) -> str | None:
     """'Queued: 2 jobs ahead of this one.' when the job waits for a slot, else None."""
     if status_value(view.status) != JobStatus.PENDING.value:
@@ -337,32 +359,27 @@ def plain(text: Any) -> str:
 # --------------------------------------------------------------------------- uploads
 
 def screen_uploads(files: Sequence[tuple[str, bytes]], max_file_mb: float) -> tuple[list[tuple[str, bytes]], list[str]]:
-    """Split uploads into (accepted, problems): jobs/intake.screen_files, its skipped files as sentences.
-    One bad file never drops the others; the skipped ones go to create_job(skipped=) to stay in the record."""
-    from policy_reader.jobs.intake import screen_files
+    """Split uploads into (accepted, problems). One bad file never drops the others.
 
-    accepted, skipped = screen_files(files, max_file_mb)
-    return accepted, [skipped_message(f) for f in skipped]
-
-
-def skipped_message(skipped: Any) -> str:
-    """'notes.pdf: this is not a PDF file — skipped.' for one SkippedFile (or its dict)."""
-    return f"{get_field(skipped, 'name') or 'a file'}: {get_field(skipped, 'reason') or 'not read'} — skipped."
-
-
-def documents_read_text(view: Any) -> str:
-    """'3 of 5 documents read, 2 skipped' (', 1 failed' too): every uploaded file is counted, so a skipped
-    upload never makes the job look smaller than what the analyst gave it."""
-    total = int(get_field(view, "documents_total", 0) or 0)
-    failed = int(get_field(view, "documents_failed", 0) or 0)
-    ok = max(0, int(get_field(view, "documents_done", 0) or 0) - failed)
-    skipped = len(get_field(view, "skipped") or [])
-    text = f"{ok} of {total + skipped} document{'s' if total + skipped != 1 else ''} read"
-    if failed:
-        text += f", {failed} failed"
-    if skipped:
-        text += f", {skipped} skipped"
-    return text
+    Only problems that make a file certainly useless are caught here (empty, too large, not a
+    PDF); everything subtler (corrupt, encrypted, no text) is reported per document by the job.
+    """
+    accepted: list[tuple[str, bytes]] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for name, data in files:
+        if not data:
+            problems.append(f"{name}: the file is empty — skipped.")
+        elif len(data) > max_file_mb * 1024 * 1024:
+            problems.append(f"{name}: {len(data) / 1048576:.1f} MB is over the {max_file_mb:g} MB limit — skipped.")
+        elif b"%PDF-" not in data[:1024]:
+            problems.append(f"{name}: this is not a PDF file — skipped.")
+        else:
+            if name in seen:
+                problems.append(f"{name}: uploaded twice — both copies are read.")
+            seen.add(name)
+            accepted.append((name, data))
+    return accepted, problems
 
 
 def parse_recipients_text(text: str | None) -> list[str]:
@@ -500,15 +517,17 @@ def answer_page_text(answer: Answer) -> str:
 
 
 def answer_status_text(answer: Answer) -> str:
-    """'? Needs review — low confidence · confidence 0.42' for the detail view: the status in the words and
-    marker of the one vocabulary (models.ANSWER_STATUS_LABELS), then why, or who decided and when."""
-    label = answer_label(answer.status)
-    text = f"{label.marker} {label.label[:1].upper()}{label.label[1:]}"
-    if answer.review is not None and answer.reviewed:
-        text += f" — {answer.note}" if answer.note else ""  # who, when, the engine's value, the analyst's note
-    elif answer.reviewed:
-        text = "✓ Reviewed by an analyst" + (f" (model said: {display_value(answer.original_value)})"
-                                              if answer.original_value is not None else "")
+    """'Needs review — low confidence (0.42)' style line for the detail view."""
+    labels = {
+        "accepted": "✅ Accepted",
+        "needs_review": "🟡 Needs review",
+        "not_found": "◻️ Not found in the document",
+        "error": "❌ Error",
+    }
+    text = labels.get(status_value(answer.status), status_value(answer.status))
+    if answer.reviewed:
+        text = "✔️ Reviewed by an analyst" + (f" (model said: {display_value(answer.original_value)})"
+                                                if answer.original_value is not None else "")
     elif answer.note:
         text += f" — {answer.note}"
     return f"{text} · confidence {answer.confidence:.2f}"
@@ -531,6 +550,7 @@ def history_frame(jobs: Sequence[JobView]) -> pd.DataFrame:
             "created": format_time(job.created_at),
             "documents": f"{job.documents_done or 0} / {job.documents_total or 0}",
             "failed": int(job.documents_failed or 0),
+            "skipped": len(job.skipped),  # uploads not read (the job page says why)
             "duration": format_duration(elapsed_seconds(job.started_at, job.finished_at)
                                         if job.finished_at else None),
             "tokens": total_tokens(usage),
