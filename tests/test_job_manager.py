@@ -403,6 +403,15 @@ def test_skipped_uploads_stay_in_the_jobs_record(manager, make_pdf, settings):
     assert manager.get_job_status(view.id).skipped == [] and json.loads(manager.get_export(view.id, "json"))
 
 
+def test_a_skipped_files_name_keeps_no_bidi_override(manager, make_pdf):
+    from policy_reader.models import SkippedFile
+
+    pdf = make_pdf("a.pdf", ["The policy was adopted in 2004."])
+    job_id = manager.create_job(name="names", files=[("a.pdf", pdf)], variables=VARIABLES,
+                                skipped=[SkippedFile(name="scan\u202egpj.exe", reason="not \u2067a PDF")])
+    assert [(f.name, f.reason) for f in manager.get_job_status(job_id).skipped] == [("scangpj.exe", "not a PDF")]
+
+
 def test_a_job_of_only_skipped_files_is_refused_with_their_reasons(manager):
     from policy_reader.errors import JobError
     from policy_reader.jobs.intake import screen_files

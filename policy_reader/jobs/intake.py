@@ -38,7 +38,7 @@ def screen_files(files: Sequence[tuple[str, Any]], max_file_mb: float) -> tuple[
     skipped: list[SkippedFile] = []
     seen: dict[str, str] = {}
     for name, data in files:
-        name = str(name)[:300]
+        name = strip_invisible(str(name))[:300]  # shown on pages, in emails and exports: no bidi override
         size, head = _size_and_head(data)
         if not size:
             skipped.append(SkippedFile(name=name, reason="the file is empty", code="empty"))
@@ -153,7 +153,8 @@ def create_job(services: JobServices, *, name: str, files: Files, variables: Seq
     uploads screening left out (screen_files), kept in the job's record with their reasons."""
     options = options or JobOptions()
     name = strip_invisible(name)  # shown in emails, pages, the CLI and exports: no bidi override survives
-    skipped = [SkippedFile.model_validate(f) for f in skipped][:10_000]
+    skipped = [f.model_copy(update={"name": strip_invisible(f.name)[:300], "reason": strip_invisible(f.reason)[:500]})
+               for f in (SkippedFile.model_validate(f) for f in list(skipped)[:10_000])]
     if not files:
         if skipped:
             raise JobError(f"None of the {len(skipped)} files can be read ("
