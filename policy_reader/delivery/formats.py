@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field
 from policy_reader.models import (ANSWER_STATUS_LABELS, Answer, AnswerStatus, DocumentResult, SkippedFile, Usage,
                                   Variable, VariableType, status_label)
 from policy_reader.llm import providers
+from policy_reader.delivery.answer_marks import (cell_text, comment_text, corrected_at, corrected_by,
+                                                 legend_rows, marked_label, marker_format, original_text)
 from policy_reader.llm.prompts import PROMPT_VERSION
 from policy_reader.variables import format_value
 
@@ -174,7 +176,7 @@ CSV_FIELDS: list[tuple[str, _CsvGetter]] = [
     ("variable", lambda d, a: a.name if a else ""),
     ("value", lambda d, a: format_value(a.value) if a else ""),
     ("status", lambda d, a: _status(a) if a else ""),
-    ("status_label", lambda d, a: _marked_label(a) if a else ""),
+    ("status_label", lambda d, a: marked_label(a) if a else ""),
     ("confidence", lambda d, a: f"{float(a.confidence):.2f}" if a else ""),
     ("page", lambda d, a: "" if a is None or _page(a, d) is None else str(_page(a, d))),
     ("evidence", lambda d, a: a.evidence if a else ""),
@@ -183,45 +185,12 @@ CSV_FIELDS: list[tuple[str, _CsvGetter]] = [
     ("match_kind", lambda d, a: _kind(a) if a else ""),
     ("span", lambda d, a: format_span(a) if a else ""),
     ("printed_page", lambda d, a: (_page_label(a, d) or "") if a else ""),
-    ("original_value", lambda d, a: _original(a) if a else ""),
-    ("corrected_by", lambda d, a: _reviewer(a) if a else ""),
-    ("corrected_at", lambda d, a: _reviewed_at(a) if a else ""),
+    ("original_value", lambda d, a: original_text(a) if a else ""),
+    ("corrected_by", lambda d, a: corrected_by(a) if a else ""),
+    ("corrected_at", lambda d, a: corrected_at(a) if a else ""),
     ("review_note", lambda d, a: a.review.note if a and a.review else ""),
 ]
 CSV_COLUMNS = tuple(name for name, _ in CSV_FIELDS)
-
-
-def answer_text(a: Answer) -> str:
-    """An answer as one line of text that says its status without colour: "2019" (accepted), "500 ?" (needs
-    review), "2011 ✎" (corrected), "– not stated", "! error". For tables that show values and statuses in
-    one cell (the page's table; the Excel Results sheet does the same with number formats)."""
-    text = _cell_text(a)
-    if text is not None:
-        return text
-    value = format_value(a.value) or "(empty)"
-    if a.status in (AnswerStatus.NEEDS_REVIEW, AnswerStatus.CORRECTED):
-        return f"{value} {status_label(a.status).marker}"
-    return value
-
-
-def _marked_label(a: Answer) -> str:
-    """"✓ accepted", "– not stated", "✎ corrected": the status in words with its text marker."""
-    label = status_label(a.status)
-    return f"{label.marker} {label.label}"
-
-
-def _original(a: Answer) -> str:
-    if a.review is None or not a.review.changed:
-        return ""
-    return format_value(a.review.original_value) if a.review.original_value is not None else "not stated"
-
-
-def _reviewer(a: Answer) -> str:
-    return a.review.by if a.review is not None and a.review.changed else ""
-
-
-def _reviewed_at(a: Answer) -> str:
-    return a.review.at if a.review is not None and a.review.changed else ""
 
 
 def _csv_rows(documents: Iterable[DocumentResult]) -> Iterable[list[str]]:
@@ -408,46 +377,6 @@ def _types(variables: Sequence[Variable] | None) -> dict[str, VariableType]:
     return {v.name: v.type for v in variables or ()}
 
 
-def _marker_format(a: Answer, value: Any, current: str) -> str | None:
-    """A number format that shows the status marker after the value ("500 ?", "2011 ✎") while the cell
-    keeps its number or date (still sortable and summable): the status is readable without colour."""
-    if a.status in (AnswerStatus.ACCEPTED, AnswerStatus.NOT_FOUND, AnswerStatus.ERROR):
-        return None
-    marker = status_label(a.status).marker
-    if isinstance(value, (dt.date, dt.datetime)):
-        return f'{current}" {marker}"'
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f'General" {marker}"'
-    return f'@" {marker}"'
-
-
-def _cell_text(a: Answer) -> str | None:
-    """The text of a cell that has no value: "– not stated" (a finding, not a blank) or "! error"."""
-    if a.value is not None:
-        return None
-    if a.status == AnswerStatus.ERROR:
-        return f"{status_label(a.status).marker} error"
-    label = status_label(AnswerStatus.NOT_FOUND)
-    if a.status == AnswerStatus.CORRECTED:
-        return f"{label.marker} {label.label} {status_label(a.status).marker}"
-    if a.status == AnswerStatus.NOT_FOUND:
-        return f"{label.marker} {label.label}"
-    return None
-
-
-def _comment_text(a: Answer) -> str | None:
-    """The cell's comment: a correction's history, or why the answer needs review or failed."""
-    if a.status == AnswerStatus.CORRECTED and a.review is not None:
-        was = _original(a)
-        text = f"Corrected by {a.review.by or 'an analyst'}"
-        text += f" at {a.review.at} (UTC)" if a.review.at else ""
-        text += f". Original value: {was}."
-        return text + (f" Note: {a.review.note}" if a.review.note else "")
-    if a.status in (AnswerStatus.NEEDS_REVIEW, AnswerStatus.ERROR) and a.note:
-        return f"{status_label(a.status).label}: {a.note}"
-    return None
-
-
 def _results_sheet(ws: Any, documents: Sequence[DocumentResult], names: list[str],
                    types: Mapping[str, VariableType]) -> None:
     from openpyxl.comments import Comment
@@ -470,21 +399,21 @@ def _results_sheet(ws: Any, documents: Sequence[DocumentResult], names: list[str
             if a is None:
                 continue
             cell = ws.cell(row=r, column=c)
-            text = _cell_text(a)
+            text = cell_text(a)
             if text is not None:
                 _set(cell, text)
                 cell.font = quiet
             else:
                 value = _excel_value(a.value, types.get(name))
                 _set(cell, value)
-                marked = _marker_format(a, value, cell.number_format)
+                marked = marker_format(a, value, cell.number_format)
                 if marked:
                     cell.number_format = marked
             if a.status == AnswerStatus.NEEDS_REVIEW:
                 cell.fill = review
             elif a.status == AnswerStatus.ERROR:
                 cell.fill = error
-            comment = _comment_text(a)
+            comment = comment_text(a)
             if comment:
                 cell.comment = Comment(_ILLEGAL_XML.sub("", comment)[:2000], "Policy Reader")
     _filter(ws)
@@ -500,15 +429,15 @@ EVIDENCE_FIELDS: list[tuple[str, _EvidenceGetter]] = [
     ("page", lambda d, a, t: _page(a, d)),
     ("evidence", lambda d, a, t: a.evidence),
     ("confidence", lambda d, a, t: round(float(a.confidence), 3)),
-    ("status", lambda d, a, t: _marked_label(a)),
+    ("status", lambda d, a, t: marked_label(a)),
     ("reviewed", lambda d, a, t: "yes" if a.reviewed else "no"),
     ("note", lambda d, a, t: a.note),
     ("match kind", lambda d, a, t: _kind(a)),
     ("span", lambda d, a, t: format_span(a)),
     ("printed page", lambda d, a, t: _page_label(a, d)),
-    ("original value", lambda d, a, t: _original(a)),
-    ("corrected by", lambda d, a, t: _reviewer(a)),
-    ("corrected at", lambda d, a, t: _parse_time(_reviewed_at(a))),
+    ("original value", lambda d, a, t: original_text(a)),
+    ("corrected by", lambda d, a, t: corrected_by(a)),
+    ("corrected at", lambda d, a, t: _parse_time(corrected_at(a))),
     ("correction note", lambda d, a, t: a.review.note if a.review is not None else ""),
 ]
 
@@ -642,11 +571,6 @@ def _summary_sheet(ws: Any, rows: Sequence[SummaryRow | None]) -> None:
         value.alignment = Alignment(horizontal="left", wrap_text=isinstance(row.value, str))
     ws.column_dimensions["A"].width = 32
     ws.column_dimensions["B"].width = 70
-
-
-def legend_rows() -> list[tuple[str, str, str]]:
-    """(marker, label, meaning) of every answer status, in the vocabulary's order."""
-    return [(label.marker, label.label, label.meaning) for label in ANSWER_STATUS_LABELS.values()]
 
 
 def _legend_sheet(ws: Any) -> None:

@@ -19,12 +19,12 @@ from policy_reader.delivery.formats import (
     REVIEW_FILL,
     SummaryRow,
     WorkbookInfo,
-    answer_text,
     job_payload,
     to_csv,
     to_json,
     to_xlsx,
 )
+from policy_reader.delivery.answer_marks import answer_text
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable
 from policy_reader.llm.prompts import PROMPT_VERSION
 
