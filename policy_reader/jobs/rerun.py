@@ -87,10 +87,13 @@ def check_model(services: JobServices, job_id: str, model: str | None) -> str | 
     """Another model of the job's backend among those offered (ALLOWED_MODELS), or None to keep the job's."""
     if not model:
         return None
+    from policy_reader.llm import providers
+
     state = services.store.read_state(job_id)
     backend = str(state.get("backend") or "")
-    allowed = services.settings.allowed_model_names(backend)
-    if backend == "offline" or model not in allowed:
+    provider = providers.get(backend)
+    allowed = provider.model_names(services.settings)
+    if not provider.uses_model or model not in allowed:
         raise JobError(f"The model {model!r} is not offered for this job's backend ({backend}); choose one of: "
                        f"{', '.join(allowed) or 'none'} (ALLOWED_MODELS).", code="model")
     return model

@@ -273,7 +273,7 @@ def exact_accept_decisions(results: Sequence[DocumentResult], variables: Sequenc
     An answer qualifies only when it still awaits review, its quote was aligned exactly in the
     document (MatchKind.EXACT), that quote itself states the value (grounding.value_stated), and no
     other passage gives a different value: a conflict is exactly what a human must look at."""
-    from policy_reader.extraction.grounding import value_stated
+    from policy_reader.extraction.values import value_stated
 
     by_name = {v.name: v for v in variables}
     out: list[ReviewDecision] = []

@@ -195,6 +195,10 @@ def test_an_offline_run_never_says_it_asks_a_model(make_pdf, settings):
     assert result.status == "ok"
     seen = {s for s, _, _ in stages}
     assert "asking" not in seen and "matching" in seen
-    labels = {ui.in_flight_label({"file": "policy.pdf", "stage": s}) for s in seen}
+    from policy_reader.jobs.state import InFlight, JobView
+
+    labels = {ui.in_flight_label(InFlight(doc_id="d0001", file="policy.pdf", stage=s)) for s in seen}
     assert not any("model" in label.lower() for label in labels), labels
-    assert "model" not in ui.overall_label({"documents_total": 1, "stage": "matching"}).lower()
+    view = JobView.model_validate({"id": "j", "name": "n", "owner": "o", "created_at": "2026-01-01T00:00:00+00:00",
+                                   "status": "running", "documents_total": 1, "stage": "matching"})
+    assert "model" not in ui.overall_label(view).lower()

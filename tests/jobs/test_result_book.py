@@ -17,7 +17,7 @@ from policy_reader.jobs.result_book import document_reviewed_decisions, exact_ac
 from policy_reader.models import AnswerStatus, MatchKind, Passage, ReviewDecision, Variable, VariableType
 
 SETBACK = Variable(name="setback_ft", question="What is the minimum setback distance in feet?",
-                   type=VariableType.NUMBER)
+                   type=VariableType.NUMBER, always_review=True)  # flagged whatever the engine's confidence
 YEAR = Variable(name="year_adopted", question="In which year was the ordinance adopted?", type=VariableType.YEAR,
                 always_review=True)  # always flagged: a flagged answer with an exact quote
 TEXT = ("Wind Energy Ordinance of Example County. This ordinance was adopted in {year}. "
