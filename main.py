@@ -26,8 +26,9 @@ from policy_reader.errors import PolicyReaderError  # noqa: E402
 
 
 def main() -> None:
+    # a job's page opens with the sidebar folded: the results table and the evidence need the width
     st.set_page_config(page_title="Policy Reader", page_icon="📑", layout="wide",
-                       initial_sidebar_state="expanded")
+                       initial_sidebar_state="collapsed" if st.query_params.get("job") else "expanded")
     settings = setup.app_settings()
     user = setup.signed_in_user(settings)  # behind Easy Auth without a principal: refused here
     try:

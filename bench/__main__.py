@@ -22,7 +22,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 SECTIONS = ("extraction", "providers", "pacing", "reading", "grounding", "ordinances", "second_opinion", "jobs", "ui",
-            "scaleout")
+            "review", "scaleout")
 
 
 def _clean_environment() -> None:

@@ -152,7 +152,7 @@ def test_samples_run_to_results_and_the_url_reopens_the_job() -> None:
     samples = sorted(p.name for p in (MAIN.parent / "samples").glob("*.pdf"))
     assert sorted(table["document"]) == samples
     assert "year_adopted" in table.columns
-    assert table["year_adopted"].astype(str).str.fullmatch(r"\d{4}").any()  # the offline reader found years
+    assert table["year_adopted"].astype(str).str.fullmatch(r"[?✓] \d{4}").any()  # the offline reader found years
     labels = {b.label for b in at.get("download_button")}
     assert {"⬇️ CSV", "⬇️ Excel", "⬇️ JSON"} <= labels
 
@@ -216,10 +216,19 @@ def test_bad_upload_keeps_the_other_files(tmp_path: Path) -> None:
     at.button(key="run_job").click().run()
     _assert_no_exception(at)
     assert at.query_params.get("job"), [e.value for e in at.error]
-    assert any("broken.pdf" in w for w in _texts(at.warning))
+    assert any("broken.pdf — this is not a PDF file" in w for w in _texts(at.warning)), _texts(at.warning)
     wait_until(at, has_results)
     assert sorted(at.dataframe[0].value["document"]) == ["a.pdf", "b.pdf"]
     assert at.get("image"), "the evidence page is shown as an image"
+    # the skipped file stays in the job's record: counted and listed with its reason, and in My jobs
+    page = " ".join(_texts(at.warning) + _texts(at.markdown) + _texts(at.caption) + _texts(at.success))
+    assert "2 of 3 documents read, 1 skipped" in page, page
+    assert "broken.pdf — this is not a PDF file" in page, page
+    job_id = str(at.query_params["job"])
+    at.sidebar.radio(key="nav").set_value("📂 My jobs").run()
+    history = at.dataframe[0].value
+    assert list(history.loc[history["id"] == job_id, "skipped"]) == [1]
+    at.sidebar.radio(key="nav").set_value("🏠 Run").run()
 
     # a stored PDF that disappeared: a clear message, the rest of the page still works
     for stored in (Path(os.environ["JOBS_DIR"]) / str(at.query_params["job"]) / "inputs").glob("*.pdf"):
@@ -242,12 +251,12 @@ def test_review_correction_flows_into_the_table_and_csv(tmp_path: Path) -> None:
     key = f"{job_id}_d0001_year_adopted"
     at.text_input(key=f"value_{key}").input("nineteen-ninety")  # the manager types the value and says why not
     next(b for b in at.button if b.label == "💾 Save correction").click().run()
-    assert any("year_adopted:" in e for e in _texts(at.error)), _texts(at.error)
+    assert any("nineteen-ninety" in e and "nothing was stored" in e.lower() for e in _texts(at.error)), _texts(at.error)
     at.text_input(key=f"value_{key}").input("1999")
     next(b for b in at.button if b.label == "💾 Save correction").click().run()
     _assert_no_exception(at)
     assert any("Saved" in s for s in _texts(at.success))
-    assert list(at.dataframe[0].value["year_adopted"]) == ["1999"]
+    assert list(at.dataframe[0].value["year_adopted"]) == ["✎ 1999"]  # marked as corrected
     assert _export_has(job_id, "1999")
 
 
@@ -447,7 +456,7 @@ def test_encrypted_pdf_reads_with_the_password_given_in_the_options(tmp_path: Pa
     job_id = _start_upload_job(at, locked, "locked.pdf")
     wait_until(at, has_results)
     row = at.dataframe[0].value
-    assert list(row["document"]) == ["locked.pdf"] and list(row["status"]) == ["ok"]
+    assert list(row["document"]) == ["locked.pdf"] and "document failed" not in " ".join(row.iloc[0].astype(str))
     assert "s3cret-pw" not in all_text(at)
     job_dir = Path(os.environ["JOBS_DIR"]) / job_id
     for path in job_dir.rglob("*"):
@@ -463,7 +472,9 @@ def test_encrypted_pdf_without_password_says_where_to_give_it(tmp_path: Path) ->
                                                   ("good.pdf", good, "application/pdf")]).run()
     at.button(key="run_job").click().run()
     wait_until(at, has_results)
-    assert sorted(at.dataframe[0].value["status"]) == ["failed", "ok"]
+    table = at.dataframe[0].value
+    failed = {r["document"] for _, r in table.iterrows() if "✖ document failed" in set(r.astype(str))}
+    assert failed == {"locked.pdf"} and len(table) == 2
     assert "Password for encrypted PDFs" in all_text(at)
 
 
@@ -483,3 +494,117 @@ def test_batch_mode_is_a_job_option_and_its_progress_shows_the_batch(
 
     manifest = _json.loads((Path(os.environ["JOBS_DIR"]) / job_id / "documents.json").read_text())
     assert manifest["options"]["batch"] is True
+
+
+# --------------------------------------------------------------------------- review workbench (issue 27)
+
+def _job_variables(job_id: str) -> list[str]:
+    from job_manager import JobManager
+
+    manager = JobManager(get_settings(), start=False)
+    try:
+        return [v.name for v in manager.get_variables(job_id)]
+    finally:
+        manager.shutdown()
+
+
+def test_a_bad_template_leaves_no_older_table_and_run_stays_disabled(tmp_path: Path) -> None:
+    pdf = make_text_pdf(tmp_path / "p.pdf", ["The policy was adopted in 2018."]).read_bytes()
+    at = _app().run()
+    at.file_uploader(key="pdf_upload").set_value([("p.pdf", pdf, "application/pdf")]).run()
+    good = b"name,question,type\nlevel,Which level?,text\n"
+    at.file_uploader(key="template_upload").set_value(("good.csv", good, "text/csv")).run()
+    assert list(at.data_editor[0].value["name"]) == ["level"]
+    assert not at.button(key="run_job").disabled
+    bad = b"name,question,type\nyear_adopted,Which year?,year\nyear_adopted,Again?,year\n"
+    at.file_uploader(key="template_upload").set_value(("bad.csv", bad, "text/csv")).run()
+    _assert_no_exception(at)
+    assert at.error, "the template's problem is shown"
+    assert "level" not in set(at.data_editor[0].value["name"]), "the older table stays behind the error"
+    assert at.button(key="run_job").disabled, "Run is disabled while the variables on screen are invalid"
+
+    fixed = b"name,question,type\nyear_adopted,Which year?,year\nsector,Which sector?,text\n"
+    at.file_uploader(key="template_upload").set_value(("fixed.csv", fixed, "text/csv")).run()
+    on_screen = list(at.data_editor[0].value["name"])
+    assert on_screen == ["year_adopted", "sector"] and not at.button(key="run_job").disabled
+    at.button(key="run_job").click().run()
+    job_id = at.query_params.get("job")
+    assert job_id, _texts(at.error)
+    assert _job_variables(str(job_id)) == on_screen  # the job asks exactly what the page showed
+
+
+def _finished_job(tmp_path: Path, n: int = 3) -> tuple[AppTest, str]:
+    files = [(f"doc{i}.pdf", make_text_pdf(tmp_path / f"doc{i}.pdf", [
+        # two adoption years: the offline extractor's answer has a rival, so it goes to review
+        f"Policy {i}.\nThe policy was adopted in {2010 + i}.\nAn earlier draft was adopted in {1990 + i}."]).read_bytes(),
+        "application/pdf") for i in range(n)]
+    template = (b"name,question,type\nyear_adopted,In which year was the policy adopted?,year\n"
+                b"target,What does it target?,text\n")
+    at = _app().run()
+    at.file_uploader(key="template_upload").set_value(("v.csv", template, "text/csv")).run()
+    at.file_uploader(key="pdf_upload").set_value(files).run()
+    at.button(key="run_job").click().run()
+    job_id = str(at.query_params["job"])
+    wait_until(at, has_results)
+    return at, job_id
+
+
+def _to_review(at: AppTest) -> int:
+    line = next(c for c in _texts(at.caption) if "to review" in c)
+    return int(line.split(" answer")[0].split("· ")[-1])
+
+
+def test_the_selected_answer_lives_in_the_url_and_a_reload_opens_it(tmp_path: Path) -> None:
+    at, job_id = _finished_job(tmp_path)
+    # a shared link / a reload: a fresh session with the selection in its URL opens that answer
+    second = _app()
+    second.query_params.update({"job": job_id, "doc": "d0002", "var": "year_adopted"})
+    second.run()
+    _assert_no_exception(second)
+    panel = " ".join(_texts(second.subheader) + _texts(second.markdown) + _texts(second.caption))
+    assert "doc1.pdf" in panel and "2011" in panel, panel
+    # a decision opens the next answer of the queue, and that one is in the URL too
+    flagged = _to_review(second)
+    assert flagged >= 2
+    second.button(key=f"right_{job_id}_d0002_year_adopted").click().run()
+    _assert_no_exception(second)
+    assert (second.query_params.get("doc"), second.query_params.get("var")) != ("d0002", "year_adopted")
+    assert _to_review(second) == flagged - 1
+    assert any("Saved: doc1.pdf · Year adopted = 2011 (confirmed)" in s for s in _texts(second.success)), _texts(second.success)
+
+
+def test_a_finished_job_shows_no_cancel_button_or_live_log(tmp_path: Path) -> None:
+    at, job_id = _finished_job(tmp_path, n=1)
+    at.run()
+    assert not [b for b in at.button if b.key == f"cancel_{job_id}"]
+    assert not at.get("progress")
+
+
+def test_the_only_local_user_is_not_called_admin() -> None:
+    at = _app().run()
+    nav = at.sidebar.radio(key="nav")
+    assert not [o for o in nav.options if "Admin" in o], nav.options  # a usage page, not an operator's one
+    nav.set_value(nav.options[-1]).run()
+    _assert_no_exception(at)
+    assert not [t for t in _texts(at.title) if "Admin" in t]
+
+
+def test_one_document_is_rerun_from_the_evidence_panel_and_corrections_are_kept(tmp_path: Path) -> None:
+    at, job_id = _finished_job(tmp_path, n=2)
+    at.button(key=f"right_{job_id}_d0001_year_adopted").click().run()  # a decision before the re-run
+    at.query_params.update({"doc": "d0002", "var": "year_adopted"})
+    at.run()
+    at.button(key=f"rerun_doc_{job_id}").click().run()
+    _assert_no_exception(at)
+    assert not at.error, _texts(at.error)
+    wait_until(at, has_results)
+    from job_manager import JobManager
+
+    manager = JobManager(get_settings(), start=False)
+    try:
+        events = [e.get("type") for e in manager.read_events(job_id, limit=50)]
+        answers = {(d.doc_id, a.name): a for d in manager.get_results(job_id) for a in d.variables}
+    finally:
+        manager.shutdown()
+    assert "job.rerun" in events
+    assert answers[("d0001", "year_adopted")].reviewed  # the decision made before is kept

@@ -9,13 +9,14 @@ import streamlit as st
 from policy_reader.jobs.manager import JobManager
 from policy_reader.app import view as ui
 from policy_reader.app.messages import show_error
+from policy_reader.app.nav import NAV_ADMIN, page_label
 from policy_reader.config import Settings
 from policy_reader.errors import PolicyReaderError
 
 
 def render(manager: JobManager, settings: Settings, user: str) -> None:
-    st.title("📊 Admin")
     everyone = settings.is_admin(user)
+    st.title(page_label(NAV_ADMIN, everyone))
     st.caption("All users' jobs on this server." if everyone else
                "Your jobs. (Operators listed in ADMIN_USERS see every user's jobs.)")
     try:

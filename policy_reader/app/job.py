@@ -30,6 +30,7 @@ def render(manager: JobManager, job_id: str, user: str) -> None:
     action.button("➕ New job", on_click=new_job, key="new_job", width="stretch")
     show_flash()
     if ui.is_active(view.status):
+        skipped_files(view)  # once finished, the final message counts and names them
         live_progress(job_id, user)
         return
     status_line(view)
@@ -45,6 +46,14 @@ def render(manager: JobManager, job_id: str, user: str) -> None:
     guarded(results.render, manager, view, user)
     guarded(accuracy.render, manager, view, user)
     guarded(email_section, manager, view, user)
+
+
+def skipped_files(view: Any) -> None:
+    """The uploads that were not read stay on the job's page, counted with the documents, with the reason."""
+    summary = ui.skipped_summary(view)
+    if not summary:
+        return
+    say("warning", summary + ": " + "; ".join(ui.skipped_lines(view)))
 
 
 def status_line(view: Any) -> None:
@@ -75,7 +84,7 @@ def _live_progress_body(job_id: str, owner: str) -> None:
     st.progress(ui.progress_fraction(view.documents_done, view.documents_total), text=ui.plain(ui.overall_label(view)))
     for item in view.in_flight or []:
         done, total = item.variables_done, item.variables_total
-        st.progress(ui.progress_fraction(done, total), text=ui.plain(ui.in_flight_label(item)))
+        st.progress(ui.progress_fraction(done, total), text=ui.plain(ui.in_flight_label(item, view.backend)))
     elapsed = ui.elapsed_seconds(view.started_at)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Elapsed", ui.format_duration(elapsed) or "—")

@@ -6,11 +6,12 @@ from typing import Any
 
 import streamlit as st
 
+from policy_reader.jobs.intake import screen_files
 from policy_reader.jobs.manager import JobManager, JobOptions
 from policy_reader.llm import providers
 from policy_reader.reading import sandbox
 from policy_reader.app import view as ui
-from policy_reader.app.messages import flash, say, show_error
+from policy_reader.app.messages import say, show_error
 from policy_reader.config import Settings, startup_settings
 from policy_reader.errors import PolicyReaderError, VariablesError
 from policy_reader.models import Variable
@@ -36,9 +37,12 @@ def render(manager: JobManager, settings: Settings, user: str) -> None:
     st.subheader("3 · Run")
     name, recipients, options = job_options_form(settings)
 
-    if st.button("🚀 Run", type="primary", key="run_job", disabled=not uploads or bool(settings.startup_problem)):
+    blocked = not uploads or variables is None or bool(settings.startup_problem)
+    if st.button("🚀 Run", type="primary", key="run_job", disabled=blocked,
+                 help="Fix the variables table first" if variables is None else None):
         files = [(f.name, f.getvalue()) for f in uploads or []]
-        accepted, problems = ui.screen_uploads(files, settings.max_file_mb)
+        accepted, skipped = screen_files(files, settings.max_file_mb)  # the skipped stay in the job's record
+        problems = [f"{f.name}: {f.reason} — skipped." for f in skipped]
         for problem in problems:
             say("warning", problem)
         if not accepted:
@@ -48,15 +52,15 @@ def render(manager: JobManager, settings: Settings, user: str) -> None:
             say("error", "Fix the variables table above first.")
             return
         try:
-            for problem in problems:
-                flash("warning", problem)
             submit_job(manager, user, name=name or ui.default_job_name(), files=accepted, variables=variables,
-                       recipients=recipients, options=options)
+                       recipients=recipients, options=options, skipped=skipped)
         except PolicyReaderError as exc:  # recipients, model, limits: the manager says what is wrong
             st.session_state.pop("flash", None)
             show_error(exc)
     if not uploads:
         st.caption("Add PDFs above to run a job.")
+    elif variables is None:
+        st.caption("Run is off until the variables table above is valid.")
 
 
 def submit_job(manager: JobManager, user: str, **kwargs: Any) -> None:
@@ -110,9 +114,11 @@ def _load_template(upload: Any) -> None:
     st.session_state["template_marker"] = marker
     try:  # parsed by a reader process, with the template limits: a hostile workbook cannot stall the app
         variables = sandbox.load_variables(upload.getvalue(), upload.name, startup_settings())
-    except VariablesError as exc:
+    except VariablesError as exc:  # no older table stays behind the error: the job asks what the page shows
         st.session_state["template_error"] = exc.message
-        say("error", exc.message)
+        st.session_state["vars_df"] = ui.variables_frame([])
+        st.session_state["vars_version"] += 1
+        say("error", exc.message + " Fix the template and load it again, or type the variables below.")
         return
     st.session_state["template_error"] = None
     st.session_state["vars_df"] = ui.variables_frame(variables)

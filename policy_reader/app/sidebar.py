@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from policy_reader.app import view as ui
-from policy_reader.app.nav import PAGES
+from policy_reader.app.nav import PAGES, page_label
 from policy_reader.config import Settings
 from policy_reader.llm import providers
 
@@ -14,7 +14,8 @@ def render(settings: Settings, user: str) -> str:
     summary = providers.summary(settings)  # never holds a key, and URLs come with their credentials masked
     with st.sidebar:
         st.title("📑 Policy Reader")
-        page = st.radio("Navigate", PAGES, key="nav", label_visibility="collapsed")
+        page = st.radio("Navigate", PAGES, key="nav", label_visibility="collapsed",
+                        format_func=lambda p: page_label(p, settings.is_admin(user)))
         st.divider()
         if settings.startup_problem:  # the stand-in settings' backend is not what the operator configured
             st.markdown("**Backend:** not available")

@@ -17,7 +17,8 @@ import pandas as pd
 from policy_reader.jobs.state import (ACTIVE, RESUMABLE, TERMINAL, BatchProgress, InFlight, JobStatus,
                                       JobView)
 from policy_reader.llm import providers
-from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType, page_reference
+from policy_reader.models import (Answer, AnswerStatus, DocumentResult, Usage,
+                                  Variable, VariableType, page_reference)
 from policy_reader.untrusted import strip_invisible
 
 # The engine's status vocabulary (jobs/state.py), not a copy: a status added there must get a badge here
@@ -82,8 +83,6 @@ _EVENT_TEXT = {
 
 EDITOR_COLUMNS = ["name", "question", "type", "options", "always_review", "instructions"]
 VARIABLE_TYPES = [t.value for t in VariableType]
-REVIEW_COLOUR = "background-color: #fff3cd"  # soft amber: "look at me" without alarm
-FAILED_COLOUR = "background-color: #f8d7da"
 
 
 def status_value(status: Any) -> str:
@@ -209,11 +208,21 @@ def progress_fraction(done: int | None, total: int | None) -> float:
     return min(1.0, max(0.0, float(done or 0) / float(total)))
 
 
-def in_flight_label(item: InFlight) -> str:
+_OFFLINE_STAGE_LABELS = {"asking": "Finding the answers in the text"}  # the offline extractor asks no model
+
+
+def stage_label(stage: str, backend: Any = "") -> str:
+    """The words for a job's stage; an offline job never claims to ask a model."""
+    if str(backend or "") == "offline" and stage in _OFFLINE_STAGE_LABELS:
+        return _OFFLINE_STAGE_LABELS[stage]
+    return STAGE_LABELS.get(stage, stage.capitalize())
+
+
+def in_flight_label(item: InFlight, backend: Any = "") -> str:
     """'report.pdf — Asking the model (3/7 variables)' for one document in flight."""
     file = item.file or item.doc_id or "document"
     stage = str(item.stage or "")
-    label = STAGE_LABELS.get(stage, stage.capitalize() or "Working")
+    label = stage_label(stage, backend) or "Working"
     done, total = item.variables_done, item.variables_total
     if total:
         unit = "pages" if stage in ("reading", "ocr") else "variables"
@@ -233,7 +242,7 @@ def overall_label(view: JobView) -> str:
     if stage and str(stage).startswith("batch"):
         text += f" · {batch_label(view.batch if view.batch.status else BatchProgress(status=str(stage)[6:]))}"
     elif stage and stage != "running":  # the status badge already says "Running"
-        text += f" · {STAGE_LABELS.get(str(stage), str(stage).capitalize())}"
+        text += f" · {stage_label(str(stage), view.backend)}"
     return text
 
 
@@ -280,6 +289,10 @@ def final_message(view: JobView) -> tuple[str, str]:
     ok = max(0, int(view.documents_done or 0) - failed)
     error = view.error or view.limit_message
     warned = "".join(f" {w}" for w in (view.warnings or []))  # job-wide, e.g. OCR unavailable
+    skipped = skipped_lines(view)
+    if key == JobStatus.COMPLETED.value and skipped:  # the uploads not read are counted with the documents, and named
+        failures = f", {failed} failed (see below)" if failed else ""
+        return "warning", (f"Finished: {skipped_summary(view)}{failures}: {'; '.join(skipped)}.{warned}")
     if key == JobStatus.COMPLETED.value:
         if failed:
             return "warning", f"Finished: {ok} of {total} documents read, {failed} failed (see below).{warned}"
@@ -354,32 +367,6 @@ def plain(text: Any) -> str:
     one_line = " ".join(strip_invisible(text).split())
     unlinked = _AUTOLINK_START.sub(lambda match: match.group(0) + WORD_JOINER, one_line)
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", unlinked)
-
-
-# --------------------------------------------------------------------------- uploads
-
-def screen_uploads(files: Sequence[tuple[str, bytes]], max_file_mb: float) -> tuple[list[tuple[str, bytes]], list[str]]:
-    """Split uploads into (accepted, problems). One bad file never drops the others.
-
-    Only problems that make a file certainly useless are caught here (empty, too large, not a
-    PDF); everything subtler (corrupt, encrypted, no text) is reported per document by the job.
-    """
-    accepted: list[tuple[str, bytes]] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for name, data in files:
-        if not data:
-            problems.append(f"{name}: the file is empty — skipped.")
-        elif len(data) > max_file_mb * 1024 * 1024:
-            problems.append(f"{name}: {len(data) / 1048576:.1f} MB is over the {max_file_mb:g} MB limit — skipped.")
-        elif b"%PDF-" not in data[:1024]:
-            problems.append(f"{name}: this is not a PDF file — skipped.")
-        else:
-            if name in seen:
-                problems.append(f"{name}: uploaded twice — both copies are read.")
-            seen.add(name)
-            accepted.append((name, data))
-    return accepted, problems
 
 
 def parse_recipients_text(text: str | None) -> list[str]:
@@ -473,64 +460,9 @@ def needs_review(answer: Answer | None) -> bool:
     return status_value(answer.status) in (AnswerStatus.NEEDS_REVIEW.value, AnswerStatus.ERROR.value)
 
 
-def results_table(documents: Sequence[DocumentResult], variables: Sequence[Variable]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(values, review_mask): one row per document, one column per variable, plus 'document' and
-    'status' columns. The mask is True where the cell needs review (for highlighting)."""
-    names = [v.name for v in variables]
-    values: list[dict[str, Any]] = []
-    mask: list[dict[str, bool]] = []
-    for doc in documents:
-        answers = answers_by_name(doc)
-        failed = doc.status != "ok"
-        row: dict[str, Any] = {"document": doc.file, "status": "failed" if failed else "ok"}
-        flags: dict[str, bool] = {"document": False, "status": failed}
-        for name in names:
-            answer = answers.get(name)
-            row[name] = "" if answer is None else display_value(answer.value)
-            flags[name] = needs_review(answer)
-        values.append(row)
-        mask.append(flags)
-    columns = ["document", "status", *names]
-    return pd.DataFrame(values, columns=columns), pd.DataFrame(mask, columns=columns).fillna(False).astype(bool)
-
-
-def style_results(values: pd.DataFrame, mask: pd.DataFrame) -> Any:
-    """pandas Styler with review cells amber and failed-status cells red."""
-    def colours(frame: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame("", index=frame.index, columns=frame.columns)
-        for column in frame.columns:
-            if column == "status":
-                out[column] = mask[column].map(lambda flag: FAILED_COLOUR if flag else "")
-            elif column in mask.columns:
-                out[column] = mask[column].map(lambda flag: REVIEW_COLOUR if flag else "")
-        return out
-    return values.style.apply(colours, axis=None)
-
-
-def review_count(documents: Sequence[DocumentResult]) -> int:
-    return sum(1 for doc in documents for answer in doc.variables if needs_review(answer))
-
-
 def answer_page_text(answer: Answer) -> str:
     """'Page 105 (printed 98)': the PDF page and, when the PDF prints another number, that one (issue 28)."""
     return page_reference(answer.page, answer.page_label, word="Page")
-
-
-def answer_status_text(answer: Answer) -> str:
-    """'Needs review — low confidence (0.42)' style line for the detail view."""
-    labels = {
-        "accepted": "✅ Accepted",
-        "needs_review": "🟡 Needs review",
-        "not_found": "◻️ Not found in the document",
-        "error": "❌ Error",
-    }
-    text = labels.get(status_value(answer.status), status_value(answer.status))
-    if answer.reviewed:
-        text = "✔️ Reviewed by an analyst" + (f" (model said: {display_value(answer.original_value)})"
-                                                if answer.original_value is not None else "")
-    elif answer.note:
-        text += f" — {answer.note}"
-    return f"{text} · confidence {answer.confidence:.2f}"
 
 
 def failed_documents(documents: Sequence[DocumentResult]) -> list[tuple[str, str]]:
@@ -678,3 +610,26 @@ def audit_item_label(index: int, total: int, file: str, variable: str, mark: boo
 def model_value(answer: Answer) -> Any:
     """The value the model gave (an analyst's correction aside): what an audit judges."""
     return answer.original_value if answer.reviewed and answer.original_value is not None else answer.value
+
+
+def skipped_summary(view: Any) -> str | None:
+    """'3 of 5 documents read, 2 skipped' when files of the upload were skipped (JobView.skipped); while
+    the job runs, '2 of 5 files skipped'."""
+    skipped = list(view.skipped or [])
+    if not skipped:
+        return None
+    total = int(view.documents_total or 0)
+    if is_active(view.status):
+        return f"{len(skipped)} of {total + len(skipped)} files skipped"
+    failed = int(view.documents_failed or 0)
+    read = max(0, int(view.documents_done or 0) - failed)
+    return f"{read} of {total + len(skipped)} documents read, {len(skipped)} skipped"
+
+
+def skipped_lines(view: Any) -> list[str]:
+    """'notes.pdf — this is not a PDF file' per skipped file of the upload."""
+    out = []
+    for item in view.skipped or []:
+        out.append(f"{item.name or 'file'} — "
+                   f"{item.reason or 'skipped'}")
+    return out

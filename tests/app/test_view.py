@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from policy_reader.app import view as ui
+from policy_reader.app import workbench
 from policy_reader.config import load_settings
 from policy_reader.llm import providers
 from policy_reader.errors import VariablesError
@@ -16,7 +17,6 @@ from policy_reader.jobs.state import BatchProgress, InFlight, JobView, view_of
 from policy_reader.models import Answer, AnswerStatus, DocumentResult, Usage, Variable, VariableType
 from policy_reader.variables import parse_variables
 from tests.fixtures.streamlit_client import shown
-from tests.pdf_factory import make_text_pdf
 
 VARS = [
     Variable(name="year_adopted", question="Year?", type=VariableType.YEAR),
@@ -159,18 +159,6 @@ def test_event_lines_latest_first_trimmed_and_tolerant() -> None:
                      "--:--:--  Something new"]
 
 
-def test_screen_uploads_keeps_good_files_when_one_is_bad(tmp_path) -> None:
-    good = make_text_pdf(tmp_path / "good.pdf", ["Adopted in 2019."]).read_bytes()
-    files = [("good.pdf", good), ("empty.pdf", b""), ("notes.pdf", b"hello, not a pdf"),
-             ("big.pdf", b"%PDF-1.7" + b"0" * 2_200_000), ("good.pdf", good)]
-    accepted, problems = ui.screen_uploads(files, max_file_mb=2)
-    assert [name for name, _ in accepted] == ["good.pdf", "good.pdf"]
-    assert any("empty.pdf" in p and "empty" in p for p in problems)
-    assert any("notes.pdf" in p and "not a PDF" in p for p in problems)
-    assert any("big.pdf" in p and "2 MB limit" in p for p in problems)
-    assert any("uploaded twice" in p for p in problems)
-
-
 def test_parse_recipients_text() -> None:
     assert ui.parse_recipients_text("a@x.org, b@y.org;c@z.org\n\n d@w.org ") == [
         "a@x.org", "b@y.org", "c@z.org", "d@w.org"]
@@ -198,37 +186,6 @@ def test_editor_rows_keep_row_numbers_for_errors() -> None:
     assert err.value.message.startswith("Row 3")
     comma = ui.editor_rows(pd.DataFrame([{"name": "c", "question": "q", "type": "list", "options": "a, b"}]))
     assert comma[0]["options"] == ["a", "b"]
-
-
-def test_results_table_and_review_mask() -> None:
-    docs = [
-        _doc("d0001", "a.pdf", [
-            Answer(name="year_adopted", value=2019, status=AnswerStatus.ACCEPTED, confidence=0.9),
-            Answer(name="sectors", value=["energy", "transport"], status=AnswerStatus.NEEDS_REVIEW),
-            Answer(name="adaptation", value=True, status=AnswerStatus.NEEDS_REVIEW, reviewed=True),
-        ]),
-        _doc("d0002", "b.pdf", [], status="failed", error="The file is not a PDF."),
-    ]
-    values, mask = ui.results_table(docs, VARS)
-    assert list(values.columns) == ["document", "status", "year_adopted", "sectors", "adaptation"]
-    assert values.loc[0, "year_adopted"] == "2019"
-    assert "energy" in values.loc[0, "sectors"] and "transport" in values.loc[0, "sectors"]
-    assert values.loc[1, "status"] == "failed" and values.loc[1, "year_adopted"] == ""
-    assert mask.loc[0, "sectors"] and not mask.loc[0, "year_adopted"]
-    assert not mask.loc[0, "adaptation"]  # reviewed: no longer highlighted
-    assert mask.loc[1, "status"]
-    assert ui.review_count(docs) == 1
-    assert ui.failed_documents(docs) == [("b.pdf", "The file is not a PDF.")]
-    html = ui.style_results(values, mask).to_html()
-    assert ui.REVIEW_COLOUR.split(": ")[1] in html and ui.FAILED_COLOUR.split(": ")[1] in html
-
-
-def test_answer_status_text() -> None:
-    low = Answer(name="x", value=3, status=AnswerStatus.NEEDS_REVIEW, note="low confidence", confidence=0.42)
-    assert ui.answer_status_text(low) == "🟡 Needs review — low confidence · confidence 0.42"
-    fixed = Answer(name="x", value=4, status=AnswerStatus.NEEDS_REVIEW, reviewed=True, original_value=3,
-                   confidence=0.42)
-    assert "Reviewed" in ui.answer_status_text(fixed) and "model said: 3" in ui.answer_status_text(fixed)
 
 
 def test_history_frame() -> None:
@@ -354,3 +311,131 @@ def test_answer_page_text_shows_the_printed_page_when_it_differs() -> None:
     assert ui.answer_page_text(Answer(name="x", page=4, page_label="4")) == "Page 4"
     assert ui.answer_page_text(Answer(name="x", page=4)) == "Page 4"
     assert ui.answer_page_text(Answer(name="x")) == ""
+
+
+# --------------------------------------------------------------------------- review workbench (issue 27)
+
+def _answer(name: str, value, status: AnswerStatus, **extra) -> Answer:
+    return Answer(name=name, value=value, status=status, **extra)
+
+
+def _workbench_docs() -> list[DocumentResult]:
+    return [
+        _doc("d0001", "a.pdf", [
+            _answer("year_adopted", 2018, AnswerStatus.ACCEPTED, evidence="adopted in 2018", match_kind="exact"),
+            _answer("sectors", ["energy"], AnswerStatus.NEEDS_REVIEW, evidence="energy matters", match_kind="exact"),
+            _answer("adaptation", None, AnswerStatus.NOT_FOUND)]),
+        _doc("d0002", "b.pdf", [
+            _answer("year_adopted", 2019, AnswerStatus.NEEDS_REVIEW, evidence="in 2020", match_kind="fuzzy"),
+            _answer("sectors", None, AnswerStatus.ERROR, note="the model timed out"),
+            _answer("adaptation", False, AnswerStatus.ACCEPTED, reviewed=True, original_value=True)]),
+        _doc("d0003", "c.pdf", [], status="failed", error="encrypted"),
+    ]
+
+
+def test_every_answer_state_reads_differently_without_colour() -> None:
+    docs = _workbench_docs()
+    frame, doc_ids = workbench.workbench_table(docs, VARS)
+    assert doc_ids == ["d0001", "d0002", "d0003"]
+    assert list(frame["document"]) == ["a.pdf", "b.pdf", "c.pdf"]
+    assert frame.loc[0, "year_adopted"] == "✓ 2018"
+    assert frame.loc[0, "sectors"] == "? energy"
+    assert frame.loc[0, "adaptation"] == "– not stated"  # a finding, never a blank cell
+    assert frame.loc[1, "sectors"] == "! error"
+    assert frame.loc[1, "adaptation"] == "✎ no"  # corrected by an analyst
+    assert frame.loc[2, "year_adopted"] == "✖ document failed"
+    confirmed = docs[0].variables[0].model_copy(update={"reviewed": True})
+    assert workbench.cell_text(confirmed) == "☑ 2018"
+    legend = workbench.legend_text()
+    for state in workbench.STATES:
+        assert workbench.ANSWER_LABELS[state] in legend  # the legend covers every state
+    assert len({workbench.state_label(s) for s in workbench.STATES}) == len(workbench.STATES)
+    assert workbench.column_label("year_adopted") == "Year adopted"
+    assert ui.failed_documents(docs) == [("c.pdf", "encrypted")]
+
+
+def test_queue_walks_flagged_answers_in_the_chosen_order_and_skips_come_back_last() -> None:
+    cells = workbench.states_vector(_workbench_docs(), VARS)
+    counts = workbench.state_counts(cells)
+    assert counts == {"needs_review": 2, "error": 1, "not_found": 1, "accepted": 1, "corrected": 1, "checked": 0}
+    by_doc = workbench.review_queue(cells, workbench.ReviewFilter())
+    assert [(c.doc_id, c.variable) for c in by_doc] == [("d0001", "sectors"), ("d0002", "year_adopted"),
+                                                        ("d0002", "sectors")]
+    by_var = workbench.review_queue(cells, workbench.ReviewFilter(), workbench.ORDER_BY_VARIABLE)
+    assert [(c.doc_id, c.variable) for c in by_var] == [("d0002", "year_adopted"), ("d0001", "sectors"),
+                                                        ("d0002", "sectors")]
+    first = workbench.next_in_queue(by_doc, None)
+    assert (first.doc_id, first.variable) == ("d0001", "sectors")
+    after = workbench.next_in_queue(by_doc, ("d0001", "sectors"), skipped={("d0002", "year_adopted")})
+    assert (after.doc_id, after.variable) == ("d0002", "sectors")
+    only_skipped = workbench.next_in_queue(by_doc[:2], ("d0001", "sectors"), skipped={("d0002", "year_adopted")})
+    assert (only_skipped.doc_id, only_skipped.variable) == ("d0002", "year_adopted")
+    assert workbench.next_in_queue([], None) is None
+    narrowed = workbench.review_queue(cells, workbench.ReviewFilter(states=frozenset({"error"}), doc_id="d0002"))
+    assert [(c.doc_id, c.variable) for c in narrowed] == [("d0002", "sectors")]
+    assert workbench.queue_progress(cells) == "3 to review → 0"
+    assert workbench.queue_progress([c for c in cells if not c.flagged]).startswith("Nothing left")
+
+
+def test_the_bulk_preview_marks_what_the_engines_selector_chose() -> None:
+    cells = workbench.states_vector(_workbench_docs(), VARS, exact={("d0001", "sectors")})
+    assert [(c.doc_id, c.variable) for c in cells if c.exact] == [("d0001", "sectors")]
+
+
+def test_selection_comes_from_the_url_or_a_cell_and_nothing_else() -> None:
+    ids, names = ["d0001", "d0002"], ["year_adopted", "sectors"]
+    assert workbench.selection_from_url({"doc": "d0002", "var": "sectors"}, ids, names) == ("d0002", "sectors")
+    assert workbench.selection_from_url({"doc": "d0009", "var": "sectors"}, ids, names) is None
+    assert workbench.selection_from_url({"doc": "d0001"}, ids, names) is None
+    assert workbench.selection_from_cell((1, "year_adopted"), ids, names) == ("d0002", "year_adopted")
+    assert workbench.selection_from_cell((0, "document"), ids, names) == ("d0001", "year_adopted")
+    assert workbench.selection_from_cell((5, "sectors"), ids, names) is None
+    assert workbench.selection_from_cell(None, ids, names) is None
+
+
+def test_evidence_panel_texts_say_why_and_how_the_quote_was_found() -> None:
+    docs = _workbench_docs()
+    flagged = docs[1].variables[0]
+    assert workbench.match_text(flagged).startswith("quote found approximately")
+    error = docs[1].variables[1]
+    assert workbench.state_reason(error) == "! error — the model timed out"
+    corrected = docs[1].variables[2]
+    assert workbench.state_reason(corrected) == "✎ corrected (the engine said: yes)"
+    from policy_reader.models import Passage
+
+    rival = flagged.model_copy(update={"passages": [Passage(value=2020, evidence="in 2020", page=3, agrees=False)]})
+    assert workbench.rival_passages(rival) == ["p. 3 — disagrees (2020): “in 2020”"]
+
+
+def test_skipped_files_are_counted_with_the_documents() -> None:
+    fields = {"documents_total": 3, "documents_done": 3, "documents_failed": 0, "status": "completed",
+              "skipped": [{"name": "notes.pdf", "reason": "this is not a PDF file"},
+                          {"name": "empty.pdf", "reason": "the file is empty"}]}
+    view = _view(**fields)
+    assert ui.skipped_summary(view) == "3 of 5 documents read, 2 skipped"
+    assert ui.skipped_lines(view) == ["notes.pdf — this is not a PDF file", "empty.pdf — the file is empty"]
+    assert ui.skipped_summary(_view(documents_total=2)) is None
+    finished = _view(**fields)
+    assert ui.final_message(finished) == ("warning", "Finished: 3 of 5 documents read, 2 skipped: notes.pdf — this "
+                                                     "is not a PDF file; empty.pdf — the file is empty.")
+    assert ui.skipped_summary(_view(**{**fields, "status": "running"})) == "2 of 5 files skipped"
+
+
+def test_a_review_reads_as_its_history_line() -> None:
+    from policy_reader.models import Review
+
+    review = Review(value=2019, original_value=2018, changed=True, by="alice@example.org",
+                    at="2026-12-07T17:20:00+00:00", note="page 3 says 2019")
+    assert workbench.history_line(review) == "2026-12-07 17:20 UTC · alice@example.org: 2018 → 2019 — page 3 says 2019"
+    kept = Review(value=2018, original_value=2018, by="bob", at="2026-12-07T17:21:00+00:00")
+    assert workbench.history_line(kept) == "2026-12-07 17:21 UTC · bob: kept 2018"
+
+
+def test_an_offline_job_never_claims_to_ask_a_model() -> None:
+    from policy_reader.jobs.state import InFlight
+
+    item = InFlight(file="a.pdf", stage="asking", variables_done=3, variables_total=7)
+    assert ui.in_flight_label(item, backend="offline") == "a.pdf — Finding the answers in the text (3/7 variables)"
+    fields = {"documents_done": 1, "documents_total": 4, "stage": "asking", "backend": "offline"}
+    assert "model" not in ui.overall_label(_view(**fields))
+    assert ui.overall_label(_view(**{**fields, "backend": "openai"})).endswith("· Asking the model")
