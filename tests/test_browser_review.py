@@ -120,6 +120,8 @@ def _review_session(tmp_path: Path, streamlit_server, browser_page, artifacts_di
     panel = page.locator(".st-key-evidence_panel")
     panel.get_by_text("policy_05.pdf").first.wait_for()
     panel.get_by_text("1985").first.wait_for()
+    image = panel.locator('[data-testid="stImage"]').filter(has_text="policy_05.pdf — page 1").locator("img")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=image.element_handle())
     box = table.bounding_box()
     side = panel.bounding_box()
     assert side["x"] >= box["x"] + box["width"] - 2, (box, side)  # beside, not below
