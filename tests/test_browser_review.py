@@ -76,7 +76,8 @@ def test_an_analyst_reviews_a_40_document_job_in_the_workbench(tmp_path: Path, s
 def _review_session(tmp_path: Path, streamlit_server, browser_page, artifacts_dir: Path) -> None:
     page = browser_page
     page.set_viewport_size({"width": 1440, "height": 900})
-    url = streamlit_server({"LLM_BACKEND": "offline", "OCR_ENABLED": "false"})
+    # above the offline extractor's confidence for a checked value (0.9): every answer goes to the analyst
+    url = streamlit_server({"LLM_BACKEND": "offline", "OCR_ENABLED": "false", "ACCEPT_THRESHOLD": "0.95"})
     files = _documents(tmp_path)
     (tmp_path / "bad.csv").write_text(BAD)
     (tmp_path / "good.csv").write_text(GOOD)
