@@ -271,6 +271,9 @@ def test_an_audit_in_the_browser_puts_the_estimate_in_the_summary_sheet_and_the_
         page.goto(streamlit_server(env) + f"/?job={job_id}")
         page.get_by_role("heading", name="Accuracy").wait_for()
         combo = page.get_by_role("combobox", name="Target margin of error (95% confidence)")
+        # at the top of the viewport, so the list opens below it on screen (the workbench above made the page
+        # long: near the bottom edge the option could sit outside the viewport and never take the click)
+        combo.evaluate("el => el.scrollIntoView({block: 'start'})")
         combo.click()
         combo.press("ArrowDown")  # opens the list (this Streamlit's react-aria combo box ignores a click)
         page.get_by_role("option", name="± 20 points").click()

@@ -57,9 +57,8 @@ def skipped_files(view: Any) -> None:
 
 
 def status_line(view: Any) -> None:
-    model = f" · {ui.plain(view.model)}" if view.model else ""
     st.markdown(f"{ui.status_badge(view.status)} · created {ui.plain(ui.format_time(view.created_at))} · "
-                f"{ui.plain(view.backend or '')}{model} · job `{ui.plain(view.id)}`")
+                f"{ui.plain(ui.job_engine_text(view.backend, view.model))} · job `{ui.plain(view.id)}`")
 
 
 @st.fragment(run_every=2)

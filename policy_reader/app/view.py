@@ -112,6 +112,16 @@ def is_terminal(status: Any) -> bool:
     return status_value(status) in TERMINAL_STATUSES
 
 
+def job_engine_text(backend: str | None, model: str | None) -> str:
+    """'Azure OpenAI · gpt-4o' for a job's engine; the offline extractor has no model to name
+    (it read "offline · offline")."""
+    provider = providers.find(backend or "")
+    name = provider.label if provider else (backend or "")
+    if provider is not None and not provider.uses_model:
+        return name
+    return f"{name} · {model}" if model else name
+
+
 def backend_label(summary: Mapping[str, str]) -> str:
     """'OpenAI · gpt-4o-mini' from settings.summary() — which never holds a key, so neither does this."""
     backend = summary.get("backend", "offline")

@@ -439,3 +439,9 @@ def test_an_offline_job_never_claims_to_ask_a_model() -> None:
     fields = {"documents_done": 1, "documents_total": 4, "stage": "asking", "backend": "offline"}
     assert "model" not in ui.overall_label(_view(**fields))
     assert ui.overall_label(_view(**{**fields, "backend": "openai"})).endswith("· Asking the model")
+
+
+def test_a_jobs_engine_names_the_provider_and_only_a_real_model() -> None:
+    assert ui.job_engine_text("offline", "offline") == "Offline extractor"
+    assert ui.job_engine_text("openai", "gpt-4o-mini") == "OpenAI · gpt-4o-mini"
+    assert ui.job_engine_text("azure", "") == "Azure OpenAI"
