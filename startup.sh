@@ -25,6 +25,13 @@ if [ -z "${JOBS_DIR:-}" ]; then
 fi
 export JOBS_DIR
 
+# `startup.sh worker [ARGS]` (what worker.sh runs): the same Python and JOBS_DIR, then a queue worker
+# instead of the web app.
+if [ "${1:-}" = "worker" ]; then
+  shift
+  exec "$PY" -m policy_reader worker "$@"
+fi
+
 PORT=${PORT:-8000}
 ADDRESS=${STREAMLIT_SERVER_ADDRESS:-0.0.0.0}
 MAX_UPLOAD_MB=$("$PY" -c 'import math,os; print(max(1, math.ceil(float(os.environ.get("MAX_FILE_MB", "100")))))' 2>/dev/null || echo 100)

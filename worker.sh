@@ -8,16 +8,5 @@
 # JOBS_DIR (local temp cache of the inputs a worker reads) defaults as in startup.sh. Extra arguments are
 # passed to the worker. SIGTERM stops it cleanly: its documents in progress go back to the queue.
 set -uo pipefail
-cd "$(dirname "$0")"
-
-if [ -x .venv/bin/python ]; then PY=.venv/bin/python
-elif [ -x antenv/bin/python ]; then PY=antenv/bin/python
-else PY=${PYTHON:-python3}; fi
-command -v "$PY" >/dev/null 2>&1 || PY=python
-
-if [ -z "${JOBS_DIR:-}" ]; then
-  if [ -n "${WEBSITE_SITE_NAME:-}" ]; then JOBS_DIR=/home/policy-reader/jobs; else JOBS_DIR=.jobs; fi
-fi
-export JOBS_DIR
-
-exec "$PY" -m policy_reader worker "$@"
+# The Python and JOBS_DIR are chosen as for the web app, by startup.sh itself (one place).
+exec bash "$(dirname "$0")/startup.sh" worker "$@"
