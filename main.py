@@ -36,6 +36,7 @@ def main() -> None:
     except PolicyReaderError as exc:
         show_error(exc)
         st.stop()
+    setup.freeze_long_lived_objects()  # once per process: full collections stop pausing review steps
     page = sidebar.render(settings, user)
     if page == NAV_HISTORY:
         guarded(history.render, manager, user)
